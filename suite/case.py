@@ -1,0 +1,57 @@
+"""A case: one point of the matrix, and its stable identifier."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True, order=True)
+class Case:
+    """One (pair, member, workload, mode, device, precision, determinism, size).
+
+    ``case_id`` is stable across runs and is how records, outputs, traces and
+    ``compare`` refer to a case.
+    """
+
+    pair: str
+    member: str
+    workload: str
+    mode: str
+    device: str
+    precision: str
+    determinism: str
+    size: str
+
+    @property
+    def case_id(self) -> str:
+        """``pair/member/workload/mode/device/precision/det-<on|off>/size`` with ``:`` made safe."""
+        parts = (
+            self.pair,
+            self.member,
+            self.workload,
+            self.mode,
+            self.device.replace(":", ""),
+            self.precision,
+            f"det-{self.determinism}",
+            self.size,
+        )
+        return ".".join(parts)
+
+    @property
+    def worker_key(self) -> tuple[str, str]:
+        """Process-global state this case needs; cases with the same key may share a worker."""
+        return (self.precision, self.determinism)
+
+    def with_(self, **changes: str) -> Case:
+        """A copy with some axes changed (``case.with_(mode="eager")``)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the axes."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Case:
+        """Inverse of :meth:`to_dict` (extra keys are ignored)."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})

@@ -1,0 +1,93 @@
+"""The ``pairbench`` command line: a thin dispatcher to ``suite.commands.<name>``.
+
+Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``; it imports TensorFlow lazily so ``pairbench --help`` is instant.
+Errors from bad input are one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from suite import __version__
+from suite.errors import UsageError
+
+#: subcommand -> module under suite.commands
+COMMANDS: dict[str, str] = {
+    "list": "list_pairs",
+    "run": "run",
+    "report": "report",
+    "compare": "compare",
+    "explain": "explain",
+    "trace": "trace",
+    "doctor": "doctor",
+    "nightly": "nightly",
+    "overhead": "overhead",
+}
+
+PROG = "pairbench"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error message and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Print ``pairbench: error: ...`` on one line and exit 2."""
+        sys.stderr.write(f"{PROG}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _common() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--pairs-from",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="also load @register_pair classes from this file (repeatable)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every subcommand."""
+    parser = _Parser(
+        prog=PROG,
+        description="Paired-model numerics and throughput benchmarks for TensorFlow.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    common = _common()
+    for name, modname in COMMANDS.items():
+        mod = importlib.import_module(f"suite.commands.{modname}")
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP, parents=[common])
+        mod.add_arguments(p)
+        p.set_defaults(_module=mod)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``pairbench``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.pairs_from:
+            from suite.zoo import load_pairs_from
+
+            for path in args.pairs_from:
+                load_pairs_from(path)
+        return int(args._module.run(args) or 0)
+    except UsageError as exc:
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per ``pairbench`` subcommand (``HELP``, ``add_arguments``, ``run``)."""

@@ -1,0 +1,86 @@
+"""The record: one result row for a case.
+
+Units live in field names (``_s`` seconds, ``_bytes`` bytes, ``_per_s`` per second).
+Every row carries its device and precision, plus the TF32 and determinism state that
+was actually in force.
+
+Schema history (``SCHEMA_VERSION``):
+  1: first version.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from suite.case import Case
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of ``records.jsonl``.
+
+    Attributes:
+        case: the axes of the case.
+        verdict: one of :data:`suite.axes.VERDICTS`.
+        reason: why (for ``unsupported``/``error``/``structural-mismatch``/``diverged``...).
+        timing: ``compile_s``, ``step_s_median``, ``step_s_p10``, ``step_s_p90``, ``step_s_iqr``,
+            ``step_s`` (all samples), ``samples_per_s``, ``steps_per_repeat``, ``batch``, ``repeats``.
+        memory: ``peak_device_bytes`` (None on CPU if TensorFlow cannot tell), ``host_rss_bytes``.
+        divergence: ``{"vs_pair"|"vs_eager"|"vs_cpu"|"vs_fp64": {metric: value} | None,
+            "rerun": {"distinct": int, "max_abs": float, ...}}``.
+        numerics: state actually in force: ``tf32_enabled``, ``determinism_enabled``,
+            ``dtype_policy``, ``jit_compile``, ``tf_device``.
+        localisation: first differing layer/gradient (see ``suite.divergence``), or None.
+        profile: ``trace_dir``, ``top_kernels``, ``kernels_csv``... or None.
+        telemetry: NVML summary or ``{"reason": "..."}``.
+        extra: free-form metadata (worker pid, wall time, output file...).
+    """
+
+    case: Case
+    verdict: str
+    reason: str = ""
+    timing: dict[str, Any] = field(default_factory=dict)
+    memory: dict[str, Any] = field(default_factory=dict)
+    divergence: dict[str, Any] = field(default_factory=dict)
+    numerics: dict[str, Any] = field(default_factory=dict)
+    localisation: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None
+    telemetry: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def case_id(self) -> str:
+        """The case's identifier."""
+        return self.case.case_id
+
+    def to_json(self) -> str:
+        """One line of JSON (NaN/Inf become ``null``-safe strings are avoided: they become None)."""
+        data = asdict(self)
+        data["case"] = self.case.to_dict()
+        data["case_id"] = self.case_id
+        return json.dumps(_finite(data), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        """Build a record from a parsed JSON object (unknown keys are ignored)."""
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["case"] = Case.from_dict(data["case"])
+        return cls(**kwargs)
+
+
+def _finite(obj: Any) -> Any:
+    """Replace non-finite floats with ``None`` so the line is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
