@@ -51,10 +51,7 @@ def check_names(axis: str, names: Iterable[str], valid: Sequence[str]) -> list[s
     unknown = [n for n in names if n not in valid]
     if unknown:
         plural = "s" if len(unknown) > 1 else ""
-        raise UsageError(
-            f"unknown {axis}{plural} {', '.join(map(repr, unknown))}; "
-            f"valid: {', '.join(valid)}"
-        )
+        raise UsageError(f"unknown {axis}{plural} {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}")
     return names
 
 

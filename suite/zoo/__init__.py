@@ -11,7 +11,14 @@ import importlib
 from suite.zoo.base import Batch, Pair, get_pair, register_pair, registered
 
 #: modules of the built-in pairs (one per architecture)
-BUILTIN_MODULES: tuple[str, ...] = ()
+BUILTIN_MODULES: tuple[str, ...] = (
+    "suite.zoo.mlp_seed",
+    "suite.zoo.mlp",
+    "suite.zoo.cnn",
+    "suite.zoo.lstm",
+    "suite.zoo.transformer",
+    "suite.zoo.embedding",
+)
 
 _loaded = False
 
