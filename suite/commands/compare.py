@@ -1,16 +1,123 @@
-"""``pairbench compare`` (not built yet)."""
+"""``pairbench compare``: two runs case by case, with regressions as an exit code."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
-HELP = "compare (not implemented yet)"
+from suite.results import DEFAULT_RESULTS_DIR, open_run
+
+HELP = "compare two runs: speed ratios, divergence changes; --fail-on gives exit code 1 on regressions"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """Options of ``pairbench compare``."""
+    parser.add_argument("run_a", help="baseline run id, path, or 'latest'")
+    parser.add_argument("run_b", help="new run id, path, or 'latest'")
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=DEFAULT_RESULTS_DIR,
+        help=f"folder holding the runs (default: {DEFAULT_RESULTS_DIR})",
+    )
+    parser.add_argument(
+        "--fail-on",
+        metavar="RULES",
+        help="exit 1 when a regression passes a threshold: comma list of speed:<ratio>, "
+        "divergence:any, divergence:verdict, divergence:ulp:<factor> (e.g. speed:1.10,divergence:any)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="compare even if the GPU models or the driver differ"
+    )
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON instead of a table")
+    parser.add_argument("--all", action="store_true", help="also show cases without a significant change")
+
+
+def _ms(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds * 1e3:.3g}"
+
+
+def _print_table(comp: Any, show_all: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    if comp.machine_differences:
+        console.print(f"[yellow]warning: compared with --force: {'; '.join(comp.machine_differences)}[/]")
+    table = Table(title=f"pairbench compare {comp.run_a} -> {comp.run_b}", title_justify="left")
+    for name, justify in (
+        ("case", "left"),
+        ("verdict a -> b", "left"),
+        ("step ms a", "right"),
+        ("step ms b", "right"),
+        ("b vs a", "right"),
+        ("significant", "left"),
+        ("divergence changes", "left"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=name != "divergence changes")
+    hidden = 0
+    for c in comp.cases:
+        if not (show_all or c.notable):
+            hidden += 1
+            continue
+        verdict = c.verdict_a if c.verdict_a == c.verdict_b else f"{c.verdict_a} -> {c.verdict_b}"
+        sig = ("yes" if c.significant else "no") + (" (unstable)" if c.unstable else "")
+        style = "red" if c.changes or (c.significant and (c.ratio or 0) > 1) else None
+        if c.significant and (c.ratio or 0) < 1 and not c.changes:
+            style = "green"
+        table.add_row(
+            c.case_id,
+            verdict,
+            _ms(c.median_a_s),
+            _ms(c.median_b_s),
+            c.speed_text,
+            sig,
+            "; ".join(ch.text for ch in c.changes) or "—",
+            style=style,
+        )
+    geo = comp.geomean_ratio
+    n_timed = sum(c.ratio is not None for c in comp.cases)
+    if geo is not None:
+        text = "same" if geo == 1 else (f"{geo:.3f}x slower" if geo > 1 else f"{1 / geo:.3f}x faster")
+        table.add_section()
+        table.add_row(f"geometric mean ({n_timed} cases)", "", "", "", text, "", "", style="bold")
+    console.print(table)
+    if hidden:
+        console.print(f"{hidden} case(s) without a significant change hidden; --all shows them")
+    for cid in comp.only_a:
+        console.print(f"only in {comp.run_a}: {cid}", highlight=False)
+    for cid in comp.only_b:
+        console.print(f"only in {comp.run_b}: {cid}", highlight=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not implemented yet."""
-    raise NotImplementedError("pairbench compare")
+    """Compare run b against run a.
+
+    Returns:
+        1 when ``--fail-on`` is given and a regression passes it, 0 otherwise.
+
+    Raises:
+        UsageError: unknown run, malformed ``--fail-on``, different GPUs/driver without ``--force``.
+    """
+    from suite.compare import compare_runs, parse_fail_on
+
+    rule = parse_fail_on(args.fail_on) if args.fail_on is not None else None
+    a = open_run(args.run_a, args.results_dir)
+    b = open_run(args.run_b, args.results_dir)
+    comp = compare_runs(a, b, force=args.force)
+    failures = comp.failures(rule)
+    if args.json:
+        data = comp.to_dict()
+        data["fail_on"] = args.fail_on
+        data["failures"] = failures
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    else:
+        _print_table(comp, args.all)
+    for line in failures:
+        sys.stderr.write(f"regression: {line}\n")
+    return 1 if failures else 0

@@ -1,16 +1,71 @@
-"""``pairbench report`` (not built yet)."""
+"""``pairbench report``: tables, HTML, plots and exports of one run."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-HELP = "report (not implemented yet)"
+from suite.report.table import GROUP_KEYS, SORT_KEYS
+from suite.results import DEFAULT_RESULTS_DIR, open_run
+
+HELP = "tabulate a run: terminal table, report.md, report.html, table.csv/.parquet, plots"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """Options of ``pairbench report``."""
+    parser.add_argument("run_id", nargs="?", default="latest", help="run id, path, or 'latest' (default)")
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=DEFAULT_RESULTS_DIR,
+        help=f"folder holding the runs (default: {DEFAULT_RESULTS_DIR})",
+    )
+    parser.add_argument(
+        "--group-by",
+        metavar="KEYS",
+        help=f"comma list of {', '.join(GROUP_KEYS)}: one table per group",
+    )
+    parser.add_argument(
+        "--sort",
+        metavar="KEY",
+        default="case",
+        help=f"row order within groups: {', '.join(SORT_KEYS)} (default: case)",
+    )
+    parser.add_argument("--no-plots", action="store_true", help="do not draw plots/*.png")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no table on the terminal, only the summary and files"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not implemented yet."""
-    raise NotImplementedError("pairbench report")
+    """Write the report files into the run folder and print the table.
+
+    Returns:
+        0 (the report does not judge the run; use ``pairbench compare --fail-on`` for that).
+
+    Raises:
+        UsageError: unknown run, group or sort key.
+    """
+    from rich.console import Console
+
+    from suite.report import summarize, write_report
+    from suite.report.table import report_frame
+
+    run_dir = open_run(args.run_id, args.results_dir)
+    console = Console()
+    if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
+        console = Console(width=200)
+    written = write_report(
+        run_dir,
+        group_by=args.group_by,
+        sort=args.sort,
+        plots=not args.no_plots,
+        console=None if args.quiet else console,
+    )
+    if args.quiet:
+        summary = summarize(report_frame(run_dir))
+        console.print(summary.headline, highlight=False)
+        if summary.highlight:
+            console.print(summary.highlight, highlight=False)
+    console.print(f"wrote {', '.join(sorted(written))} in {run_dir.path}", highlight=False)
+    return 0

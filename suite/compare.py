@@ -1,0 +1,356 @@
+"""Compare two runs case by case: speed ratios with significance, divergence changes, regressions.
+
+Cases are matched by ``case_id``. For each case in both runs:
+
+* speed: ``ratio = median step time of b / median step time of a`` (> 1: b is slower).
+  The change is *significant* when both runs have at least :data:`MIN_REPEATS` timed
+  repeats and the 10th–90th percentile ranges of their per-repeat step times
+  (``timing.step_s``) do not overlap. The rule is deliberately simple and
+  deterministic (no resampling, no scipy); with few repeats it is conservative.
+* divergence: a verdict that got worse (see ``VERDICT_SEVERITY``), a case that became
+  nondeterministic (rerun ``distinct`` 1 -> more), a max ULP against a reference
+  (``vs_pair``/``vs_eager``/``vs_cpu``/``vs_fp64``) that grew (0 -> n counts as infinite
+  growth). ULP changes are not compared for cases that are nondeterministic in either
+  run: their magnitudes are random.
+
+``--fail-on`` (see :func:`parse_fail_on`) turns these into an exit code. Runs measured on
+different GPU models or drivers are refused unless ``force=True``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from suite.errors import UsageError
+from suite.record import Record
+from suite.report.table import REFERENCES, VERDICT_SEVERITY
+from suite.results import RunDir
+
+MIN_REPEATS = 3
+#: a case whose IQR is at least this fraction of its median is flagged unstable (pyperf's habit)
+UNSTABLE_IQR = 0.10
+FAIL_ON_GRAMMAR = "comma list of speed:<ratio>, divergence:any, divergence:verdict, divergence:ulp:<factor>"
+
+
+@dataclass(frozen=True)
+class DivergenceChange:
+    """One way a case's numerics got worse from run a to run b.
+
+    Attributes:
+        kind: ``verdict`` (worse verdict), ``nondeterministic`` (became so) or ``ulp``
+            (max ULP against a reference grew).
+        text: one line for people.
+        factor: ULP growth factor (``inf`` for 0 -> n), for ``ulp`` changes.
+    """
+
+    kind: str
+    text: str
+    factor: float | None = None
+
+
+@dataclass(frozen=True)
+class CaseDelta:
+    """One case present in both runs."""
+
+    case_id: str
+    verdict_a: str
+    verdict_b: str
+    median_a_s: float | None
+    median_b_s: float | None
+    ratio: float | None
+    significant: bool
+    unstable: bool
+    changes: tuple[DivergenceChange, ...] = ()
+
+    @property
+    def speed_text(self) -> str:
+        """``"1.50x slower"``, ``"1.20x faster"``, ``"same"`` or why there is no ratio."""
+        if self.ratio is None:
+            missing = [r for r, m in (("a", self.median_a_s), ("b", self.median_b_s)) if m is None]
+            return f"no timing in {' and '.join(missing)}"
+        if self.ratio == 1.0:
+            return "same"
+        return f"{self.ratio:.2f}x slower" if self.ratio > 1 else f"{1 / self.ratio:.2f}x faster"
+
+    @property
+    def notable(self) -> bool:
+        """Shown without ``--all``: a significant speed change, a divergence change or a new verdict."""
+        return self.significant or bool(self.changes) or self.verdict_a != self.verdict_b
+
+
+@dataclass(frozen=True)
+class FailOn:
+    """Parsed ``--fail-on``.
+
+    Attributes:
+        speed: fail when a case is significantly slower by at least this ratio (None: never).
+        divergence: subset of ``{"any", "verdict", "ulp"}``.
+        ulp_factor: the factor of ``divergence:ulp:<factor>``.
+    """
+
+    speed: float | None = None
+    divergence: frozenset[str] = frozenset()
+    ulp_factor: float | None = None
+
+
+def _positive(text: str, item: str, minimum: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(
+            f"--fail-on {item!r}: {text!r} is not a number; expected {FAIL_ON_GRAMMAR}"
+        ) from None
+    if not math.isfinite(value) or value < minimum:
+        raise UsageError(f"--fail-on {item!r}: the value must be a finite number >= {minimum:g}")
+    return value
+
+
+def parse_fail_on(text: str) -> FailOn:
+    """Parse ``--fail-on``, e.g. ``"speed:1.10,divergence:any"``.
+
+    Grammar: a comma list of ``speed:<ratio>`` (ratio >= 1: fail when a case is
+    significantly slower by at least that ratio), ``divergence:any`` (any divergence
+    change), ``divergence:verdict`` (a worse verdict or newly nondeterministic) and
+    ``divergence:ulp:<factor>`` (factor >= 1: a max ULP grew by at least that factor).
+
+    Args:
+        text: the option's value.
+
+    Returns:
+        The :class:`FailOn`.
+
+    Raises:
+        UsageError: for anything else (one line naming the bad item).
+    """
+    speed, kinds, ulp = None, set(), None
+    items = [i.strip() for i in str(text).split(",")]
+    if not any(items):
+        raise UsageError(f"--fail-on is empty; expected {FAIL_ON_GRAMMAR}")
+    for item in items:
+        key, _, value = item.partition(":")
+        if key == "speed" and value:
+            if speed is not None:
+                raise UsageError(f"--fail-on: speed given twice ({text!r})")
+            speed = _positive(value, item, 1.0)
+        elif key == "divergence" and value in ("any", "verdict"):
+            kinds.add(value)
+        elif key == "divergence" and value.startswith("ulp:"):
+            ulp = _positive(value[4:], item, 1.0)
+            kinds.add("ulp")
+        else:
+            raise UsageError(f"--fail-on: cannot parse {item!r}; expected {FAIL_ON_GRAMMAR}")
+    return FailOn(speed, frozenset(kinds), ulp)
+
+
+def _interval(timing: dict[str, Any]) -> tuple[float, float, int] | None:
+    """(p10, p90, repeats) of the per-repeat step times, or None without samples."""
+    samples = [float(s) for s in timing.get("step_s") or [] if isinstance(s, int | float)]
+    if samples:
+        lo, hi = np.percentile(samples, [10, 90])
+        return float(lo), float(hi), len(samples)
+    lo, hi, n = timing.get("step_s_p10"), timing.get("step_s_p90"), timing.get("repeats")
+    if isinstance(lo, int | float) and isinstance(hi, int | float) and isinstance(n, int):
+        return float(lo), float(hi), n
+    return None
+
+
+def speed_significant(timing_a: dict[str, Any], timing_b: dict[str, Any]) -> bool:
+    """The significance rule: >= :data:`MIN_REPEATS` repeats each and disjoint p10–p90 ranges."""
+    ia, ib = _interval(timing_a), _interval(timing_b)
+    if ia is None or ib is None or min(ia[2], ib[2]) < MIN_REPEATS:
+        return False
+    return ia[1] < ib[0] or ib[1] < ia[0]
+
+
+def _median(timing: dict[str, Any]) -> float | None:
+    value = timing.get("step_s_median")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _unstable(timing: dict[str, Any]) -> bool:
+    med, iqr = _median(timing), timing.get("step_s_iqr")
+    return med is not None and isinstance(iqr, int | float) and iqr / med >= UNSTABLE_IQR
+
+
+def _nondeterministic(rec: Record) -> bool:
+    distinct = ((rec.divergence or {}).get("rerun") or {}).get("distinct")
+    return rec.verdict == "nondeterministic" or (isinstance(distinct, int | float) and distinct > 1)
+
+
+def divergence_changes(a: Record, b: Record) -> list[DivergenceChange]:
+    """How the numerics of one case got worse from ``a`` to ``b`` (empty when they did not)."""
+    changes = []
+    nd_a, nd_b = _nondeterministic(a), _nondeterministic(b)
+    sev_a, sev_b = VERDICT_SEVERITY.get(a.verdict, 0), VERDICT_SEVERITY.get(b.verdict, 0)
+    if sev_b > sev_a and not (b.verdict == "nondeterministic" and not nd_a):  # else said below
+        changes.append(DivergenceChange("verdict", f"verdict {a.verdict} -> {b.verdict}"))
+    if nd_b and not nd_a:
+        ra = ((a.divergence or {}).get("rerun") or {}).get("distinct")
+        rb = ((b.divergence or {}).get("rerun") or {}).get("distinct")
+        changes.append(
+            DivergenceChange("nondeterministic", f"became nondeterministic (rerun distinct {ra} -> {rb})")
+        )
+    if nd_a or nd_b:
+        return changes
+    for ref in REFERENCES:
+        ua = ((a.divergence or {}).get(ref) or {}).get("max_ulp")
+        ub = ((b.divergence or {}).get(ref) or {}).get("max_ulp")
+        if not (isinstance(ua, int | float) and isinstance(ub, int | float)) or ub <= ua:
+            continue
+        factor = ub / ua if ua > 0 else math.inf
+        shown = "from 0" if ua == 0 else f"x{factor:.1f}"
+        changes.append(DivergenceChange("ulp", f"max ULP {ref} {ua:g} -> {ub:g} ({shown})", factor))
+    return changes
+
+
+def _gpu_names(meta: dict[str, Any]) -> list[str] | None:
+    prov = meta.get("provenance")
+    if not isinstance(prov, dict):
+        return None
+    return sorted(str(g.get("name")) for g in prov.get("gpus") or [])
+
+
+def machine_differences(meta_a: dict[str, Any], meta_b: dict[str, Any]) -> list[str]:
+    """What differs between two runs' GPU models and drivers (``run.json`` provenance).
+
+    Returns:
+        Human-readable differences, empty when the GPUs and the driver are the same.
+    """
+    diffs = []
+    ga, gb = _gpu_names(meta_a), _gpu_names(meta_b)
+    if ga != gb:
+        diffs.append(f"GPUs {ga if ga is not None else 'unknown'} vs {gb if gb is not None else 'unknown'}")
+    da = (meta_a.get("provenance") or {}).get("driver_version")
+    db = (meta_b.get("provenance") or {}).get("driver_version")
+    if da != db:
+        diffs.append(f"driver {da or 'unknown'} vs {db or 'unknown'}")
+    return diffs
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two runs, case by case (b relative to a)."""
+
+    run_a: str
+    run_b: str
+    cases: list[CaseDelta]
+    only_a: list[str] = field(default_factory=list)
+    only_b: list[str] = field(default_factory=list)
+    machine_differences: list[str] = field(default_factory=list)
+
+    @property
+    def geomean_ratio(self) -> float | None:
+        """Geometric mean of the b/a step-time ratios over cases timed in both runs."""
+        ratios = [c.ratio for c in self.cases if c.ratio is not None]
+        return float(np.exp(np.mean(np.log(ratios)))) if ratios else None
+
+    def failures(self, fail_on: str | FailOn | None) -> list[str]:
+        """Regressions past the ``--fail-on`` thresholds, one line per case.
+
+        Args:
+            fail_on: a ``--fail-on`` string (parsed with :func:`parse_fail_on`), a
+                :class:`FailOn`, or None (no thresholds: nothing fails).
+
+        Returns:
+            ``"<case_id>: 1.52x slower (significant, threshold 1.10); became nondeterministic ..."``
+            for each failing case, in case-id order; empty when nothing passes a threshold.
+
+        Raises:
+            UsageError: for a malformed ``fail_on`` string.
+        """
+        if fail_on is None:
+            return []
+        rule = parse_fail_on(fail_on) if isinstance(fail_on, str) else fail_on
+        lines = []
+        for c in sorted(self.cases, key=lambda c: c.case_id):
+            why = []
+            if rule.speed is not None and c.significant and c.ratio is not None and c.ratio >= rule.speed:
+                why.append(f"{c.speed_text} (significant, threshold {rule.speed:g})")
+            for ch in c.changes:
+                if (
+                    "any" in rule.divergence
+                    or ("verdict" in rule.divergence and ch.kind in ("verdict", "nondeterministic"))
+                    or (
+                        "ulp" in rule.divergence
+                        and ch.kind == "ulp"
+                        and (ch.factor or 0) >= (rule.ulp_factor or 1)
+                    )
+                ):
+                    why.append(ch.text)
+            if why:
+                lines.append(f"{c.case_id}: {'; '.join(why)}")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``inf`` factors become None)."""
+        data = asdict(self)
+        data["geomean_ratio"] = self.geomean_ratio
+        for case, delta in zip(data["cases"], self.cases, strict=True):
+            case["speed"] = delta.speed_text
+            for ch in case["changes"]:
+                if ch["factor"] is not None and not math.isfinite(ch["factor"]):
+                    ch["factor"] = None
+        return data
+
+
+def compare_records(
+    records_a: list[Record], records_b: list[Record], *, run_a: str = "a", run_b: str = "b"
+) -> Comparison:
+    """Compare two lists of records by ``case_id`` (no machine check; see :func:`compare_runs`)."""
+    by_a = {r.case_id: r for r in records_a}
+    by_b = {r.case_id: r for r in records_b}
+    deltas = []
+    for cid in sorted(by_a.keys() & by_b.keys()):
+        a, b = by_a[cid], by_b[cid]
+        ta, tb = a.timing or {}, b.timing or {}
+        ma, mb = _median(ta), _median(tb)
+        deltas.append(
+            CaseDelta(
+                case_id=cid,
+                verdict_a=a.verdict,
+                verdict_b=b.verdict,
+                median_a_s=ma,
+                median_b_s=mb,
+                ratio=mb / ma if ma and mb else None,
+                significant=bool(ma and mb) and speed_significant(ta, tb),
+                unstable=_unstable(ta) or _unstable(tb),
+                changes=tuple(divergence_changes(a, b)),
+            )
+        )
+    return Comparison(
+        run_a=run_a,
+        run_b=run_b,
+        cases=deltas,
+        only_a=sorted(by_a.keys() - by_b.keys()),
+        only_b=sorted(by_b.keys() - by_a.keys()),
+    )
+
+
+def compare_runs(a: RunDir, b: RunDir, *, force: bool = False) -> Comparison:
+    """Compare run ``b`` against run ``a``.
+
+    Args:
+        a: the baseline run.
+        b: the new run.
+        force: compare even when the GPU models or the driver differ.
+
+    Returns:
+        The :class:`Comparison` (with ``machine_differences`` filled when forced).
+
+    Raises:
+        UsageError: when the GPUs or the driver differ and ``force`` is False.
+    """
+    diffs = machine_differences(a.read_meta(), b.read_meta())
+    if diffs and not force:
+        raise UsageError(
+            f"runs {a.run_id} and {b.run_id} were measured on different machines "
+            f"({'; '.join(diffs)}); pass --force to compare anyway"
+        )
+    comp = compare_records(a.records(), b.records(), run_a=a.run_id, run_b=b.run_id)
+    return Comparison(comp.run_a, comp.run_b, comp.cases, comp.only_a, comp.only_b, diffs)

@@ -1,0 +1,282 @@
+"""Reports of one run: terminal table, ``report.md``, ``report.html``, ``table.csv``/``.parquet``, plots.
+
+The runner calls :func:`write_report` at the end of ``pairbench run``; ``pairbench report``
+calls it on an existing run. Everything is derived from the run folder (``records.jsonl``
+and ``run.json``), so a report can be rebuilt at any time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from suite.report.table import (
+    MISSING,
+    VERDICT_SEVERITY,
+    arrange,
+    as_float,
+    fmt_number,
+    is_missing,
+    parse_group_by,
+    report_frame,
+)
+from suite.results import RunDir
+
+__all__ = [
+    "Finding",
+    "Summary",
+    "provenance_items",
+    "report_frame",
+    "summarize",
+    "write_report",
+]
+
+
+#: verdicts the summary calls out, in this order
+PROBLEM_VERDICTS: tuple[str, ...] = (
+    "nondeterministic",
+    "diverged",
+    "structural-mismatch",
+    "error",
+    "unsupported",
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One case the summary calls out."""
+
+    verdict: str
+    case_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The top of a report.
+
+    Attributes:
+        headline: ``"19 cases: 12 identical, 4 close, 1 nondeterministic, ..."``.
+        highlight: one sentence on the problem verdicts (empty when there are none).
+        findings: one per problem case, in the order of :data:`PROBLEM_VERDICTS`.
+    """
+
+    headline: str
+    highlight: str
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _text(value: Any) -> str | None:
+    return None if is_missing(value) else str(value)
+
+
+def _finding_text(row: Any) -> str:
+    parts = []
+    if row.verdict == "nondeterministic" and not is_missing(row.rerun_distinct):
+        spread = f"rerun {row.rerun_distinct} distinct of {fmt_number(row.rerun_runs)}"
+        if not is_missing(row.rerun_max_abs):
+            spread += f" (max abs {fmt_number(row.rerun_max_abs, 2)})"
+        parts.append(spread)
+    elif _text(row.reason):
+        parts.append(str(row.reason))
+    if _text(row.first_divergence):
+        parts.append(f"first divergence: {row.first_divergence}")
+    if row.verdict == "nondeterministic" and _text(row.top_kernels):
+        parts.append(f"top kernels: {row.top_kernels}")
+    return "; ".join(parts) or MISSING
+
+
+def _highlight(verdict: str, rows: list[Any]) -> str:
+    n = len(rows)
+    noun = f"{n} {verdict} case{'s' if n > 1 else ''}"
+    detail = None
+    if verdict == "nondeterministic":
+        for r in rows:
+            if _text(r.first_divergence):
+                detail = f"first diverging: {r.first_divergence}"
+                if _text(r.top_kernels):
+                    detail += f"; top kernel: {str(r.top_kernels).split('; ')[0]}"
+                break
+    elif verdict == "structural-mismatch":
+        detail = next((f"{r.member}: {r.reason}" for r in rows if _text(r.reason)), None)
+    else:
+        detail = next((_text(r.first_divergence) or _text(r.reason) for r in rows if _text(r.reason)), None)
+    if detail is None:
+        return noun
+    return f"{noun} ({detail}{' ...' if n > 1 else ''})"
+
+
+def summarize(frame) -> Summary:
+    """Counts per verdict, a one-sentence highlight and one finding per problem case.
+
+    Args:
+        frame: a report frame.
+
+    Returns:
+        The :class:`Summary`.
+    """
+    n = len(frame)
+    counts = frame["verdict"].value_counts() if n else {}
+    order = sorted(counts.keys(), key=lambda v: (VERDICT_SEVERITY.get(v, 99), v))
+    headline = f"{n} case{'s' if n != 1 else ''}" + (
+        ": " + ", ".join(f"{counts[v]} {v}" for v in order) if n else " (the run has no records)"
+    )
+    highlights, findings = [], []
+    for verdict in PROBLEM_VERDICTS:
+        rows = [r for r in frame.itertuples(index=False) if r.verdict == verdict]
+        if not rows:
+            continue
+        highlights.append(_highlight(verdict, rows))
+        findings.extend(Finding(verdict, r.case_id, _finding_text(r)) for r in rows)
+    return Summary(headline, "; ".join(highlights), findings)
+
+
+# ------------------------------------------------------------------------ provenance
+
+
+def _yes_no(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return MISSING if value is None else str(value)
+
+
+def provenance_items(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """The machine and software block of a report, from ``run.json``.
+
+    Args:
+        meta: the run's ``run.json`` (may be empty or partial).
+
+    Returns:
+        ``(label, value)`` pairs; missing values are "—".
+    """
+    prov = meta.get("provenance") or {}
+    tf = prov.get("tensorflow") or {}
+    build = tf.get("build") or {}
+
+    def val(*values: Any) -> str:
+        shown = [str(v) for v in values if v not in (None, "")]
+        return " ".join(shown) if shown else MISSING
+
+    gpus = prov.get("gpus") or []
+    gpu_text = []
+    for g in gpus:
+        mem = as_float(g.get("memory_total_bytes"))
+        extra = ", ".join(
+            x
+            for x in (
+                f"{mem / 2**30:.0f} GiB" if mem else "",
+                f"cc {g['compute_capability']}" if g.get("compute_capability") else "",
+                str(g.get("pci_bus_id") or ""),
+            )
+            if x
+        )
+        gpu_text.append(f"{g.get('index', '?')}: {g.get('name', '?')}" + (f" ({extra})" if extra else ""))
+    nvml = prov.get("nvml") or {}
+    env = {k: v for k, v in (prov.get("env") or {}).items() if v not in (None, "")}
+    commit = meta.get("git_commit")
+    return [
+        ("run", val(meta.get("run_id"), f"({meta['status']})" if meta.get("status") else None)),
+        ("started / finished", f"{meta.get('started_at') or MISSING} / {meta.get('finished_at') or MISSING}"),
+        ("command", " ".join(meta.get("argv") or []) or MISSING),
+        (
+            "pairbench",
+            val(meta.get("pairbench_version") or prov.get("pairbench"), commit and f"({commit[:12]})"),
+        ),
+        ("TensorFlow", val(tf.get("version"), tf.get("git_version") and f"({tf.get('git_version')})")),
+        (
+            "TF build",
+            "CUDA build: "
+            + _yes_no(build.get("is_cuda_build"))
+            + f", CUDA {build.get('cuda_version') or MISSING}, cuDNN {build.get('cudnn_version') or MISSING}",
+        ),
+        ("Keras", val(prov.get("keras"))),
+        ("GPUs", "; ".join(gpu_text) or "none"),
+        (
+            "driver / CUDA runtime",
+            f"{prov.get('driver_version') or MISSING} / {prov.get('cuda_runtime_version') or MISSING}",
+        ),
+        ("NVML", "available" if nvml.get("available") else val(nvml.get("reason"))),
+        ("TF32", _yes_no(prov.get("tf32_enabled"))),
+        ("op determinism", _yes_no(prov.get("determinism_enabled"))),
+        ("numerics env", ", ".join(f"{k}={v}" for k, v in sorted(env.items())) or "none set"),
+        ("CPU", val(prov.get("cpu_model"))),
+        ("host", val(prov.get("hostname"), prov.get("platform") and f"({prov['platform']})")),
+        ("Python", val(prov.get("python"))),
+    ]
+
+
+# ---------------------------------------------------------------------------- writer
+
+#: files written by :func:`write_report`, relative to the run folder
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+TABLE_CSV = "table.csv"
+TABLE_PARQUET = "table.parquet"
+PLOTS_DIR = "plots"
+
+
+def write_report(
+    run: RunDir,
+    *,
+    group_by: str | Sequence[str] | None = None,
+    sort: str | None = None,
+    plots: bool = True,
+    console: Any = None,
+) -> dict[str, Path]:
+    """Write a run's report files into its folder, and print it when ``console`` is given.
+
+    Args:
+        run: the run folder.
+        group_by: comma list or sequence of group keys (``pair``, ``device``, ``mode``...).
+        sort: sort key (``case``, ``verdict``, ``step``, ``divergence``...).
+        plots: write ``plots/*.png`` and embed them in the HTML.
+        console: a ``rich.console.Console`` to print the table and summary on; None prints nothing.
+
+    Returns:
+        ``{relative path: absolute path}`` of every file written (``report.md``,
+        ``report.html``, ``table.csv``, ``table.parquet``, ``plots/<name>.png``).
+
+    Raises:
+        UsageError: for an unknown group or sort key, or an unreadable ``run.json``.
+    """
+    from suite.report.html import render_html
+    from suite.report.markdown import render_markdown
+
+    groups = parse_group_by(group_by)
+    frame = arrange(report_frame(run), group_by=groups, sort=sort)
+    meta = run.read_meta()
+    summary = summarize(frame)
+    prov = provenance_items(meta)
+    written: dict[str, Path] = {}
+
+    plot_paths: dict[str, Path] = {}
+    notes: list[str] = []
+    if plots:
+        from suite.report.plots import write_plots
+
+        plot_paths, notes = write_plots(frame, run.path / PLOTS_DIR)
+        for path in plot_paths.values():
+            written[f"{PLOTS_DIR}/{path.name}"] = path
+    else:
+        notes.append("plots not drawn (--no-plots)")
+
+    csv_path, parquet_path = run.sub(TABLE_CSV), run.sub(TABLE_PARQUET)
+    frame.to_csv(csv_path, index=False, na_rep="NaN")
+    frame.to_parquet(parquet_path, index=False, engine="pyarrow")
+    written[TABLE_CSV], written[TABLE_PARQUET] = csv_path, parquet_path
+
+    title = f"pairbench report — run {run.run_id}"
+    common = {"title": title, "summary": summary, "provenance": prov, "group_by": groups, "notes": notes}
+    md_path = run.sub(REPORT_MD)
+    md_path.write_text(render_markdown(frame, plots=plot_paths, base=run.path, **common), encoding="utf-8")
+    html_path = run.sub(REPORT_HTML)
+    html_path.write_text(render_html(frame, plots=plot_paths, **common), encoding="utf-8")
+    written[REPORT_MD], written[REPORT_HTML] = md_path, html_path
+
+    if console is not None:
+        from suite.report.terminal import print_report
+
+        print_report(console, frame, title=title, summary=summary, group_by=groups)
+    return written
