@@ -1,16 +1,282 @@
-"""``pairbench explain`` (not built yet)."""
+"""``pairbench explain RUN CASE``: rebuild a case and find the first layer/gradient that differs.
+
+The case's members are rebuilt from the zoo with the run's seed and the reference's
+weights, the process is put in the case's numerics state (precision policy, TF32, op
+determinism: ``enable_op_determinism()`` cannot be undone, but this process ends with the
+command), and :func:`suite.divergence.localise` runs under the case's mode and device
+against the reference that explains the record's verdict:
+
+- ``rerun`` for a ``nondeterministic`` record (the same member run ``--reruns`` times);
+- otherwise the first of ``vs_pair``, ``vs_eager``, ``vs_cpu`` that the record shows differing
+  (or, when nothing differs, the first that applies).
+
+``--against`` picks another. Layers differ when not bitwise equal, or, for a record that
+``diverged`` (and with ``--tolerance``), when beyond the precision's tolerance.
+"""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import json
+import math
+from pathlib import Path
+from typing import Any
 
-HELP = "explain (not implemented yet)"
+from suite.errors import UsageError
+from suite.results import DEFAULT_RESULTS_DIR, open_run
+
+HELP = "rebuild one case of a run and localise its difference to a layer and a gradient"
+
+AGAINST = ("auto", "vs_pair", "vs_eager", "vs_cpu", "rerun")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """Options of ``pairbench explain``."""
+    parser.add_argument("run_id", help="run id, path, or 'latest'")
+    parser.add_argument("case_id", help="case id, e.g. mlp.functional.predict.xla.gpu0.float32.det-off.tiny")
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=DEFAULT_RESULTS_DIR,
+        help=f"folder holding the runs (default: {DEFAULT_RESULTS_DIR})",
+    )
+    parser.add_argument(
+        "--against", choices=AGAINST, default="auto", help="what to compare with (default: from the verdict)"
+    )
+    parser.add_argument(
+        "--reruns", type=int, default=None, help="passes for rerun localisation (default: run's repeats)"
+    )
+    criterion = parser.add_mutually_exclusive_group()
+    criterion.add_argument("--bitwise", action="store_true", help="a layer differs when not bitwise equal")
+    criterion.add_argument(
+        "--tolerance", action="store_true", help="a layer differs when beyond the precision's tolerance"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+
+
+def _find_record(run_dir: Any, case_id: str) -> Any:
+    records = {r.case_id: r for r in run_dir.records()}
+    if case_id in records:
+        return records[case_id]
+    if not records:
+        raise UsageError(f"run {run_dir.run_id} has no records")
+    close = difflib.get_close_matches(case_id, list(records), n=3, cutoff=0.6)
+    hint = f"; close matches: {', '.join(close)}" if close else f"; it has {len(records)} cases"
+    raise UsageError(f"no case {case_id!r} in run {run_dir.run_id}{hint}")
+
+
+def _load_pair(case: Any, meta: dict[str, Any]) -> Any:
+    from suite.zoo import get_pair, load_pairs_from, registered
+
+    if case.pair not in registered():
+        for path in meta.get("options", {}).get("pairs_from", []):
+            if Path(path).is_file():
+                load_pairs_from(path)
+    if case.pair not in registered():
+        raise UsageError(f"pair {case.pair!r} is not registered; pass the run's --pairs-from FILE.py")
+    return get_pair(case.pair)
+
+
+def choose_against(record: Any, reference_member: str, requested: str = "auto") -> str:
+    """The reference to localise against (see the module docstring).
+
+    Raises:
+        UsageError: the requested reference does not apply to this case.
+    """
+    case = record.case
+    applies = {
+        "vs_pair": case.member != reference_member,
+        "vs_eager": case.mode != "eager",
+        "vs_cpu": case.device != "cpu",
+        "rerun": True,
+    }
+    if requested != "auto":
+        if not applies[requested]:
+            why = {
+                "vs_pair": f"the case is the reference member {reference_member!r}",
+                "vs_eager": "the case runs eagerly",
+                "vs_cpu": "the case runs on the CPU",
+            }[requested]
+            raise UsageError(f"--against {requested} does not apply: {why}")
+        return requested
+    if record.verdict == "nondeterministic":
+        return "rerun"
+    divergence = record.divergence or {}
+    candidates = [k for k in ("vs_pair", "vs_eager", "vs_cpu") if applies[k]]
+    for key in candidates:
+        metrics = divergence.get(key)
+        if metrics and not metrics.get("bitwise_equal", False):
+            return key
+    return candidates[0] if candidates else "rerun"
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def explain_case(
+    record: Any, meta: dict[str, Any], against: str, reruns: int, tolerance: Any
+) -> dict[str, Any]:
+    """Rebuild the record's case in this process and localise it.
+
+    Returns:
+        The :func:`suite.divergence.localise` result.
+
+    Raises:
+        UsageError: the case cannot be rebuilt here (unknown pair, device missing, weights do
+            not fit, an op refuses to run under op determinism...).
+    """
+    case = record.case
+    pair = _load_pair(case, meta)
+    from suite.errors import CaseUnsupported, StructuralMismatch
+    from suite.execution import check_device_supported, configure_process
+
+    configure_process(case.precision, case.determinism)
+    try:
+        check_device_supported(case)
+    except CaseUnsupported as exc:
+        raise UsageError(f"cannot rebuild {case.case_id} here: {exc}") from None
+    import keras
+    import tensorflow as tf
+
+    from suite.axes import tf_device
+    from suite.divergence import localise, unsupported_from_error
+    from suite.zoo.weights import copy_weights, ensure_built
+
+    seed = int(meta.get("options", {}).get("seed", 0))
+    hp = pair.hparams(case.size)
+    batch = pair.inputs(hp, seed)
+    try:
+        with tf.device(tf_device(case.device)):
+            keras.utils.set_random_seed(seed)
+            reference = pair.build(pair.reference, case.size)
+            ensure_built(reference, batch.x)
+            model = reference
+            if case.member != pair.reference:
+                keras.utils.set_random_seed(seed + 1)
+                model = pair.build(case.member, case.size)
+                ensure_built(model, batch.x)
+                copy_weights(reference, model)
+        models, mode, device = [model], case.mode, case.device
+        if against == "vs_pair":
+            models = [reference, model]
+        elif against == "vs_eager":
+            mode = ("eager", case.mode)
+        elif against == "vs_cpu":
+            device = ("cpu", case.device)
+        keras.utils.set_random_seed(seed)
+        return localise(
+            models,
+            batch.x,
+            batch.y,
+            pair.loss,
+            mode=mode,
+            device=device,
+            training=case.workload != "predict",
+            reruns=reruns,
+            tolerance=tolerance,
+            against=against,
+        )
+    except StructuralMismatch as exc:
+        raise UsageError(f"{case.case_id}: structural mismatch, nothing to localise: {exc}") from None
+    except Exception as exc:
+        reason = unsupported_from_error(exc)
+        if reason:
+            raise UsageError(f"{case.case_id} cannot run here: {reason}") from None
+        raise
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not implemented yet."""
-    raise NotImplementedError("pairbench explain")
+    """Localise one case of a run and print the finding.
+
+    Returns:
+        0 when localisation ran (whether or not it found a difference).
+
+    Raises:
+        UsageError: unknown run or case (with close matches), a case that did not run, a
+            reference that does not apply, or a case that cannot be rebuilt here.
+    """
+    from suite.divergence.verdict import tolerance_for
+
+    run_dir = open_run(args.run_id, args.results_dir)
+    record = _find_record(run_dir, args.case_id)
+    if record.verdict in ("unsupported", "error"):
+        raise UsageError(
+            f"{record.case_id} did not run ({record.verdict}: {record.reason}); nothing to localise"
+        )
+    if args.reruns is not None and args.reruns < 2:
+        raise UsageError(f"--reruns must be at least 2, not {args.reruns}")
+    meta = run_dir.read_meta()
+    pair_reference = _reference_member(record, meta)
+    against = choose_against(record, pair_reference, args.against)
+    reruns = args.reruns or max(2, int(meta.get("options", {}).get("repeats") or 3))
+    use_tolerance = args.tolerance or (not args.bitwise and record.verdict == "diverged")
+    tolerance = tolerance_for(record.case.precision) if use_tolerance and against != "rerun" else None
+    result = explain_case(record, meta, against, reruns, tolerance)
+    out = {
+        "run_id": run_dir.run_id,
+        "case_id": record.case_id,
+        "verdict": record.verdict,
+        "reason": record.reason,
+        "localisation": result,
+    }
+    if args.json:
+        print(json.dumps(_finite(out), indent=2, sort_keys=True))
+    else:
+        _print_summary(out)
+    return 0
+
+
+def _reference_member(record: Any, meta: dict[str, Any]) -> str:
+    return _load_pair(record.case, meta).reference
+
+
+def _metrics_line(metrics: dict[str, Any] | None) -> str:
+    from suite.divergence.verdict import fmt
+
+    if not metrics:
+        return "no metrics (shapes differ)"
+    return (
+        f"max_abs {fmt(metrics.get('max_abs'))}, max_ulp {fmt(metrics.get('max_ulp'))}, "
+        f"{metrics.get('frac_diff', 0.0):.1%} of elements differ, cosine {fmt(metrics.get('cosine'))}"
+    )
+
+
+def _print_summary(out: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    loc = out["localisation"]
+    console = Console()
+    if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
+        console = Console(width=160)
+    console.print(f"[bold]{out['case_id']}[/bold] in run {out['run_id']}: {out['verdict']}")
+    if out["reason"]:
+        console.print(f"  {out['reason']}", highlight=False)
+    table = Table(title=f"localisation against {loc['against']}", show_lines=True)
+    table.add_column("pass")
+    table.add_column("first difference")
+    table.add_column("ops")
+    table.add_column("numbers")
+    fwd, bwd = loc["forward"], loc["backward"]
+    table.add_row(
+        "forward",
+        fwd["layer"] if fwd else "none",
+        ", ".join(fwd["ops"]) if fwd else "",
+        _metrics_line(fwd["metrics"]) if fwd else "",
+    )
+    table.add_row(
+        "backward",
+        f"gradient of {bwd['variable']}" if bwd else "none",
+        ", ".join(bwd["ops"]) if bwd else "",
+        _metrics_line(bwd["metrics"]) if bwd else "",
+    )
+    console.print(table)
+    console.print(loc["note"], highlight=False)

@@ -1,0 +1,33 @@
+"""Divergence: metrics between outputs, verdicts, and localisation of the first difference.
+
+Public API (what the worker calls; signatures are stable):
+
+- :func:`compare_arrays`, :func:`compare_outputs`, :func:`rerun_spread` (pure numpy);
+- :data:`TOLERANCES`, :func:`decide_verdict`, :func:`determinism_note`,
+  :func:`unsupported_from_error`;
+- :func:`localise` (imports TensorFlow when called).
+
+See ``docs/divergence.md`` for the definitions.
+"""
+
+from __future__ import annotations
+
+from suite.divergence.localise import localise
+from suite.divergence.metrics import compare_arrays, compare_outputs, rerun_spread
+from suite.divergence.verdict import (
+    TOLERANCES,
+    decide_verdict,
+    determinism_note,
+    unsupported_from_error,
+)
+
+__all__ = [
+    "TOLERANCES",
+    "compare_arrays",
+    "compare_outputs",
+    "decide_verdict",
+    "determinism_note",
+    "localise",
+    "rerun_spread",
+    "unsupported_from_error",
+]

@@ -1,0 +1,325 @@
+"""Verdicts: one word (and a one-line reason) from a case's divergence numbers.
+
+Order of the rules (the first that applies wins):
+
+1. ``structural-mismatch``: the member's structure differs from the reference's (audit).
+2. ``nondeterministic``: reruns of the same case gave more than one bitwise-distinct result.
+3. ``identical``: every applicable reference (``vs_pair``, ``vs_eager``, ``vs_cpu``) is bitwise
+   equal (also: the reference case itself, when nothing applies).
+4. ``close``: every applicable reference is within the precision's tolerance.
+5. ``diverged``: at least one reference is beyond it (the reason names it and the numbers).
+
+``vs_fp64`` measures accuracy, not agreement: it never makes a row ``diverged``, but the
+reason reports it (and whether the case is closer to float64 than a baseline).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from suite.axes import FLOAT64, VERDICTS
+
+#: per precision: ``rtol``/``atol`` of the element-wise check ``|a - b| <= atol + rtol * |b|``
+#: (``b`` the reference), and why. See docs/divergence.md.
+TOLERANCES: dict[str, dict[str, Any]] = {
+    FLOAT64: {"rtol": 1e-7, "atol": 1e-7, "why": "torch.testing defaults for float64"},
+    "float32": {"rtol": 1.3e-6, "atol": 1e-5, "why": "torch.testing defaults for float32"},
+    "tf32": {
+        "rtol": 1e-3,
+        "atol": 1e-3,
+        "why": "TF32 rounds matmul/conv inputs to a 10-bit mantissa (eps 9.8e-4, as float16: "
+        "torch.testing uses rtol 1e-3); the rounding scales with the operands, not the result, "
+        "so near-zero outputs need atol of the same size",
+    },
+    "mixed_float16": {
+        "rtol": 5e-3,
+        "atol": 5e-3,
+        "why": "activations are stored in float16 (eps 9.8e-4) between layers: a few roundings "
+        "per layer, about 5 eps for small models",
+    },
+    "mixed_bfloat16": {
+        "rtol": 3e-2,
+        "atol": 3e-2,
+        "why": "bfloat16 has an 8-bit mantissa (eps 7.8e-3; torch.testing uses rtol 1.6e-2 for "
+        "one op); a few layers of rounding, about 4 eps",
+    },
+}
+
+#: references that measure agreement (``vs_fp64`` measures accuracy and is informative only)
+AGREEMENT: tuple[str, ...] = ("vs_pair", "vs_eager", "vs_cpu")
+
+
+def tolerance_for(precision: str) -> dict[str, float]:
+    """``{"rtol", "atol"}`` of a precision (for ``compare_outputs(..., tolerance=...)``).
+
+    Raises:
+        ValueError: unknown precision.
+    """
+    if precision not in TOLERANCES:
+        raise ValueError(f"no tolerance for precision {precision!r}; known: {', '.join(TOLERANCES)}")
+    tol = TOLERANCES[precision]
+    return {"rtol": tol["rtol"], "atol": tol["atol"]}
+
+
+def fmt(value: Any) -> str:
+    """A number for a one-line reason (``3.1e-07``, ``12``, ``inf``, ``n/a``)."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    value = float(value)
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    return f"{value:.3g}" if value == 0 or 1e-3 <= abs(value) < 1e4 else f"{value:.2e}"
+
+
+def within_tolerance(metrics: Mapping[str, Any], tol: Mapping[str, float]) -> bool:
+    """Whether a reference's metrics are within a tolerance.
+
+    Uses the element-wise ``tol_ratio`` when the metrics have one (computed with the same
+    tolerance); otherwise the stricter aggregate test ``max_abs <= atol or max_rel <= rtol``
+    (each implies the element-wise check; the converse does not hold). Missing or NaN
+    numbers (e.g. ``inf`` that became ``null`` in JSON) are not within tolerance.
+    """
+    if metrics.get("bitwise_equal"):
+        return True
+    ratio = metrics.get("tol_ratio")
+    if ratio is not None:
+        return bool(ratio <= 1.0)
+    max_abs, max_rel = metrics.get("max_abs"), metrics.get("max_rel")
+    ok_abs = max_abs is not None and max_abs <= tol["atol"]
+    ok_rel = max_rel is not None and max_rel <= tol["rtol"]
+    return bool(ok_abs or ok_rel)
+
+
+def _describe(name: str, m: Mapping[str, Any], tol: Mapping[str, float]) -> str:
+    parts = [
+        f"max_abs {fmt(m.get('max_abs'))} (atol {fmt(tol['atol'])})",
+        f"max_rel {fmt(m.get('max_rel'))} (rtol {fmt(tol['rtol'])})",
+        f"max_ulp {fmt(m.get('max_ulp'))}",
+    ]
+    if m.get("tol_ratio") is not None:
+        parts.append(f"{fmt(m['tol_ratio'])}x tolerance")
+    if m.get("frac_diff") is not None:
+        parts.append(f"{m['frac_diff']:.1%} of elements differ")
+    if m.get("nan_count"):
+        parts.append(f"{m['nan_count']} NaN")
+    if m.get("worst_tensor"):
+        parts.append(f"worst tensor {m['worst_tensor']}")
+    return f"{name}: " + ", ".join(parts)
+
+
+def _accuracy(divergence: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]] | None) -> str:
+    mine = divergence.get("vs_fp64")
+    if not mine or mine.get("max_abs") is None:
+        return ""
+    text = f"vs float64: max_abs {fmt(mine['max_abs'])}"
+    for label, other in (baselines or {}).items():
+        if not other or other.get("max_abs") is None:
+            continue
+        a, b = mine["max_abs"], other["max_abs"]
+        if a < b:
+            text += f", closer to float64 than {label} ({fmt(a)} vs {fmt(b)})"
+        elif a > b:
+            text += f", farther from float64 than {label} ({fmt(a)} vs {fmt(b)})"
+        else:
+            text += f", as close to float64 as {label}"
+    return text
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def decide_verdict(
+    precision: str,
+    divergence: Mapping[str, Any],
+    *,
+    structural: list[str] | None = None,
+    fp64_baselines: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[str, str]:
+    """The verdict of a case and a one-line reason.
+
+    Args:
+        precision: the case's precision (a key of :data:`TOLERANCES`).
+        divergence: ``{"vs_pair"|"vs_eager"|"vs_cpu"|"vs_fp64": METRICS | None, "rerun": RERUN}``
+            (``None`` or absent: not applicable).
+        structural: audit differences between the member and the reference, if any.
+        fp64_baselines: optional label -> another case's ``vs_fp64`` metrics (e.g.
+            ``{"eager": ...}``), to say whether this case is closer to float64 than that one.
+
+    Returns:
+        ``(verdict, reason)`` with ``verdict`` in :data:`suite.axes.VERDICTS`.
+
+    Raises:
+        ValueError: unknown precision.
+    """
+    tol = tolerance_for(precision)
+    if structural:
+        return "structural-mismatch", "structure differs: " + "; ".join(structural)
+    rerun = divergence.get("rerun") or {}
+    accuracy = _accuracy(divergence, fp64_baselines)
+    if rerun.get("distinct", 1) > 1:
+        reason = (
+            f"{rerun['distinct']} distinct results in {rerun.get('runs', '?')} reruns "
+            f"(max_abs {fmt(rerun.get('max_abs'))}, max_ulp {fmt(rerun.get('max_ulp'))})"
+        )
+        return "nondeterministic", reason
+    present = {k: divergence[k] for k in AGREEMENT if divergence.get(k)}
+    if not present:
+        stable = f"bitwise stable over {rerun['runs']} reruns" if rerun.get("runs", 0) > 1 else ""
+        return "identical", _join("reference case: nothing to compare with", stable, accuracy)
+    beyond = {k: m for k, m in present.items() if not within_tolerance(m, tol)}
+    if beyond:
+        return "diverged", _join(*(_describe(k, m, tol) for k, m in beyond.items()), accuracy)
+    if all(m.get("bitwise_equal") for m in present.values()):
+        return "identical", _join(f"bitwise equal to {', '.join(present)}", accuracy)
+    close = [
+        f"{k} max_abs {fmt(m.get('max_abs'))}, max_ulp {fmt(m.get('max_ulp'))}"
+        if not m.get("bitwise_equal")
+        else f"{k} bitwise equal"
+        for k, m in present.items()
+    ]
+    head = f"within {precision} tolerance (rtol {fmt(tol['rtol'])}, atol {fmt(tol['atol'])})"
+    return "close", _join(head + ": " + ", ".join(close), accuracy)
+
+
+def determinism_note(
+    off_verdict: str,
+    on_verdict: str,
+    *,
+    off_rerun: Mapping[str, Any] | None = None,
+    on_rerun: Mapping[str, Any] | None = None,
+) -> str:
+    """A sentence comparing the same case with op determinism off and on, or ``""``.
+
+    Args:
+        off_verdict: the verdict with determinism off.
+        on_verdict: the verdict with determinism on.
+        off_rerun: optional rerun spread with determinism off (for the distinct counts).
+        on_rerun: optional rerun spread with determinism on.
+
+    Returns:
+        e.g. ``"nondeterministic with determinism off, stable with determinism on: a
+        nondeterministic kernel (3/3 distinct results off, 1/3 on)"``; ``""`` when the pair of
+        verdicts says nothing about determinism.
+    """
+    for v in (off_verdict, on_verdict):
+        if v not in VERDICTS:
+            raise ValueError(f"unknown verdict {v!r}; valid: {', '.join(VERDICTS)}")
+    counts = ""
+    if off_rerun and on_rerun:
+        counts = (
+            f" ({off_rerun.get('distinct')}/{off_rerun.get('runs')} distinct results off, "
+            f"{on_rerun.get('distinct')}/{on_rerun.get('runs')} on)"
+        )
+    stable = ("identical", "close", "diverged")
+    if off_verdict == "nondeterministic" and on_verdict in stable:
+        return (
+            "nondeterministic with determinism off, stable with determinism on: "
+            f"a nondeterministic kernel{counts}"
+        )
+    if off_verdict == "nondeterministic" and on_verdict == "unsupported":
+        return (
+            "nondeterministic with determinism off; with determinism on an op refuses to run: "
+            "it has no deterministic implementation"
+        )
+    if off_verdict == "nondeterministic" and on_verdict == "nondeterministic":
+        return (
+            "nondeterministic even with determinism on: a source op determinism does not cover "
+            f"(unseeded host-side randomness, stateful ops, custom code){counts}"
+        )
+    if off_verdict in stable and on_verdict == "nondeterministic":
+        return f"stable with determinism off but nondeterministic with determinism on: unexpected{counts}"
+    if off_verdict in stable and on_verdict == "unsupported":
+        return "stable with determinism off; with determinism on an op refuses to run"
+    return ""
+
+
+# (pattern, template) pairs; the template gets the pattern's groups as {0}, {1}...
+_DETERMINISM_ERRORS: tuple[tuple[str, str], ...] = (
+    (
+        r"Random ops require a seed to be set when determinism is enabled",
+        "a random op has no seed (TensorFlow then requires one)",
+    ),
+    (
+        r"([\w.]+) requires a non-zero seed to be passed in when determinism is enabled",
+        "{0} needs a non-zero seed",
+    ),
+    (
+        r"([\w.]+) requires \"seed\" and \"seed2\" to be non-zero.{0,80}determinism",
+        "{0} needs non-zero seeds",
+    ),
+    (
+        r"A deterministic GPU implementation of ([\w-]+(?: [\w-]+)*?)(?:Op)?(?:,.*?)? is not "
+        r"(?:currently )?available",
+        "no deterministic GPU implementation of {0}",
+    ),
+    (
+        r"Deterministic GPU implementation of ([\w ]+?)(?: op)? not available",
+        "no deterministic GPU implementation of {0}",
+    ),
+    (
+        r"Determinism is not yet supported (?:in GPU implementation of|for) ([\w ]+?)(?:\.|$| when)",
+        "no deterministic implementation of {0}",
+    ),
+    (
+        r"The GPU implementation of (\w+) that would have been executed is not deterministic",
+        "no deterministic GPU implementation of {0}",
+    ),
+    (
+        r"([\w\"]+) cannot be called (?:when|if) determinism is enabled",
+        "{0} cannot run",
+    ),
+    (
+        r"GPU MaxPool gradient ops do not yet have a deterministic XLA implementation",
+        "no deterministic XLA implementation of the GPU MaxPool gradient",
+    ),
+    (
+        r"HLO instruction (\S+) does not have a deterministic implementation",
+        "XLA: HLO {0} has no deterministic implementation",
+    ),
+    (
+        r"(\w+)(?: op)? does not have (?:a|any) (?:GPU )?implementation that guarantees determinism",
+        "no deterministic implementation of {0}",
+    ),
+)
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NODE = re.compile(r"\[Op:(\w+)\]|\{\{node ([^}]+)\}\}")
+
+
+def unsupported_from_error(exc_or_message: BaseException | str) -> str | None:
+    """Recognise an error raised because op determinism has no implementation for an op.
+
+    Args:
+        exc_or_message: the exception (or its message).
+
+    Returns:
+        A one-line reason naming the op (``"op determinism: no deterministic GPU implementation
+        of unsorted segment reduction op (node UnsortedSegmentSum)"``), or None when the error
+        is not a determinism one.
+    """
+    text = _ANSI.sub("", str(exc_or_message))  # Keras wraps messages in terminal bold
+    kind = type(exc_or_message).__name__ if isinstance(exc_or_message, BaseException) else ""
+    reason = None
+    for pattern, template in _DETERMINISM_ERRORS:
+        match = re.search(pattern, text, flags=re.IGNORECASE | re.MULTILINE)
+        if match:
+            reason = template.format(*(g.strip('"') if g else "" for g in match.groups()))
+            break
+    if reason is None:
+        is_unimplemented = "Unimplemented" in kind or "UnimplementedError" in text
+        if not (is_unimplemented and re.search(r"determinis", text, flags=re.IGNORECASE)):
+            return None
+        first = next((line.strip() for line in text.splitlines() if "determinis" in line.lower()), "")
+        reason = first[:160]
+    node = _NODE.search(text)
+    if node:
+        reason += f" (node {node.group(1) or node.group(2)})"
+    return "op determinism: " + " ".join(reason.split())
