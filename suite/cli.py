@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Paired-model numerics and throughput benchmarks for TensorFlow.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "--pairs-from",
+        action="append",
+        default=[],
+        dest="global_pairs_from",
+        metavar="FILE.py",
+        help="load @register_pair classes from this file (repeatable; also accepted after COMMAND)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     common = _common()
@@ -74,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pairbench``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.pairs_from = [*args.global_pairs_from, *args.pairs_from]
     try:
         if args.pairs_from:
             from suite.zoo import load_pairs_from

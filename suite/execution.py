@@ -1,0 +1,462 @@
+"""Execution: turn one case into callables that can be warmed up, timed and compared.
+
+``prepare_case`` builds the member (and copies the reference's weights into it), places
+inputs on the device, wraps the workload in the case's mode, and runs a warm-up whose
+time is the case's ``compile_s``. ``Prepared.repeat`` restores the initial state (outside
+the timing), runs ``steps`` units, synchronises the device inside the timed region and
+returns the numbers the divergence stage compares. The worker, ``pairbench overhead``
+and the asv benchmarks all use this module, so they time exactly the same thing.
+
+Process-global state (precision policy, TF32, op determinism) is set once per worker
+process by :func:`configure_process`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from suite.axes import FLOAT64, is_gpu, tf_device
+from suite.case import Case
+from suite.errors import CaseUnsupported, StructuralMismatch
+
+#: forward calls per timed repeat of the ``predict`` workload
+PREDICT_STEPS = 10
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    """What :func:`configure_process` set, read back from TensorFlow."""
+
+    precision: str
+    determinism: str
+    dtype_policy: str
+    tf32_enabled: bool
+    determinism_enabled: bool
+
+
+def configure_process(precision: str, determinism: str) -> ProcessState:
+    """Set the process-global numerics state for a worker (call once, before building models).
+
+    ``float32`` and the mixed policies run with TF32 off, so that ``float32`` means IEEE float32
+    on Ampere+ GPUs; ``tf32`` turns it on. Determinism ``on`` calls
+    ``tf.config.experimental.enable_op_determinism()`` (it cannot be turned off again).
+    """
+    import keras
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised
+            pass
+    policy = {
+        "float32": "float32",
+        "tf32": "float32",
+        FLOAT64: "float64",
+        "mixed_float16": "mixed_float16",
+        "mixed_bfloat16": "mixed_bfloat16",
+    }[precision]
+    keras.mixed_precision.set_global_policy(policy)
+    tf.config.experimental.enable_tensor_float_32_execution(precision == "tf32")
+    if determinism == "on":
+        tf.config.experimental.enable_op_determinism()
+    return ProcessState(
+        precision=precision,
+        determinism=determinism,
+        dtype_policy=keras.mixed_precision.global_policy().name,
+        tf32_enabled=bool(tf.config.experimental.tensor_float_32_execution_enabled()),
+        determinism_enabled=_determinism_enabled(),
+    )
+
+
+def _determinism_enabled() -> bool:
+    from suite.provenance import determinism_enabled
+
+    return bool(determinism_enabled())
+
+
+def check_device_supported(case: Case) -> None:
+    """Raise :class:`CaseUnsupported` when this machine cannot run the case's device/precision."""
+    import tensorflow as tf
+
+    if is_gpu(case.device):
+        index = int(case.device.split(":", 1)[1])
+        gpus = tf.config.list_logical_devices("GPU")
+        if index >= len(gpus):
+            raise CaseUnsupported(f"no {case.device}: TensorFlow sees {len(gpus)} GPU(s)")
+    elif case.precision == "tf32":
+        raise CaseUnsupported(
+            "tf32 only changes float32 matmuls on NVIDIA Ampere+ GPUs; on cpu it is float32"
+        )
+    if case.precision == "mixed_bfloat16":
+        try:
+            with tf.device(tf_device(case.device)):
+                a = tf.ones((4, 4), tf.bfloat16)
+                tf.linalg.matmul(a, a).numpy()
+        except Exception as exc:  # the probe's own failure is the reason
+            raise CaseUnsupported(f"bfloat16 matmul fails on {case.device}: {_one_line(exc)}") from None
+
+
+def sync_device() -> None:
+    """Wait for every device to finish queued work (the end of a timed region)."""
+    import tensorflow as tf
+
+    tf.test.experimental.sync_devices()
+
+
+@dataclass
+class RepeatResult:
+    """One timed repeat.
+
+    Attributes:
+        seconds: wall time of the ``steps`` units, device-synced.
+        steps: units run (forward calls or optimizer steps).
+        outputs: numbers to compare (``predictions``; or ``loss`` trajectory and ``weights/<path>``).
+    """
+
+    seconds: float
+    steps: int
+    outputs: dict[str, np.ndarray]
+
+
+@dataclass
+class Prepared:
+    """A case ready to be timed: see the module docstring.
+
+    Attributes:
+        case: the case.
+        model: the member, weights copied from the reference.
+        reference_model: the reference member (same weights), for localisation.
+        batch_size: samples per unit.
+        steps: units per repeat.
+        compile_s: time of the first (tracing/compiling) call.
+        audit: structural differences that did not prevent the weight copy (e.g. an activation).
+        jit_compile: whether XLA compiles the step.
+        steps_per_unit: optimizer steps (or forward calls) in one unit: ``k`` for ``fit``, else 1.
+    """
+
+    case: Case
+    model: Any
+    reference_model: Any
+    x: Any
+    y: Any
+    batch_size: int
+    steps: int
+    unit: Callable[[], Any]
+    restore: Callable[[], None]
+    collect: Callable[[list[Any]], dict[str, np.ndarray]]
+    compile_s: float = float("nan")
+    audit: list[str] = field(default_factory=list)
+    jit_compile: bool = False
+    steps_per_unit: int = 1
+
+    def step(self) -> None:
+        """One unit (forward call, or one optimizer step), device-synced: what asv times."""
+        with _device(self.case):
+            self.unit()
+            sync_device()
+
+    def repeat(self) -> RepeatResult:
+        """Restore the initial state (untimed), run ``steps`` units (timed, synced), collect outputs."""
+        with _device(self.case):
+            self.restore()
+            sync_device()
+            results = []
+            start = time.perf_counter()
+            for _ in range(self.steps):
+                results.append(self.unit())
+            sync_device()
+            seconds = time.perf_counter() - start
+            outputs = self.collect(results)
+        return RepeatResult(seconds=seconds, steps=self.steps, outputs=outputs)
+
+    def peak_device_bytes(self) -> int | None:
+        """Peak memory TensorFlow's allocator saw on the case's GPU since preparation; None on CPU
+        (TensorFlow does not track CPU allocations)."""
+        if not is_gpu(self.case.device):
+            return None
+        import tensorflow as tf
+
+        return int(tf.config.experimental.get_memory_info(self.case.device.upper())["peak"])
+
+
+def _device(case: Case):
+    import tensorflow as tf
+
+    return tf.device(tf_device(case.device))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+
+
+def prepare_case(case: Case, *, seed: int = 0, steps: int | None = None) -> Prepared:
+    """Build, copy weights, wrap the workload in the mode, and warm up (``compile_s``).
+
+    Args:
+        case: what to run.
+        seed: seeds the reference's initial weights, dropout and inputs.
+        steps: units per repeat (default: ``PREDICT_STEPS`` for predict, the pair's
+            ``train_steps`` for training workloads).
+
+    Raises:
+        CaseUnsupported: the case cannot run here (device, precision, raw member with ``fit``).
+        StructuralMismatch: the member cannot take the reference's weights.
+    """
+    import keras
+    import tensorflow as tf
+
+    from suite.zoo import get_pair
+    from suite.zoo.audit import audit
+    from suite.zoo.weights import copy_weights, ensure_built
+
+    check_device_supported(case)
+    pair = get_pair(case.pair)
+    hp = pair.hparams(case.size)
+    batch = pair.inputs(hp, seed)
+    compute_dtype = keras.mixed_precision.global_policy().compute_dtype
+    with _device(case):
+        x = _to_tensor(batch.x, compute_dtype)
+        y = tf.constant(batch.y)
+        keras.utils.set_random_seed(seed)
+        reference = pair.build(pair.reference, case.size)
+        ensure_built(reference, x)
+        if case.precision == FLOAT64:
+            _float32_initial_weights(pair, case, reference, batch.x, seed)
+        if case.member == pair.reference:
+            model = reference
+            differences: list[str] = []
+        else:
+            keras.utils.set_random_seed(seed + 1)
+            model = pair.build(case.member, case.size)
+            ensure_built(model, x)
+            differences = audit(reference, model)
+            copy_weights(reference, model)  # raises StructuralMismatch
+        if case.workload == "fit" and not isinstance(model, keras.Model):
+            raise CaseUnsupported("fit needs a keras.Model; this member is a tf.Module")
+        builder = {"predict": _predict, "train_step": _train_step, "fit": _fit}[case.workload]
+        prepared = builder(case, pair, model, reference, x, y, int(hp["batch"]), steps)
+        prepared.audit = differences
+        keras.utils.set_random_seed(seed)
+        start = time.perf_counter()
+        prepared.unit()
+        sync_device()
+        prepared.compile_s = time.perf_counter() - start
+        prepared.unit()  # a second untimed call: autotuning and lazy allocations settle
+        sync_device()
+    return prepared
+
+
+def _float32_initial_weights(pair: Any, case: Case, reference: Any, x_np: Any, seed: int) -> None:
+    """Give a float64 build the float32 build's initial weights (cast exactly).
+
+    Keras initialisers draw different numbers in float64, so the float64 reference would
+    otherwise start from other weights than the cases it is compared with.
+    """
+    import keras
+
+    from suite.zoo.weights import copy_weights, ensure_built
+
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        keras.utils.set_random_seed(seed)
+        donor = pair.build(pair.reference, case.size)
+        ensure_built(donor, _to_tensor(x_np, "float32"))
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    copy_weights(donor, reference, allow_cast=True)
+
+
+def _to_tensor(array: Any, compute_dtype: str):
+    import tensorflow as tf
+
+    tensor = tf.constant(array)
+    if tensor.dtype.is_floating:
+        tensor = tf.cast(tensor, compute_dtype)
+    return tensor
+
+
+def _wrap(fn: Callable[..., Any], mode: str) -> Callable[..., Any]:
+    import tensorflow as tf
+
+    if mode == "eager":
+        return fn
+    return tf.function(fn, jit_compile=(mode == "xla"), reduce_retracing=True)
+
+
+def _predict(case, pair, model, reference, x, y, batch_size, steps) -> Prepared:
+    def forward():
+        return model(x, training=False)
+
+    fn = _wrap(forward, case.mode)
+
+    def collect(results: list[Any]) -> dict[str, np.ndarray]:
+        return {"predictions": np.asarray(results[-1])}
+
+    return Prepared(
+        case=case,
+        model=model,
+        reference_model=reference,
+        x=x,
+        y=y,
+        batch_size=batch_size,
+        steps=steps or PREDICT_STEPS,
+        unit=fn,
+        restore=lambda: None,
+        collect=collect,
+        jit_compile=case.mode == "xla",
+    )
+
+
+def _optimizer(pair: Any):
+    import keras
+
+    opt = keras.optimizers.SGD(learning_rate=pair.learning_rate)
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt
+
+
+def _state_snapshot(variables: list[Any]) -> Callable[[], None]:
+    """A callable restoring ``variables`` to their current values."""
+    saved = [(v, v.numpy()) for v in variables]
+
+    def restore() -> None:
+        for var, value in saved:
+            var.assign(value)
+
+    return restore
+
+
+def _model_variables(model: Any) -> list[Any]:
+    """Every variable of the model, incl. BatchNorm statistics and dropout seed-generator state
+    (restoring those makes reruns draw identical dropout masks)."""
+    return list(model.variables)
+
+
+def _weights_out(model: Any) -> dict[str, np.ndarray]:
+    from suite.zoo.weights import variables_by_path
+
+    return {f"weights/{path}": np.asarray(v.numpy()) for path, v in variables_by_path(model).items()}
+
+
+def _train_step(case, pair, model, reference, x, y, batch_size, steps) -> Prepared:
+    import keras
+    import tensorflow as tf
+
+    loss_fn = keras.losses.get(pair.loss)
+    optimizer = _optimizer(pair)
+    trainable = list(model.trainable_variables)
+    optimizer.build(trainable)
+    scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+    def train_step():
+        with tf.GradientTape() as tape:
+            pred = model(x, training=True)
+            loss = tf.reduce_mean(loss_fn(y, tf.cast(pred, tf.float32)))
+            target = optimizer.scale_loss(loss) if scaled else loss
+        grads = tape.gradient(target, trainable)
+        optimizer.apply_gradients(zip(grads, trainable, strict=True))
+        return loss
+
+    restore = _state_snapshot(_model_variables(model) + list(optimizer.variables))
+
+    def collect(results: list[Any]) -> dict[str, np.ndarray]:
+        out = {"loss": np.asarray([np.asarray(r) for r in results], dtype=np.float32)}
+        out.update(_weights_out(model))
+        return out
+
+    return Prepared(
+        case=case,
+        model=model,
+        reference_model=reference,
+        x=x,
+        y=y,
+        batch_size=batch_size,
+        steps=steps or pair.train_steps,
+        unit=_wrap(train_step, case.mode),
+        restore=restore,
+        collect=collect,
+        jit_compile=case.mode == "xla",
+    )
+
+
+def _fit(case, pair, model, reference, x, y, batch_size, steps) -> Prepared:
+    """``model.fit`` for k steps per repeat; a unit here is one whole ``fit`` call of k steps."""
+    import keras
+    import tensorflow as tf
+
+    k = steps or pair.train_steps
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=pair.learning_rate),
+        loss=pair.loss,
+        jit_compile=case.mode == "xla",
+        run_eagerly=case.mode == "eager",
+    )
+    dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
+    model.optimizer.build(model.trainable_variables)
+    restore = _state_snapshot(_model_variables(model) + list(model.optimizer.variables))
+
+    def fit_k():
+        history = model.fit(dataset, epochs=1, steps_per_epoch=k, verbose=0, shuffle=False)
+        return history.history["loss"][-1]
+
+    def collect(results: list[Any]) -> dict[str, np.ndarray]:
+        out = {"loss": np.asarray(results, dtype=np.float32)}
+        out.update(_weights_out(model))
+        return out
+
+    return Prepared(
+        case=case,
+        model=model,
+        reference_model=reference,
+        x=x,
+        y=y,
+        batch_size=batch_size,
+        steps=1,
+        steps_per_unit=k,
+        unit=fit_k,
+        restore=restore,
+        collect=collect,
+        jit_compile=case.mode == "xla",
+    )
+
+
+def classify_failure(exc: BaseException) -> tuple[str, str]:
+    """Map an exception from preparing/running a case to ``(verdict, one-line reason)``.
+
+    ``unsupported``: the configuration cannot run (device, precision, op determinism has no
+    kernel, XLA cannot compile an op). ``structural-mismatch``: weights do not fit.
+    Everything else is ``error`` (out of memory is named as such).
+    """
+    if isinstance(exc, StructuralMismatch):
+        return "structural-mismatch", str(exc)
+    if isinstance(exc, CaseUnsupported):
+        return "unsupported", str(exc)
+    from suite.divergence.verdict import unsupported_from_error
+
+    determinism = unsupported_from_error(exc)
+    if determinism:
+        return "unsupported", determinism
+    text = str(exc)
+    name = type(exc).__name__
+    if name == "ResourceExhaustedError" or "out of memory" in text.lower() or " OOM " in text:
+        return "error", f"out of memory: {_one_line(exc)}"
+    if "XLA" in text and ("unsupported operations" in text or "not compilable" in text.lower()):
+        return "unsupported", f"XLA cannot compile: {_xla_reason(text)}"
+    return "error", _one_line(exc)
+
+
+def _xla_reason(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("(One-line error)") or "op:" in line or "Op:" in line:
+            return line[:300]
+    return text.strip().splitlines()[0][:300]

@@ -1,0 +1,105 @@
+"""Progress output for ``pairbench run``: a rich bar on a terminal, a plain line per case otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from suite.record import Record
+from suite.runner import Progress
+
+
+class PlainProgress(Progress):
+    """One log line per finished case (for CI logs and pipes)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.done = 0
+        self.t0 = time.monotonic()
+
+    def begin(self, total: int, done: int) -> None:
+        """Remember the totals."""
+        self.total, self.done = total, done
+
+    def finished(self, record: Record) -> None:
+        """``[12/90] mlp.sequential.predict.xla.cpu.float32.det-off.tiny  close  1.23 ms/step``."""
+        self.done += 1
+        step = record.timing.get("step_s_median")
+        timing = f"{step * 1e3:.3f} ms/step" if step else record.reason[:100]
+        elapsed = time.monotonic() - self.t0
+        print(
+            f"[{self.done}/{self.total} {elapsed:6.1f}s] {record.case_id}  {record.verdict}  {timing}",
+            flush=True,
+        )
+
+    def message(self, text: str) -> None:
+        """Print a line."""
+        print(text, flush=True)
+
+
+class QuietProgress(Progress):
+    """Nothing at all."""
+
+
+class RichProgress(Progress):
+    """A rich progress bar with the current case, done/total and ETA."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichBar
+
+        self.console = Console()
+        self.bar = RichBar(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
+        self.task = None
+        self.counts: dict[str, int] = {}
+
+    def begin(self, total: int, done: int) -> None:
+        """Start the bar."""
+        self.bar.start()
+        self.task = self.bar.add_task("starting", total=total, completed=done)
+
+    def current(self, case_ids: list[str]) -> None:
+        """Show the running group."""
+        label = case_ids[0] if len(case_ids) == 1 else f"{case_ids[0]} (+{len(case_ids) - 1} modes)"
+        self.bar.update(self.task, description=label)
+
+    def finished(self, record: Record) -> None:
+        """Advance; print notable verdicts above the bar."""
+        self.bar.advance(self.task)
+        if record.verdict in ("nondeterministic", "diverged", "error"):
+            colour = {"error": "red", "diverged": "yellow", "nondeterministic": "magenta"}[record.verdict]
+            self.bar.console.print(
+                f"[{colour}]{record.verdict}[/] {record.case_id}: {record.reason[:160]}", markup=True
+            )
+
+    def message(self, text: str) -> None:
+        """Print a line above the bar."""
+        self.console.print(text, markup=False, highlight=False)
+
+    def end(self) -> None:
+        """Stop the bar."""
+        self.bar.stop()
+
+
+def make_progress(*, quiet: bool = False) -> Progress:
+    """Rich bar on a terminal, plain lines when stdout is not one, nothing with ``quiet``."""
+    if quiet:
+        return QuietProgress()
+    if sys.stdout.isatty():
+        return RichProgress()
+    return PlainProgress()
