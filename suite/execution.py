@@ -13,6 +13,7 @@ process by :func:`configure_process`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,10 +51,8 @@ def configure_process(precision: str, determinism: str) -> ProcessState:
     import tensorflow as tf
 
     for gpu in tf.config.list_physical_devices("GPU"):
-        try:
+        with contextlib.suppress(RuntimeError):  # already initialised
             tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # already initialised
-            pass
     policy = {
         "float32": "float32",
         "tf32": "float32",
