@@ -59,7 +59,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "workloads": ("predict", "train_step"),
         "precisions": ("float32",),
         "determinism": ("off",),
-        "sizes_by_device": {"cpu": "tiny", "gpu": "default"},
+        "sizes_by_device": {"cpu": "tiny", "gpu": "tiny"},
         "repeats": 3,
     },
     "full": {

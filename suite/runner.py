@@ -250,7 +250,8 @@ class _Worker:
 
     def stderr_tail(self) -> str:
         """The last lines of the worker's stderr, joined on one line."""
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         try:
             lines = self.log_file.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
