@@ -213,3 +213,30 @@ def test_quick_run_has_a_record_for_every_case_and_a_report(quick_run):
         assert t["step_s_p10"] <= t["step_s_median"] <= t["step_s_p90"]
         assert t["samples_per_s"] > 0 and t["compile_s"] > 0 and t["repeats"] == 3
         assert rec["numerics"]["tf_device"] == "/CPU:0" and rec["numerics"]["dtype_policy"]
+
+
+@pytest.mark.slow
+def test_unavailable_gpu_and_cpu_tf32_are_unsupported_rows(tmp_path):
+    proc = pairbench(
+        "run",
+        "--pairs",
+        "mlp_seed",
+        "--members",
+        "sequential",
+        "--workloads",
+        "predict",
+        "--modes",
+        "eager",
+        "--devices",
+        "cpu,gpu:0",
+        "--precisions",
+        "float32,tf32",
+        *_args(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = read_records(only_run(tmp_path))
+    gpu = records["mlp_seed.sequential.predict.eager.gpu0.float32.det-off.tiny"]
+    assert gpu["verdict"] == "unsupported" and "no gpu:0" in gpu["reason"]
+    tf32 = records["mlp_seed.sequential.predict.eager.cpu.tf32.det-off.tiny"]
+    assert tf32["verdict"] == "unsupported" and "tf32" in tf32["reason"]
+    assert records["mlp_seed.sequential.predict.eager.cpu.float32.det-off.tiny"]["verdict"] == "identical"
