@@ -1,16 +1,146 @@
-"""``pairbench nightly`` (not built yet)."""
+"""``pairbench nightly``: doctor, asv, the matrix, compare with the last night, publish, prune.
+
+The logic is in :mod:`suite.nightly`; see ``docs/nightly.md``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
 
-HELP = "nightly (not implemented yet)"
+from suite.axes import parse_list
+from suite.nightly import ASV_ENVS, DEFAULT_FAIL_ON, DEFAULT_KEEP, MATRICES, NightlyOptions, run_nightly
+
+HELP = "one run for cron/CI: doctor, asv run, the matrix, compare with the previous night, asv publish"
+
+AXES = ("pairs", "members", "workloads", "modes", "devices", "precisions", "determinism", "sizes")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """Options of ``pairbench nightly``."""
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=Path(os.environ.get("PAIRBENCH_RESULTS", "results")),
+        help="results volume: runs go to DIR/nightly, asv results and html to DIR/asv "
+        "(default: $PAIRBENCH_RESULTS or results)",
+    )
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=Path("."),
+        help="the git checkout with asv.conf.json (default: the current directory)",
+    )
+    parser.add_argument(
+        "--matrix",
+        choices=MATRICES,
+        default="auto",
+        help="preset of the matrix: auto = full with a GPU, quick without (default auto)",
+    )
+    axes = parser.add_argument_group("axis filters (comma-separated, as for pairbench run)")
+    for axis in AXES:
+        axes.add_argument(f"--{axis}", help=f"restrict the matrix's {axis}")
+    parser.add_argument("--repeats", type=int, help="timed repeats per case (default: the preset's)")
+    parser.add_argument("--steps", type=int, help="units per repeat (default: the runner's)")
+    parser.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="profiler trace per case (default: on with the full matrix)",
+    )
+    parser.add_argument(
+        "--localise", action=argparse.BooleanOptionalAction, default=True, help="localise divergence"
+    )
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per case (default 600)")
+    parser.add_argument(
+        "--fail-on",
+        default=DEFAULT_FAIL_ON,
+        metavar="RULES",
+        help=f"regressions against the previous night that fail the run (default {DEFAULT_FAIL_ON})",
+    )
+    parser.add_argument(
+        "--keep", type=int, default=DEFAULT_KEEP, help=f"nightly runs to keep (default {DEFAULT_KEEP})"
+    )
+    parser.add_argument(
+        "--doctor", action=argparse.BooleanOptionalAction, default=True, help="run pairbench doctor first"
+    )
+    parser.add_argument(
+        "--asv",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run asv (default: when the project is a git checkout with asv.conf.json; "
+        "--asv makes its absence a failure)",
+    )
+    parser.add_argument(
+        "--asv-env",
+        choices=ASV_ENVS,
+        default="existing",
+        help="existing: benchmark this Python's install; config: asv.conf.json's environments",
+    )
+    parser.add_argument(
+        "--asv-args", default="", help="extra arguments for asv run (one shell-quoted string)"
+    )
+    parser.add_argument(
+        "--machine",
+        default=os.environ.get("PAIRBENCH_MACHINE"),
+        help="asv machine name (default: $PAIRBENCH_MACHINE, else the hostname)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="rerun asv for a commit that already has results here"
+    )
+    parser.add_argument(
+        "--skip-same-commit",
+        action="store_true",
+        help="skip the matrix when the last nightly run measured the same commit and selection",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def options_from_args(args: argparse.Namespace) -> NightlyOptions:
+    """The :class:`~suite.nightly.NightlyOptions` of parsed arguments."""
+    axes = {a: tuple(v) for a in AXES if (v := parse_list(getattr(args, a)))}
+    return NightlyOptions(
+        results_dir=args.results_dir,
+        project_dir=args.project_dir,
+        matrix=args.matrix,
+        axes=axes,
+        repeats=args.repeats,
+        steps=args.steps,
+        profile=args.profile,
+        localise=args.localise,
+        timeout_s=args.timeout,
+        pairs_from=tuple(args.pairs_from),
+        fail_on=args.fail_on,
+        keep=args.keep,
+        doctor=args.doctor,
+        asv=args.asv,
+        asv_env=args.asv_env,
+        asv_args=tuple(shlex.split(args.asv_args)),
+        machine=args.machine,
+        force=args.force,
+        skip_same_commit=args.skip_same_commit,
+        quiet=args.quiet,
+        argv=["pairbench", *sys.argv[1:]],
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not implemented yet."""
-    raise NotImplementedError("pairbench nightly")
+    """Run the nightly; print the one-paragraph summary (or JSON).
+
+    Returns:
+        0 when every step passed and nothing regressed, 1 otherwise.
+
+    Raises:
+        UsageError: bad options (exit 2).
+    """
+    result = run_nightly(options_from_args(args))
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+    else:
+        print(result.paragraph, flush=True)
+    return result.exit_code
