@@ -108,6 +108,18 @@ def _highlight(verdict: str, rows: list[Any]) -> str:
     return f"{noun} ({detail}{' ...' if n > 1 else ''})"
 
 
+def _grouped_by_member(verdict: str, rows: list[Any]) -> list[Finding]:
+    """One finding per (pair, member): a structural mismatch is the same in every mode and workload."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for r in rows:
+        groups.setdefault((r.pair, r.member), []).append(r)
+    out = []
+    for (pair, member), members in groups.items():
+        label = members[0].case_id if len(members) == 1 else f"{pair}.{member}.* ({len(members)} cases)"
+        out.append(Finding(verdict, label, _finding_text(members[0])))
+    return out
+
+
 def summarize(frame) -> Summary:
     """Counts per verdict, a one-sentence highlight and one finding per problem case.
 
@@ -129,7 +141,10 @@ def summarize(frame) -> Summary:
         if not rows:
             continue
         highlights.append(_highlight(verdict, rows))
-        findings.extend(Finding(verdict, r.case_id, _finding_text(r)) for r in rows)
+        if verdict == "structural-mismatch":
+            findings.extend(_grouped_by_member(verdict, rows))
+        else:
+            findings.extend(Finding(verdict, r.case_id, _finding_text(r)) for r in rows)
     return Summary(headline, "; ".join(highlights), findings)
 
 
