@@ -236,7 +236,11 @@ def prepare_case(case: Case, *, seed: int = 0, steps: int | None = None) -> Prep
             model = pair.build(case.member, case.size)
             ensure_built(model, x)
             differences = audit(reference, model)
-            copy_weights(reference, model)  # raises StructuralMismatch
+            try:
+                copy_weights(reference, model)
+            except StructuralMismatch as exc:  # report the whole audit, not only what blocked the copy
+                extra = [d for d in differences if d not in exc.differences]
+                raise StructuralMismatch(exc.differences + extra) from None
         if case.workload == "fit" and not isinstance(model, keras.Model):
             raise CaseUnsupported("fit needs a keras.Model; this member is a tf.Module")
         builder = {"predict": _predict, "train_step": _train_step, "fit": _fit}[case.workload]

@@ -44,6 +44,7 @@ def test_faulty_controls_are_structural_mismatches_naming_what_is_missing(quick_
         assert rec["verdict"] == "structural-mismatch"
     seed = _rows(quick_run, pair="mlp_seed", member="faulty", mode="eager", workload="predict")[0]
     assert "no bias in dense_0 (64,)" in seed["reason"]
+    assert "activation None vs relu in dense_0" in seed["reason"]
 
 
 def test_rerun_spread_is_zero_on_cpu_for_the_zoo(quick_run):
