@@ -1,0 +1,1 @@
+"""asv benchmarks of pairbench (``asv.conf.json``: ``benchmark_dir``); see ``docs/asv.md``."""
