@@ -74,6 +74,7 @@ def chaos_run(tmp_path_factory) -> Path:
         "--results-dir",
         str(results),
         "--no-report",
+        "--profile",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return only_run(results)

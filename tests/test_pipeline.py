@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import read_records
+from conftest import pairbench, read_records
 
 pytestmark = pytest.mark.slow
 
@@ -75,3 +75,15 @@ def test_op_without_deterministic_kernel_is_unsupported_with_its_name(chaos_run)
     assert off["numerics"]["determinism_enabled"] is False
     det_on = records["chaos.sequential.predict.eager.cpu.float32.det-on.tiny"]
     assert det_on["numerics"]["determinism_enabled"] is True
+
+
+def test_profiled_cases_have_a_tensorboard_trace_and_host_ops(chaos_run):
+    rec = read_records(chaos_run)["chaos.sequential.predict.xla.cpu.float32.det-off.tiny"]
+    profile = rec["profile"]
+    assert not profile.get("error"), profile
+    xplanes = list((chaos_run / profile["trace_dir"]).glob("plugins/profile/*/*.xplane.pb"))
+    assert len(xplanes) == 1 and xplanes[0].stat().st_size > 0
+    assert profile["host_ops"] and profile["device_kernels"] == 0  # CPU: host ops, no kernels
+    proc = pairbench("trace", chaos_run.name, "--results-dir", str(chaos_run.parent))
+    assert proc.returncode == 0, proc.stderr
+    assert "tensorboard --logdir" in proc.stdout and str(chaos_run / "traces") in proc.stdout
