@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     progress = make_progress(quiet=args.quiet)
     progress.message("probing TensorFlow devices ..." if not args.resume else f"resuming {args.resume} ...")
     run_dir, cases, _ = prepare_run(selection, options)
-    progress.message(f"run {run_dir.run_id}: {len(cases)} cases -> {run_dir.path}")
+    progress.message(f"run {run_dir.run_id}: {len(cases)} cases + float64 references -> {run_dir.path}")
     try:
         counts = run_cases(run_dir, cases, options, progress)
     except KeyboardInterrupt:
