@@ -244,7 +244,16 @@ def prepare_case(case: Case, *, seed: int = 0, steps: int | None = None) -> Prep
         if case.workload == "fit" and not isinstance(model, keras.Model):
             raise CaseUnsupported("fit needs a keras.Model; this member is a tf.Module")
         builder = {"predict": _predict, "train_step": _train_step, "fit": _fit}[case.workload]
-        prepared = builder(case, pair, model, reference, x, y, int(hp["batch"]), steps)
+        common = {
+            "case": case,
+            "model": model,
+            "reference_model": reference,
+            "x": x,
+            "y": y,
+            "batch_size": int(hp["batch"]),
+            "jit_compile": case.mode == "xla",
+        }
+        prepared = builder(common, pair, steps)
         prepared.audit = differences
         keras.utils.set_random_seed(seed)
         start = time.perf_counter()
@@ -294,7 +303,9 @@ def _wrap(fn: Callable[..., Any], mode: str) -> Callable[..., Any]:
     return tf.function(fn, jit_compile=(mode == "xla"), reduce_retracing=True)
 
 
-def _predict(case, pair, model, reference, x, y, batch_size, steps) -> Prepared:
+def _predict(common: dict[str, Any], pair: Any, steps: int | None) -> Prepared:
+    case, model, x = common["case"], common["model"], common["x"]
+
     def forward():
         return model(x, training=False)
 
@@ -304,17 +315,11 @@ def _predict(case, pair, model, reference, x, y, batch_size, steps) -> Prepared:
         return {"predictions": np.asarray(results[-1])}
 
     return Prepared(
-        case=case,
-        model=model,
-        reference_model=reference,
-        x=x,
-        y=y,
-        batch_size=batch_size,
+        **common,
         steps=steps or PREDICT_STEPS,
         unit=fn,
         restore=lambda: None,
         collect=collect,
-        jit_compile=case.mode == "xla",
     )
 
 
@@ -350,7 +355,8 @@ def _weights_out(model: Any) -> dict[str, np.ndarray]:
     return {f"weights/{path}": np.asarray(v.numpy()) for path, v in variables_by_path(model).items()}
 
 
-def _train_step(case, pair, model, reference, x, y, batch_size, steps) -> Prepared:
+def _train_step(common: dict[str, Any], pair: Any, steps: int | None) -> Prepared:
+    case, model, x, y = common["case"], common["model"], common["x"], common["y"]
     import keras
     import tensorflow as tf
 
@@ -377,22 +383,17 @@ def _train_step(case, pair, model, reference, x, y, batch_size, steps) -> Prepar
         return out
 
     return Prepared(
-        case=case,
-        model=model,
-        reference_model=reference,
-        x=x,
-        y=y,
-        batch_size=batch_size,
+        **common,
         steps=steps or pair.train_steps,
         unit=_wrap(train_step, case.mode),
         restore=restore,
         collect=collect,
-        jit_compile=case.mode == "xla",
     )
 
 
-def _fit(case, pair, model, reference, x, y, batch_size, steps) -> Prepared:
+def _fit(common: dict[str, Any], pair: Any, steps: int | None) -> Prepared:
     """``model.fit`` for k steps per repeat; a unit here is one whole ``fit`` call of k steps."""
+    case, model, x, y = common["case"], common["model"], common["x"], common["y"]
     import keras
     import tensorflow as tf
 
@@ -417,18 +418,12 @@ def _fit(case, pair, model, reference, x, y, batch_size, steps) -> Prepared:
         return out
 
     return Prepared(
-        case=case,
-        model=model,
-        reference_model=reference,
-        x=x,
-        y=y,
-        batch_size=batch_size,
+        **common,
         steps=1,
         steps_per_unit=k,
         unit=fit_k,
         restore=restore,
         collect=collect,
-        jit_compile=case.mode == "xla",
     )
 
 

@@ -30,21 +30,6 @@ from suite.results import RunDir, create_run
 H100 = "NVIDIA H100 80GB HBM3"
 DRIVER = "550.54.15"
 
-METRIC_KEYS = (
-    "max_abs",
-    "max_rel",
-    "max_ulp",
-    "p99_ulp",
-    "cosine",
-    "rmse",
-    "frac_diff",
-    "bitwise_equal",
-    "nan_count",
-    "inf_count",
-    "worst_tensor",
-    "n_elements",
-)
-
 
 def case(
     pair: str = "mlp",
