@@ -91,6 +91,7 @@ def run_group(job: Job, group: list[Case], state: ProcessState) -> Iterator[Reco
             traceback.print_exc()
             _, reason = classify_failure(exc)
             record = _record(case, "error", f"while evaluating results: {reason}", state, prep=prep)
+        _remember(run, record)
         yield record
 
 
@@ -253,12 +254,35 @@ def _beyond(metrics: dict[str, Any] | None) -> bool:
     return bool(metrics) and not metrics.get("bitwise_equal") and (metrics.get("tol_ratio") or 0) > 1
 
 
+#: records seen so far, per run folder: those this worker made (immediately) and those the
+#: runner has appended to ``records.jsonl`` (read incrementally, never twice)
+_SEEN: dict[Path, dict[str, Record]] = {}
+_OFFSETS: dict[Path, int] = {}
+
+
+def _remember(run: RunDir, record: Record) -> None:
+    """Make a record of this worker visible to later cases at once (the runner appends it later)."""
+    _SEEN.setdefault(run.path, {})[record.case_id] = record
+
+
 def _stored_record(run: RunDir, case: Case) -> Record | None:
     """The record of another case of this run, if it has one already."""
-    for rec in run.records():
-        if rec.case_id == case.case_id:
-            return rec
-    return None
+    import json
+
+    seen = _SEEN.setdefault(run.path, {})
+    if case.case_id not in seen and run.records_path.exists():
+        with open(run.records_path, encoding="utf-8") as fh:
+            fh.seek(_OFFSETS.get(run.path, 0))
+            while line := fh.readline():
+                if not line.endswith("\n"):  # a line the runner is still writing
+                    break
+                _OFFSETS[run.path] = fh.tell()
+                try:
+                    rec = Record.from_dict(json.loads(line))
+                except (ValueError, KeyError, TypeError):
+                    continue
+                seen.setdefault(rec.case_id, rec)
+    return seen.get(case.case_id)
 
 
 def _eager_fp64_baseline(run: RunDir, case: Case) -> dict[str, Any] | None:

@@ -35,6 +35,9 @@ def test_xla_differs_from_eager_by_rounding_only(quick_run):
     assert vs_eager["bitwise_equal"] is False and vs_eager["max_ulp"] >= 1
     # and the float64 reference was measured for it
     assert rec["divergence"]["vs_fp64"]["max_abs"] < 1e-5
+    # the eager twin of the same group is known when the xla row is judged: accuracy is compared
+    accuracy = rec["reason"].split("vs float64")[-1]
+    assert "than eager" in accuracy or "as eager" in accuracy, rec["reason"]
 
 
 def test_faulty_controls_are_structural_mismatches_naming_what_is_missing(quick_run):
