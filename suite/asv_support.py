@@ -189,7 +189,8 @@ def prepared(case: Case) -> Prepared:
     """
     if case not in _PREPARED:
         _configure()
-        from suite.execution import classify_failure, prepare_case
+        from suite.errors import classify_failure
+        from suite.execution import prepare_case
 
         try:
             _PREPARED[case] = prepare_case(case)

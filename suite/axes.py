@@ -23,6 +23,7 @@ VERDICTS: tuple[str, ...] = (
     "diverged",
     "nondeterministic",
     "structural-mismatch",
+    "incomparable",
     "unsupported",
     "error",
 )

@@ -425,36 +425,3 @@ def _fit(common: dict[str, Any], pair: Any, steps: int | None) -> Prepared:
         restore=restore,
         collect=collect,
     )
-
-
-def classify_failure(exc: BaseException) -> tuple[str, str]:
-    """Map an exception from preparing/running a case to ``(verdict, one-line reason)``.
-
-    ``unsupported``: the configuration cannot run (device, precision, op determinism has no
-    kernel, XLA cannot compile an op). ``structural-mismatch``: weights do not fit.
-    Everything else is ``error`` (out of memory is named as such).
-    """
-    if isinstance(exc, StructuralMismatch):
-        return "structural-mismatch", str(exc)
-    if isinstance(exc, CaseUnsupported):
-        return "unsupported", str(exc)
-    from suite.divergence.verdict import unsupported_from_error
-
-    determinism = unsupported_from_error(exc)
-    if determinism:
-        return "unsupported", determinism
-    text = str(exc)
-    name = type(exc).__name__
-    if name == "ResourceExhaustedError" or "out of memory" in text.lower() or " OOM " in text:
-        return "error", f"out of memory: {_one_line(exc)}"
-    if "XLA" in text and ("unsupported operations" in text or "not compilable" in text.lower()):
-        return "unsupported", f"XLA cannot compile: {_xla_reason(text)}"
-    return "error", _one_line(exc)
-
-
-def _xla_reason(text: str) -> str:
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("(One-line error)") or "op:" in line or "Op:" in line:
-            return line[:300]
-    return text.strip().splitlines()[0][:300]

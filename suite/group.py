@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from suite.case import Case
-from suite.execution import Prepared, ProcessState, RepeatResult, classify_failure, prepare_case
+from suite.errors import classify_failure
+from suite.execution import Prepared, ProcessState, RepeatResult, prepare_case
 from suite.record import Record
 from suite.references import references_of
 from suite.results import RunDir

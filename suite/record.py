@@ -6,6 +6,8 @@ was actually in force.
 
 Schema history (``SCHEMA_VERSION``):
   1: first version.
+  2: ``flags`` (machine-readable tags such as ``non-finite``) and ``notes`` (sentences that
+     must be shown wherever the verdict is shown); verdict ``incomparable``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from suite.case import Case
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class Record:
         profile: ``trace_dir``, ``top_kernels``, ``kernels_csv``... or None.
         telemetry: NVML summary or ``{"reason": "..."}``.
         extra: free-form metadata (worker pid, wall time, output file...).
+        flags: machine-readable tags that qualify the verdict (e.g. ``non-finite``,
+            ``reference-unavailable``); see ``docs/divergence.md``.
+        notes: sentences that must be shown next to the verdict (terminal, report, summary).
     """
 
     case: Case
@@ -52,6 +57,8 @@ class Record:
     profile: dict[str, Any] | None = None
     telemetry: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     @property

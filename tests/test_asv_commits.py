@@ -42,9 +42,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from browser_client import render, skip_reason
 
 from suite import __version__
-from suite.browser import render, skip_reason
 
 ROOT = Path(__file__).resolve().parents[1]
 MACHINE = "newuser"

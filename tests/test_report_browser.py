@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from browser_client import render, skip_reason
 from fake_runs import NONDET_CASE_ID, make_run, standard_records
 
-from suite.browser import render, skip_reason
 from suite.report import write_report
 from suite.report.plots import PLOTS
 

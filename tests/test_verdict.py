@@ -17,8 +17,8 @@ from suite.divergence import (
     compare_outputs,
     decide_verdict,
     determinism_note,
-    unsupported_from_error,
 )
+from suite.errors import unsupported_from_error
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,7 +208,8 @@ import numpy as np, keras, tensorflow as tf
 tf.config.experimental.enable_op_determinism()
 from suite.zoo import load_pairs_from, get_pair
 from suite.zoo.weights import ensure_built
-from suite.divergence import unsupported_from_error, rerun_spread
+from suite.divergence import rerun_spread
+from suite.errors import unsupported_from_error
 load_pairs_from(os.environ["CHAOS"])
 pair = get_pair("chaos"); hp = pair.hparams("tiny"); batch = pair.inputs(hp, 0)
 keras.utils.set_random_seed(0)

@@ -147,7 +147,8 @@ def explain_case(
     import tensorflow as tf
 
     from suite.axes import tf_device
-    from suite.divergence import localise, unsupported_from_error
+    from suite.divergence import localise
+    from suite.errors import unsupported_from_error
     from suite.zoo.weights import copy_weights, ensure_built
 
     seed = int(meta.get("options", {}).get("seed", 0))

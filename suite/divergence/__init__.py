@@ -4,7 +4,7 @@ Public API (what the worker calls; signatures are stable):
 
 - :func:`compare_arrays`, :func:`compare_outputs`, :func:`rerun_spread` (pure numpy);
 - :data:`TOLERANCES`, :func:`decide_verdict`, :func:`determinism_note`,
-  :func:`unsupported_from_error`;
+  (failure classification is in :mod:`suite.errors`);
 - :func:`localise` (imports TensorFlow when called).
 
 See ``docs/divergence.md`` for the definitions.
@@ -18,7 +18,6 @@ from suite.divergence.verdict import (
     TOLERANCES,
     decide_verdict,
     determinism_note,
-    unsupported_from_error,
 )
 
 __all__ = [
@@ -29,5 +28,4 @@ __all__ = [
     "determinism_note",
     "localise",
     "rerun_spread",
-    "unsupported_from_error",
 ]

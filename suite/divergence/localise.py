@@ -1,7 +1,7 @@
 """Localisation: the first layer (forward) and first gradient (backward) where runs differ.
 
 :func:`localise` runs one forward pass, the loss and the gradients of every trainable
-variable, capturing every layer's output (:mod:`suite.divergence.capture`), and compares:
+variable, capturing every layer's output (:mod:`suite.divergence.layer_outputs`), and compares:
 
 - two members (``vs_pair``), or one member under two modes (``vs_eager``) or two devices
   (``vs_cpu``): the first layer, in execution order, whose output differs, and the first
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from suite.axes import MODES, tf_device
-from suite.divergence.capture import LayerCapture, base_key
+from suite.divergence.layer_outputs import LayerCapture, base_key
 from suite.divergence.metrics import compare_outputs, rerun_spread, worst_rerun
 
 #: op types that carry no computation of their own

@@ -16,7 +16,6 @@ reason reports it (and whether the case is closer to float64 than a baseline).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -239,87 +238,3 @@ def determinism_note(
     if off_verdict in stable and on_verdict == "unsupported":
         return "stable with determinism off; with determinism on an op refuses to run"
     return ""
-
-
-# (pattern, template) pairs; the template gets the pattern's groups as {0}, {1}...
-_DETERMINISM_ERRORS: tuple[tuple[str, str], ...] = (
-    (
-        r"Random ops require a seed to be set when determinism is enabled",
-        "a random op has no seed (TensorFlow then requires one)",
-    ),
-    (
-        r"([\w.]+) requires a non-zero seed to be passed in when determinism is enabled",
-        "{0} needs a non-zero seed",
-    ),
-    (
-        r"([\w.]+) requires \"seed\" and \"seed2\" to be non-zero.{0,80}determinism",
-        "{0} needs non-zero seeds",
-    ),
-    (
-        r"A deterministic GPU implementation of ([\w-]+(?: [\w-]+)*?)(?:Op)?(?:,.*?)? is not "
-        r"(?:currently )?available",
-        "no deterministic GPU implementation of {0}",
-    ),
-    (
-        r"Deterministic GPU implementation of ([\w ]+?)(?: op)? not available",
-        "no deterministic GPU implementation of {0}",
-    ),
-    (
-        r"Determinism is not yet supported (?:in GPU implementation of|for) ([\w ]+?)(?:\.|$| when)",
-        "no deterministic implementation of {0}",
-    ),
-    (
-        r"The GPU implementation of (\w+) that would have been executed is not deterministic",
-        "no deterministic GPU implementation of {0}",
-    ),
-    (
-        r"([\w\"]+) cannot be called (?:when|if) determinism is enabled",
-        "{0} cannot run",
-    ),
-    (
-        r"GPU MaxPool gradient ops do not yet have a deterministic XLA implementation",
-        "no deterministic XLA implementation of the GPU MaxPool gradient",
-    ),
-    (
-        r"HLO instruction (\S+) does not have a deterministic implementation",
-        "XLA: HLO {0} has no deterministic implementation",
-    ),
-    (
-        r"(\w+)(?: op)? does not have (?:a|any) (?:GPU )?implementation that guarantees determinism",
-        "no deterministic implementation of {0}",
-    ),
-)
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_NODE = re.compile(r"\[Op:(\w+)\]|\{\{node ([^}]+)\}\}")
-
-
-def unsupported_from_error(exc_or_message: BaseException | str) -> str | None:
-    """Recognise an error raised because op determinism has no implementation for an op.
-
-    Args:
-        exc_or_message: the exception (or its message).
-
-    Returns:
-        A one-line reason naming the op (``"op determinism: no deterministic GPU implementation
-        of unsorted segment reduction op (node UnsortedSegmentSum)"``), or None when the error
-        is not a determinism one.
-    """
-    text = _ANSI.sub("", str(exc_or_message))  # Keras wraps messages in terminal bold
-    kind = type(exc_or_message).__name__ if isinstance(exc_or_message, BaseException) else ""
-    reason = None
-    for pattern, template in _DETERMINISM_ERRORS:
-        match = re.search(pattern, text, flags=re.IGNORECASE | re.MULTILINE)
-        if match:
-            reason = template.format(*(g.strip('"') if g else "" for g in match.groups()))
-            break
-    if reason is None:
-        is_unimplemented = "Unimplemented" in kind or "UnimplementedError" in text
-        if not (is_unimplemented and re.search(r"determinis", text, flags=re.IGNORECASE)):
-            return None
-        first = next((line.strip() for line in text.splitlines() if "determinis" in line.lower()), "")
-        reason = first[:160]
-    node = _NODE.search(text)
-    if node:
-        reason += f" (node {node.group(1) or node.group(2)})"
-    return "op determinism: " + " ".join(reason.split())

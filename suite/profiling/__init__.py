@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from suite.profiling.capture import TraceCaptureError, capture_trace, effective_options
+from suite.profiling.trace_capture import TraceCaptureError, capture_trace, effective_options
 from suite.profiling.xplane import (
     HOST_OP_COLUMNS,
     KERNEL_COLUMNS,

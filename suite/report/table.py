@@ -26,6 +26,7 @@ VERDICT_SEVERITY: dict[str, int] = {
     "identical": 0,
     "close": 1,
     "unsupported": 2,
+    "incomparable": 3,
     "diverged": 3,
     "nondeterministic": 4,
     "structural-mismatch": 5,

@@ -1,4 +1,4 @@
-"""Trace capture (suite.profiling.capture) and serving the result with a real TensorBoard."""
+"""Trace capture (suite.profiling.trace_capture) and serving the result with a real TensorBoard."""
 
 from __future__ import annotations
 
