@@ -155,23 +155,8 @@ def open_run(ref: str | Path, results_dir: Path = DEFAULT_RESULTS_DIR) -> RunDir
     raise UsageError(f"no run {ref_s!r} (looked in {results_dir} and as a path)")
 
 
-def load_frame(run: RunDir | str | Path, results_dir: Path = DEFAULT_RESULTS_DIR):
-    """Load a run's records as a pandas DataFrame, one row per case.
+def load_frame(run: RunDir | str | Path, results_dir: Path | str = DEFAULT_RESULTS_DIR):
+    """A run's records as a pandas DataFrame: see :func:`suite.frame.load_frame`."""
+    from suite.frame import load_frame as _load_frame
 
-    Nested fields are flattened with dots (``timing.step_s_median``,
-    ``divergence.vs_pair.max_abs``); the case axes are top-level columns.
-    """
-    import pandas as pd
-
-    rd = run if isinstance(run, RunDir) else open_run(run, results_dir)
-    rows = []
-    for rec in rd.records():
-        row = json.loads(rec.to_json())
-        case = row.pop("case")
-        row.update(case)
-        rows.append(row)
-    if not rows:
-        return pd.DataFrame(columns=["case_id", "verdict"])
-    frame = pd.json_normalize(rows, sep=".")
-    frame.insert(0, "run_id", rd.run_id)
-    return frame
+    return _load_frame(run, results_dir)
