@@ -53,5 +53,15 @@ class Case:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Case:
-        """Inverse of :meth:`to_dict` (extra keys are ignored)."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        """Inverse of :meth:`to_dict` (extra keys are ignored).
+
+        Raises:
+            ValueError: an axis is missing or not a string.
+        """
+        values = {}
+        for k in cls.__dataclass_fields__:
+            value = data.get(k) if isinstance(data, dict) else None
+            if not isinstance(value, str):
+                raise ValueError(f"case axis {k!r} is missing or not a string")
+            values[k] = value
+        return cls(**values)

@@ -8,12 +8,14 @@ Errors from bad input are one line on stderr with exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from suite import __version__
-from suite.errors import UsageError
+from suite.errors import RunInterrupted, UsageError, stop_on_signals
 
 #: subcommand -> module under suite.commands
 COMMANDS: dict[str, str] = {
@@ -78,24 +80,71 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _robust_streams() -> None:
+    """Never crash on a character the terminal's encoding lacks (``PYTHONIOENCODING=ascii``)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show a warning as ``pairbench: warning: ...`` on one line (no source line)."""
+    text = " ".join(str(message).split())
+    (file or sys.stderr).write(f"{PROG}: warning: {text}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pairbench``; returns the exit code."""
+
+    _robust_streams()
+    restore_signals = stop_on_signals()  # SIGTERM / SIGHUP stop like Ctrl-C
+    try:
+        return _main(argv)
+    finally:
+        restore_signals()
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from suite.results import CorruptLineWarning, IncompleteLineWarning, ResultsWriteError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     args.pairs_from = [*args.global_pairs_from, *args.pairs_from]
-    try:
-        if args.pairs_from:
-            from suite.zoo import load_pairs_from
+    with warnings.catch_warnings():
+        # a damaged record is bad input: name the line and stop; a line still being written
+        # (a run in progress) is only a warning
+        warnings.simplefilter("error", CorruptLineWarning)
+        warnings.simplefilter("always", IncompleteLineWarning)
+        warnings.showwarning = _one_line_warning
+        try:
+            if args.pairs_from:
+                from suite.tf_noise import quiet_native_stderr
+                from suite.zoo import load_pairs_from
 
-            for path in args.pairs_from:
-                load_pairs_from(path)
-        return int(args._module.run(args) or 0)
-    except UsageError as exc:
-        sys.stderr.write(f"{PROG}: error: {exc}\n")
-        return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted\n")
-        return 130
+                with quiet_native_stderr():  # pair files import TensorFlow
+                    for path in args.pairs_from:
+                        load_pairs_from(path)
+            return int(args._module.run(args) or 0)
+        except UsageError as exc:
+            sys.stderr.write(f"{PROG}: error: {exc}\n")
+            return exc.exit_code
+        except CorruptLineWarning as exc:
+            sys.stderr.write(
+                f"{PROG}: error: {exc}; move the line aside, or run `pairbench run --resume RUN` "
+                "to quarantine it and run its case again\n"
+            )
+            return 2
+        except ResultsWriteError as exc:
+            sys.stderr.write(f"{PROG}: error: {exc}\n")
+            return 1
+        except KeyboardInterrupt:
+            sys.stderr.write(f"{PROG}: interrupted\n")
+            return 130
+        except RunInterrupted as exc:
+            sys.stderr.write(f"{PROG}: interrupted ({exc})\n")
+            return exc.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

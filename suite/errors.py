@@ -7,6 +7,7 @@ row: :func:`classify_failure` maps its exception to ``(verdict, reason)``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 
 class UsageError(Exception):
@@ -16,6 +17,48 @@ class UsageError(Exception):
     """
 
     exit_code = 2
+
+
+class RunInterrupted(BaseException):
+    """SIGTERM or SIGHUP asked pairbench to stop; handled like Ctrl-C (``KeyboardInterrupt``).
+
+    Raised in the main thread by the handler :func:`stop_on_signals` installs.
+    """
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number, as shells report a process ended by a signal."""
+        return 128 + self.signum
+
+
+def stop_on_signals() -> Callable[[], None]:
+    """Make SIGTERM and SIGHUP raise :class:`RunInterrupted` in the main thread (like Ctrl-C).
+
+    Returns:
+        A function that restores the previous handlers (a no-op outside the main thread).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, _frame: object) -> None:
+        raise RunInterrupted(signum)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+
+    def restore() -> None:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+    return restore
 
 
 class CaseUnsupported(Exception):

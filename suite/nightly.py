@@ -8,7 +8,8 @@ Steps, in order (``NightlyResult.steps``; each is ``ok``, ``skipped`` with a rea
    ``<results-dir>/asv`` through a generated config; skipped with a reason without
    ``asv.conf.json`` or a git checkout.
 3. ``matrix``: ``--full`` on a machine with a GPU, ``--quick`` without (``--matrix``),
-   run through :mod:`suite.runner` into ``<results-dir>/nightly/<run-id>``. It runs every
+   run by :func:`suite.run.run_selection` (the lifecycle of ``pairbench run``) into
+   ``<results-dir>/nightly/<run-id>``. It runs every
    night, also on an unchanged commit: the rerun is the noise and nondeterminism check.
 4. ``compare``: against the newest earlier finished nightly run measured on the same GPUs
    and driver, with ``--fail-on``.
@@ -31,7 +32,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,11 @@ ASV_CONFIG = "asv-nightly.conf.json"
 
 @dataclass
 class NightlyOptions:
-    """Everything ``pairbench nightly`` takes (see ``docs/nightly.md``)."""
+    """Everything ``pairbench nightly`` takes (see ``docs/nightly.md``).
+
+    The matrix's options (``repeats`` ... ``pairs_from``) are None when not given: their
+    defaults live in :class:`suite.run.options.RunOptions`, as for ``pairbench run``.
+    """
 
     results_dir: Path = Path("results")
     project_dir: Path = Path(".")
@@ -61,8 +66,9 @@ class NightlyOptions:
     repeats: int | None = None
     steps: int | None = None
     profile: bool | None = None
-    localise: bool = True
-    timeout_s: float = 600.0
+    localise: bool | None = None
+    timeout_s: float | None = None
+    reference_fp64: bool | None = None
     pairs_from: tuple[str, ...] = ()
     fail_on: str = DEFAULT_FAIL_ON
     keep: int = DEFAULT_KEEP
@@ -356,11 +362,24 @@ def _asv_logs(opts: NightlyOptions) -> Path:
 # ------------------------------------------------------------------------------------- matrix
 
 
-def _selection(opts: NightlyOptions, preset: str):
-    from suite.matrix import Selection, apply_preset, validate
+def run_options(opts: NightlyOptions, preset: str):
+    """The :class:`~suite.run.options.RunOptions` of the nightly matrix (same builder as ``run``)."""
+    from suite.matrix import validate
+    from suite.run.options import make_options
 
-    selection, preset_options = apply_preset(Selection(), preset)
-    return validate(replace(selection, **opts.axes)), preset_options
+    options = make_options(
+        preset=preset,
+        axes=opts.axes,
+        pairs_from=opts.pairs_from,
+        repeats=opts.repeats,
+        steps=opts.steps,
+        profile=opts.profile,
+        localise=opts.localise,
+        timeout_s=opts.timeout_s,
+        reference_fp64=opts.reference_fp64,
+    )
+    validate(options.selection)
+    return options
 
 
 def step_matrix(
@@ -368,41 +387,32 @@ def step_matrix(
 ) -> tuple[Step, RunDir | None, dict[str, int]]:
     """Step 3: run the matrix into ``<results-dir>/nightly/<run-id>`` and write its report."""
     from suite.progress import make_progress
-    from suite.report import write_report
-    from suite.runner import RunOptions, finish_meta, prepare_run, run_cases
+    from suite.run import run_selection
 
     t0 = time.monotonic()
-    selection, preset_options = _selection(opts, preset)
-    run_options = RunOptions(
-        results_dir=nightly_dir(opts.results_dir),
-        repeats=opts.repeats or preset_options.get("repeats", 3),
-        steps=opts.steps,
-        profile=opts.profile if opts.profile is not None else preset_options.get("profile", False),
-        localise=opts.localise,
-        timeout_s=opts.timeout_s,
-        pairs_from=opts.pairs_from,
-        argv=opts.argv,
-    )
     progress = make_progress(quiet=opts.quiet)
-    run = None
     try:
-        run, cases, meta = prepare_run(selection, run_options)
-        meta["nightly"] = {"git_commit": commit, "matrix": preset, "machine": machine}
-        run.write_meta(meta)
-        progress.message(f"nightly matrix {preset}: {len(cases)} cases -> {run.path}")
-        counts = run_cases(run, cases, run_options, progress)
-        progress.end()
-        finish_meta(run, "finished")
-        write_report(run, console=None)
+        outcome = run_selection(
+            run_options(opts, preset),
+            results_dir=nightly_dir(opts.results_dir),
+            progress=progress,
+            argv=opts.argv,
+            meta_extra={"nightly": {"git_commit": commit, "matrix": preset, "machine": machine}},
+            report=True,
+            console=None,
+        )
     except KeyboardInterrupt:
-        if run is not None:
-            finish_meta(run, "interrupted")
         raise
     except Exception as exc:  # reported as a failed step, never as numbers
-        if run is not None:
-            finish_meta(run, "failed")
         text = " ".join(str(exc).split())[:400]
-        return Step("matrix", "failed", f"{type(exc).__name__}: {text}", time.monotonic() - t0), run, {}
+        return Step("matrix", "failed", f"{type(exc).__name__}: {text}", time.monotonic() - t0), None, {}
+    run = outcome.run
+    if outcome.status == "interrupted":  # Ctrl-C, SIGTERM, SIGHUP: stop the nightly here
+        sys.stderr.write(f"pairbench: {outcome.message}\n")
+        raise SystemExit(outcome.exit_code)
+    if outcome.status != "finished":
+        return Step("matrix", "failed", outcome.message, time.monotonic() - t0), run, outcome.counts
+    counts = outcome.counts
     done = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "no cases"
     detail = f"{preset}: {sum(counts.values())} cases ({done}) -> {run.path}"
     return Step("matrix", "ok", detail, time.monotonic() - t0), run, counts
@@ -421,7 +431,7 @@ def step_compare(opts: NightlyOptions, run: RunDir, result: NightlyResult) -> St
     comp = compare_runs(prev, run)
     failures = comp.failures(opts.fail_on)
     data = {**comp.to_dict(), "fail_on": opts.fail_on, "failures": failures}
-    run.sub("compare.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    run.write_text("compare.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
     result.regressions = failures
     head = f"compared with {prev.run_id}{note}: {len(comp.cases)} cases in common"
     if not comp.cases:
@@ -459,21 +469,19 @@ def summary_paragraph(result: NightlyResult) -> str:
 
 def write_summary(result: NightlyResult, opts: NightlyOptions) -> list[Path]:
     """Write ``nightly-summary.{txt,json}`` into the run and ``latest-summary.*`` next to the runs."""
-    targets = [(nightly_dir(opts.results_dir), "latest-summary")]
-    if result.run_dir:
-        targets.append((Path(result.run_dir), "nightly-summary"))
+    from suite.results import atomic_write
+
+    texts = {
+        ".txt": result.paragraph + "\n",
+        ".json": json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n",
+    }
     written = []
-    for folder, stem in targets:
-        folder.mkdir(parents=True, exist_ok=True)
-        for suffix, text in (
-            (".txt", result.paragraph + "\n"),
-            (".json", json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n"),
-        ):
-            path = folder / (stem + suffix)
-            tmp = path.with_suffix(suffix + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
-            written.append(path)
+    for suffix, text in texts.items():
+        path = nightly_dir(opts.results_dir) / f"latest-summary{suffix}"
+        atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+        written.append(path)
+        if result.run_dir:
+            written.append(RunDir(Path(result.run_dir)).write_text(f"nightly-summary{suffix}", text))
     return written
 
 
@@ -502,13 +510,8 @@ def check_options(opts: NightlyOptions) -> None:
         raise UsageError(f"--asv-env must be one of {', '.join(ASV_ENVS)} (got {opts.asv_env!r})")
     if opts.keep < 1:
         raise UsageError(f"--keep must be at least 1 (got {opts.keep})")
-    for name, value in (("repeats", opts.repeats), ("steps", opts.steps)):
-        if value is not None and value < 1:
-            raise UsageError(f"--{name} must be at least 1 (got {value})")
-    if opts.timeout_s <= 0:
-        raise UsageError(f"--timeout must be positive (got {opts.timeout_s})")
     parse_fail_on(opts.fail_on)
-    _selection(opts, "quick")  # unknown pair/member/mode... fail now, not after an hour of asv
+    run_options(opts, "quick")  # bad values, unknown pair/member/mode: fail now, not after an hour of asv
 
 
 def run_nightly(opts: NightlyOptions) -> NightlyResult:
@@ -558,9 +561,9 @@ def _run_locked(
         if report is not None:
             n_gpus = _gpu_count(report)
         else:
-            from suite.runner import probe
+            from suite.run.parent import probe
 
-            n_gpus = int(probe(opts.pairs_from)["gpus"])
+            n_gpus = int(probe()["gpus"])
         preset = "full" if n_gpus else "quick"
     result.matrix = preset
     runs = list_runs(nightly_dir(opts.results_dir))
@@ -570,7 +573,8 @@ def _run_locked(
         opts.skip_same_commit
         and commit
         and (last_meta.get("nightly") or {}).get("git_commit") == commit
-        and last_meta.get("selection") == json.loads(json.dumps(_selection(opts, preset)[0].to_dict()))
+        and last_meta.get("selection")
+        == json.loads(json.dumps(run_options(opts, preset).selection.to_dict()))
     ):
         detail = f"run {last.run_id} already measured commit {commit[:8]} (--skip-same-commit)"
         result.steps.append(Step("matrix", "skipped", detail))

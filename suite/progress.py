@@ -6,7 +6,7 @@ import sys
 import time
 
 from suite.record import Record
-from suite.runner import Progress
+from suite.run.lifecycle import Progress
 
 
 class PlainProgress(Progress):

@@ -75,11 +75,45 @@ class Record:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
-        """Build a record from a parsed JSON object (unknown keys are ignored)."""
-        known = {f.name for f in fields(cls)}
+        """Build a record from a parsed JSON object (unknown keys are ignored).
+
+        Raises:
+            ValueError: not an object, no valid ``case``, or a field of the wrong type
+                (the message names the field).
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"a record must be a JSON object, not {type(data).__name__}")
+        known = {f.name: f for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs["case"] = Case.from_dict(data["case"])
+        case = data.get("case")
+        if not isinstance(case, dict):
+            raise ValueError("field 'case' is missing or not an object")
+        kwargs["case"] = Case.from_dict(case)
+        if not isinstance(kwargs.get("verdict"), str):
+            raise ValueError("field 'verdict' is missing or not a string")
+        for name, kinds in _FIELD_TYPES.items():
+            if name in kwargs and kwargs[name] is not None and not isinstance(kwargs[name], kinds):
+                raise ValueError(f"field {name!r} has the wrong type ({type(kwargs[name]).__name__})")
+            if name in kwargs and kwargs[name] is None and name not in _NULLABLE:
+                kwargs.pop(name)
         return cls(**kwargs)
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "reason": str,
+    "timing": dict,
+    "memory": dict,
+    "divergence": dict,
+    "numerics": dict,
+    "localisation": dict,
+    "profile": dict,
+    "telemetry": dict,
+    "extra": dict,
+    "flags": list,
+    "notes": list,
+    "schema_version": int,
+}
+_NULLABLE = {"localisation", "profile"}
 
 
 def _finite(obj: Any) -> Any:

@@ -1,31 +1,106 @@
-"""Append-only run storage: ``<results-dir>/<run-id>/{run.json,records.jsonl,...}``.
+"""The run folder: the one module that knows and writes the files of a run.
 
-A record is appended, flushed and fsynced as soon as its case finishes, so a crash
-or Ctrl-C never loses a finished case. Loading tolerates a corrupt line: it is
-reported with its line number and the other lines still load.
+``<results-dir>/<run-id>/`` holds:
+
+- ``run.json``: the run's metadata and its options, whole (``RUN_SCHEMA_VERSION``);
+- ``plan.json``: the cases of the matrix;
+- ``records.jsonl``: one record per finished case, appended by the one writer (the parent
+  process, holding ``.lock``);
+- ``records.quarantine.jsonl``: lines that were not records (a torn last line after a crash,
+  a damaged line), moved out by :meth:`RunDir.repair_records` with their line numbers;
+- ``outputs/<case_id>.npz``: the numbers each case is compared by;
+- ``logs/``: one log per worker process (never overwritten), job files, and
+  ``logs/tracebacks/<case_id>.txt`` for every failed case;
+- ``traces/<case_id>/``, ``kernels/<case_id>.csv``, ``telemetry/<case>.csv``: profiling;
+- report files (``report.md``, ``report.html``, ``table.*``, ``plots/``), ``compare.json``,
+  ``nightly-summary.*``.
+
+Every path is handed out by :class:`RunDir` and checked to stay inside the run folder;
+every file is written atomically (temporary file + rename) except ``records.jsonl``, which
+is appended one whole line per ``write`` and fsynced: a reader never sees half a record, and
+a write that fails (disk full) is truncated back so it cannot glue itself to the next record.
+
+Schema history of ``run.json`` (``RUN_SCHEMA_VERSION``):
+  1: no version field; options partly recorded.
+  2: ``schema_version``; ``options`` is the whole :class:`suite.run.options.RunOptions`;
+     ``invocations`` (one entry per start or resume); ``failure`` when ``status`` is ``failed``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
+import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from suite.errors import UsageError
-from suite.record import Record
+from suite.record import SCHEMA_VERSION, Record
 
 RECORDS = "records.jsonl"
+QUARANTINE = "records.quarantine.jsonl"
 RUN_META = "run.json"
+PLAN = "plan.json"
+LOCK = ".lock"
 DEFAULT_RESULTS_DIR = Path("results")
+RUN_SCHEMA_VERSION = 2
+#: spare bytes kept at the end of ``run.json`` (trailing spaces) for in-place updates
+META_HEADROOM = 2048
+
+#: a run id or a file-name component: letters, digits, ``._-``; no leading dot or dash
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}$")
 
 
 class CorruptLineWarning(UserWarning):
     """A line of ``records.jsonl`` could not be parsed (the rest still loads)."""
+
+
+class IncompleteLineWarning(CorruptLineWarning):
+    """The last line of ``records.jsonl`` has no newline yet (a record being written, or a crash
+    in the middle of one: ``--resume`` moves it into quarantine)."""
+
+
+class SchemaWarning(UserWarning):
+    """A file was written by a newer pairbench (unknown ``schema_version``)."""
+
+
+class ResultsWriteError(Exception):
+    """Writing into the run folder failed (disk full, read-only, immutable): the run must stop.
+
+    The message is one line naming the file and the cause.
+    """
+
+
+def check_run_id(run_id: str) -> str:
+    """Return ``run_id`` if it is a plain folder name, else raise a one-line :class:`UsageError`.
+
+    Run ids never contain path separators, newlines or ``..``, and do not start with a dot
+    or a dash, so they can never address a path outside the results folder.
+    """
+    if not isinstance(run_id, str) or not _SAFE_NAME.match(run_id) or ".." in run_id:
+        raise UsageError(
+            f"invalid run id {run_id!r}: use letters, digits, '.', '_', '-' or '+' "
+            "(no path separators, no leading dot or dash, at most 200 characters)"
+        )
+    return run_id
+
+
+def safe_component(name: str, what: str = "name") -> str:
+    """Return ``name`` if it can be used as one file-name component inside a run folder.
+
+    Raises:
+        UsageError: the name has a path separator, a newline, ``..`` or a leading dot/dash.
+    """
+    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+        raise UsageError(f"{what} {name!r} cannot be used as a file name in the run folder")
+    return name
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -34,12 +109,62 @@ def new_run_id(now: datetime | None = None) -> str:
     return now.strftime("%Y%m%d-%H%M%S")
 
 
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_error(path: Path, exc: OSError) -> ResultsWriteError:
+    """A one-line :class:`ResultsWriteError` for a failed write."""
+    cause = {
+        errno.ENOSPC: "disk full",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EROFS: "read-only file system",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted (immutable?)",
+        errno.EFBIG: "file too large",
+    }.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+    return ResultsWriteError(f"cannot write {path}: {cause}")
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a temporary file in the same folder, then rename it into place.
+
+    Args:
+        path: the final file.
+        write: called with the temporary path; it creates the file's whole content.
+
+    Raises:
+        ResultsWriteError: the folder is not writable or the disk is full (the old file, if
+            any, is left untouched and the temporary file is removed).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise write_error(path, exc) from None
+
+
+def _text_writer(text: str) -> Callable[[Path], None]:
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    return write
+
+
 @dataclass(frozen=True)
 class RunDir:
-    """One run's folder."""
+    """One run's folder; every file of a run is read and written through it."""
 
     path: Path
 
+    # ------------------------------------------------------------------ paths
     @property
     def run_id(self) -> str:
         """The folder name."""
@@ -55,55 +180,268 @@ class RunDir:
         """``run.json``."""
         return self.path / RUN_META
 
+    @property
+    def plan_path(self) -> Path:
+        """``plan.json``."""
+        return self.path / PLAN
+
     def sub(self, *parts: str) -> Path:
-        """A path inside the run folder (parents created)."""
+        """A path inside the run folder (parents created); refuses anything that leaves it."""
+        for part in parts:
+            for piece in Path(part).parts:
+                if piece in ("..", "/") or "\n" in piece or "\0" in piece:
+                    raise UsageError(f"path {'/'.join(parts)!r} would leave the run folder {self.path}")
         p = self.path.joinpath(*parts)
-        p.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(p.parent, exc) from None
         return p
 
-    def append(self, record: Record) -> None:
-        """Append one record and make it durable (flush + fsync)."""
-        line = record.to_json()
-        with open(self.records_path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+    def relative(self, path: Path | str) -> str:
+        """``path`` relative to the run folder (as stored in records)."""
+        return str(Path(path).resolve().relative_to(self.path.resolve()))
 
+    def outputs_path(self, case_id: str) -> Path:
+        """Where a case's numeric outputs are stored."""
+        return self.path / "outputs" / f"{safe_component(case_id, 'case id')}.npz"
+
+    def trace_dir(self, case_id: str) -> Path:
+        """The TensorBoard logdir of a case's profiler trace."""
+        return self.sub("traces", safe_component(case_id, "case id"))
+
+    def kernels_csv(self, case_id: str) -> Path:
+        """The kernel table of a case's trace."""
+        return self.sub("kernels", f"{safe_component(case_id, 'case id')}.csv")
+
+    def telemetry_csv(self, name: str) -> Path:
+        """NVML samples of a group of cases."""
+        return self.sub("telemetry", f"{safe_component(name, 'telemetry name')}.csv")
+
+    def traceback_path(self, case_id: str) -> Path:
+        """Where the full traceback of a failed case goes."""
+        return self.sub("logs", "tracebacks", f"{safe_component(case_id, 'case id')}.txt")
+
+    def new_log(self, stem: str, suffix: str = ".log") -> Path:
+        """A log file that does not exist yet (``stem.log``, ``stem-2.log``...): logs of earlier
+        invocations (a resumed run) are never overwritten."""
+        safe_component(stem, "log name")
+        folder = self.sub("logs", "x").parent
+        n = 1
+        while True:
+            path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+            try:
+                with open(path, "x", encoding="utf-8"):
+                    return path
+            except FileExistsError:
+                n += 1
+            except OSError as exc:
+                raise write_error(path, exc) from None
+
+    # ------------------------------------------------------------------ small files
+    def write_text(self, relpath: str, text: str) -> Path:
+        """Write a text file inside the run folder atomically; return its path."""
+        path = self.sub(relpath)
+        atomic_write(path, _text_writer(text))
+        return path
+
+    def write_with(self, relpath: str, write: Callable[[Path], None]) -> Path:
+        """Let ``write(tmp_path)`` create a file (a CSV, a PNG...), then move it into place."""
+        path = self.sub(relpath)
+        atomic_write(path, write)
+        return path
+
+    def write_traceback(self, case_id: str, text: str) -> str:
+        """Store a failed case's full traceback; return its path relative to the run folder."""
+        path = self.traceback_path(case_id)
+        atomic_write(path, _text_writer(text))
+        return self.relative(path)
+
+    def write_outputs(self, case_id: str, outputs: dict[str, Any]) -> str:
+        """Store a case's outputs as ``.npz`` (bfloat16 as float32, exact); return the relative path."""
+        import numpy as np
+
+        path = self.outputs_path(case_id)
+        safe = {
+            k.replace("/", "|"): (v.astype(np.float32) if v.dtype.name == "bfloat16" else v)
+            for k, v in outputs.items()
+        }
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **safe)
+
+        atomic_write(path, write)
+        return self.relative(path)
+
+    def read_outputs(self, case_id: str) -> dict[str, Any] | None:
+        """A case's stored outputs, or None if it has none (not run, failed, or unreadable)."""
+        import numpy as np
+
+        path = self.outputs_path(case_id)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as data:
+                return {k.replace("|", "/"): data[k] for k in data.files}
+        except (OSError, ValueError, EOFError):
+            return None
+
+    # ------------------------------------------------------------------ run.json, plan.json
     def write_meta(self, meta: dict[str, Any]) -> None:
-        """Write ``run.json`` atomically."""
-        tmp = self.meta_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str), encoding="utf-8")
-        os.replace(tmp, self.meta_path)
+        """Write ``run.json`` atomically (``schema_version`` added).
+
+        The JSON is padded with trailing spaces to a multiple of 4 KiB with at least
+        :data:`META_HEADROOM` bytes to spare: when the disk is full (or the folder cannot take
+        a new file), the file is rewritten in place within the blocks it already has, so a
+        run can still record that it failed and why.
+        """
+        meta = {**meta, "schema_version": RUN_SCHEMA_VERSION}
+        text = json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n"
+        size = len(text.encode("utf-8"))
+        padded = -(-(size + META_HEADROOM) // 4096) * 4096
+        text += " " * (padded - size - 1) + "\n"
+        try:
+            atomic_write(self.meta_path, _text_writer(text))
+        except ResultsWriteError:
+            if not self._overwrite_in_place(self.meta_path, text):
+                raise
+
+    @staticmethod
+    def _overwrite_in_place(path: Path, text: str) -> bool:
+        data = text.encode("utf-8")
+        try:
+            st = path.stat()
+            room = max(st.st_size, st.st_blocks * 512)
+            if len(data) > room:
+                return False
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, data + b" " * max(0, st.st_size - len(data)))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return True
+        except OSError:
+            return False
 
     def read_meta(self) -> dict[str, Any]:
-        """``run.json`` as a dict (empty if missing)."""
+        """``run.json`` as a dict (empty if missing).
+
+        Raises:
+            UsageError: the file is not a JSON object (corrupt, binary, ``null``, a list).
+        """
         if not self.meta_path.exists():
             return {}
+        meta = _read_json(self.meta_path, dict, "a JSON object")
+        version = meta.get("schema_version", 1)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise UsageError(f"{self.meta_path}: schema_version must be an integer (got {version!r})")
+        if version > RUN_SCHEMA_VERSION:
+            warnings.warn(
+                f"{self.meta_path}: schema_version {version} is newer than this pairbench "
+                f"understands ({RUN_SCHEMA_VERSION}); reading it anyway",
+                SchemaWarning,
+                stacklevel=2,
+            )
+        for key, kind in (("options", dict), ("selection", dict), ("invocations", list), ("status", str)):
+            if key in meta and not isinstance(meta[key], kind):
+                raise UsageError(f"{self.meta_path}: {key!r} must be {kind.__name__}, not {meta[key]!r:.40}")
+        return meta
+
+    def write_plan(self, cases: list[dict[str, Any]]) -> None:
+        """Write ``plan.json`` (the case dicts of the matrix)."""
+        self.write_text(PLAN, json.dumps(cases, indent=0) + "\n")
+
+    def read_plan(self) -> list[dict[str, Any]]:
+        """``plan.json``: a list of case dicts.
+
+        Raises:
+            UsageError: missing, corrupt, or not a list of case objects.
+        """
+        if not self.plan_path.exists():
+            raise UsageError(f"run {self.run_id} has no plan.json: it cannot be resumed")
+        plan = _read_json(self.plan_path, list, "a JSON list of cases")
+        from suite.case import Case
+
+        for i, item in enumerate(plan):
+            if not isinstance(item, dict) or any(
+                not isinstance(item.get(k), str) for k in Case.__dataclass_fields__
+            ):
+                raise UsageError(f"{self.plan_path}: entry {i} is not a case object ({item!r:.60})")
+        return plan
+
+    # ------------------------------------------------------------------ records.jsonl
+    def _check_records_file(self) -> None:
+        if self.records_path.exists() and not self.records_path.is_file():
+            raise UsageError(f"{self.records_path} is not a file")
+
+    def append(self, record: Record) -> None:
+        """Append one record as one ``write`` of a whole line, then fsync.
+
+        A write that fails part-way (disk full) is truncated back to where it started, so
+        the file never holds half a record that the next record would be glued to.
+
+        Raises:
+            ResultsWriteError: the record could not be written (the run must stop).
+        """
+        self._check_records_file()
+        data = (record.to_json() + "\n").encode("utf-8")
+        path = self.records_path
         try:
-            return json.loads(self.meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{self.meta_path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise OSError(errno.ENOSPC, "short write")
+                os.fsync(fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise write_error(path, exc) from None
+        finally:
+            os.close(fd)
+
+    def _lines(self) -> Iterator[tuple[int, str, bool]]:
+        """``(line number, text, complete)`` for each line of ``records.jsonl``."""
+        self._check_records_file()
+        if not self.records_path.exists():
+            return
+        with open(self.records_path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                complete = raw.endswith(b"\n")
+                yield lineno, raw.decode("utf-8", errors="replace"), complete
 
     def iter_records(self) -> Iterator[Record]:
         """Yield every parseable record; warn (:class:`CorruptLineWarning`) with the line number
-        for each line that is not."""
-        if not self.records_path.exists():
-            return
-        with open(self.records_path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield Record.from_dict(json.loads(line))
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    warnings.warn(
-                        f"{self.records_path}:{lineno}: corrupt record skipped ({exc})",
-                        CorruptLineWarning,
-                        stacklevel=2,
-                    )
+        for each line that is not. An incomplete last line (a record being written, or a crash
+        in the middle of one) is skipped with a warning too."""
+        for lineno, line, complete in self._lines():
+            if not line.strip():
+                continue
+            if not complete:
+                warnings.warn(
+                    f"{self.records_path}:{lineno}: incomplete last line skipped "
+                    "(a run in progress, or a crash while writing)",
+                    IncompleteLineWarning,
+                    stacklevel=2,
+                )
+                continue
+            try:
+                yield parse_record(line)
+            except ValueError as exc:
+                warnings.warn(
+                    f"{self.records_path}:{lineno}: corrupt record skipped ({exc})",
+                    CorruptLineWarning,
+                    stacklevel=2,
+                )
 
     def records(self) -> list[Record]:
-        """All parseable records, last one wins when a case appears twice."""
+        """All parseable records, last one wins when a case appears twice (a retried error)."""
         latest: dict[str, Record] = {}
         for rec in self.iter_records():
             latest[rec.case_id] = rec
@@ -113,10 +451,138 @@ class RunDir:
         """Case ids that already have a record (for ``--resume``)."""
         return {r.case_id for r in self.records()}
 
+    def repair_records(self) -> list[str]:
+        """Move every line that is not a record into ``records.quarantine.jsonl`` (call it while
+        holding the lock, before appending). Returns one message per moved line.
 
-def create_run(results_dir: Path, run_id: str | None = None) -> RunDir:
-    """Create a new run folder under ``results_dir`` (never reuses an existing one)."""
-    results_dir.mkdir(parents=True, exist_ok=True)
+        The file is rewritten atomically with the good lines only, so a torn last line
+        (a crash mid-write) can never swallow the next record.
+        """
+        bad: list[tuple[int, str, str]] = []
+        good: list[str] = []
+        for lineno, line, complete in self._lines():
+            if not line.strip():
+                continue
+            try:
+                if not complete:
+                    raise ValueError("incomplete last line")
+                parse_record(line)
+                good.append(line if line.endswith("\n") else line + "\n")
+            except ValueError as exc:
+                bad.append((lineno, line.rstrip("\n"), str(exc)))
+        if not bad:
+            return []
+        quarantine = self.path / QUARANTINE
+        entries = "".join(
+            json.dumps({"line": n, "reason": why, "text": text, "moved_at": utc_now()}) + "\n"
+            for n, text, why in bad
+        )
+        try:
+            with open(quarantine, "a", encoding="utf-8") as fh:
+                fh.write(entries)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise write_error(quarantine, exc) from None
+
+        def write(tmp: Path) -> None:
+            tmp.write_text("".join(good), encoding="utf-8")
+
+        atomic_write(self.records_path, write)
+        return [f"{RECORDS}:{n}: {why}; moved to {QUARANTINE}" for n, _, why in bad]
+
+    # ------------------------------------------------------------------ lock
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's write lock: one process at a time runs or resumes a run.
+
+        Raises:
+            UsageError: another live process holds it (its pid is named).
+        """
+        path = self.path / LOCK
+        try:
+            fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "unknown"
+                raise UsageError(
+                    f"run {self.run_id} is in use by another pairbench process ({holder}); "
+                    "wait for it to finish or stop it first"
+                ) from None
+            with contextlib.suppress(OSError):
+                fh.seek(0)
+                fh.truncate()
+                fh.write(f"pid {os.getpid()} since {utc_now()}\n")
+                fh.flush()
+            yield
+        finally:
+            fh.close()
+
+
+def _read_json(path: Path, kind: type, what: str) -> Any:
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not {what}")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not text (binary data); expected {what}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not isinstance(data, kind):
+        raise UsageError(f"{path}: expected {what}, found {type(data).__name__}")
+    return data
+
+
+def parse_record(line: str) -> Record:
+    """Parse one line of ``records.jsonl``.
+
+    Raises:
+        ValueError: not JSON, not an object, or fields of the wrong type (the message says which).
+    """
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"not a record object but {type(data).__name__}")
+    return Record.from_dict(data)
+
+
+def check_results_dir(results_dir: Path | str) -> Path:
+    """Make sure ``results_dir`` is a folder this process can write (created if missing).
+
+    Raises:
+        UsageError: it is a file, cannot be created, or is not writable (read-only, immutable).
+    """
+    results_dir = Path(results_dir)
+    if results_dir.exists() and not results_dir.is_dir():
+        raise UsageError(f"results dir {results_dir} is a file, not a folder")
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        probe = results_dir / f".write-test-{os.getpid()}"
+        probe.write_text("ok", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"results dir {results_dir} is not writable ({exc.strerror})") from None
+    return results_dir
+
+
+def create_run(results_dir: Path | str, run_id: str | None = None) -> RunDir:
+    """Create a new run folder under ``results_dir`` (never reuses an existing one).
+
+    Raises:
+        UsageError: invalid run id, the run exists, or the results folder is not a writable folder.
+    """
+    if run_id is not None:
+        check_run_id(run_id)
+    results_dir = check_results_dir(results_dir)
     base = run_id or new_run_id()
     candidate, n = base, 1
     while (results_dir / candidate).exists():
@@ -125,25 +591,41 @@ def create_run(results_dir: Path, run_id: str | None = None) -> RunDir:
         n += 1
         candidate = f"{base}-{n}"
     path = results_dir / candidate
-    path.mkdir()
+    try:
+        path.mkdir()
+    except OSError as exc:
+        raise UsageError(f"cannot create run folder {path} ({exc.strerror})") from None
     return RunDir(path)
 
 
-def list_runs(results_dir: Path) -> list[RunDir]:
+def list_runs(results_dir: Path | str) -> list[RunDir]:
     """Run folders under ``results_dir`` (those with ``run.json``), oldest first."""
+    results_dir = Path(results_dir)
     if not results_dir.is_dir():
         return []
     runs = [RunDir(p) for p in results_dir.iterdir() if (p / RUN_META).is_file()]
-    return sorted(runs, key=lambda r: (r.read_meta().get("started_at", ""), r.run_id))
+
+    def started(run: RunDir) -> str:
+        try:
+            return str(run.read_meta().get("started_at", ""))
+        except UsageError:
+            return ""
+
+    return sorted(runs, key=lambda r: (started(r), r.run_id))
 
 
-def open_run(ref: str | Path, results_dir: Path = DEFAULT_RESULTS_DIR) -> RunDir:
+def open_run(ref: str | Path, results_dir: Path | str = DEFAULT_RESULTS_DIR) -> RunDir:
     """Find a run by id (under ``results_dir``), by path, or ``latest``.
 
     Raises:
-        UsageError: if there is no such run.
+        UsageError: if there is no such run, or ``results_dir`` is not a folder.
     """
+    results_dir = Path(results_dir)
+    if results_dir.exists() and not results_dir.is_dir():
+        raise UsageError(f"results dir {results_dir} is a file, not a folder")
     ref_s = str(ref)
+    if "\n" in ref_s or "\0" in ref_s:
+        raise UsageError(f"invalid run {ref_s!r}")
     if ref_s == "latest":
         runs = list_runs(results_dir)
         if not runs:
@@ -155,8 +637,38 @@ def open_run(ref: str | Path, results_dir: Path = DEFAULT_RESULTS_DIR) -> RunDir
     raise UsageError(f"no run {ref_s!r} (looked in {results_dir} and as a path)")
 
 
-def load_frame(run: RunDir | str | Path, results_dir: Path | str = DEFAULT_RESULTS_DIR):
-    """A run's records as a pandas DataFrame: see :func:`suite.frame.load_frame`."""
-    from suite.frame import load_frame as _load_frame
+def open_run_for_writing(ref: str, results_dir: Path | str) -> RunDir:
+    """Find a run to resume: by id under ``results_dir``, or a path inside ``results_dir``.
 
-    return _load_frame(run, results_dir)
+    Raises:
+        UsageError: no such run, or the path lies outside ``results_dir``.
+    """
+    results_dir = Path(results_dir)
+    if "/" not in ref and os.sep not in ref and ref != "latest":
+        check_run_id(ref)
+    run = open_run(ref, results_dir)
+    try:
+        run.path.resolve().relative_to(results_dir.resolve())
+    except ValueError:
+        raise UsageError(
+            f"run {ref!r} is not inside the results dir {results_dir}; pass --results-dir"
+        ) from None
+    return RunDir(results_dir / run.path.resolve().relative_to(results_dir.resolve()))
+
+
+__all__ = [
+    "DEFAULT_RESULTS_DIR",
+    "RUN_SCHEMA_VERSION",
+    "SCHEMA_VERSION",
+    "CorruptLineWarning",
+    "IncompleteLineWarning",
+    "ResultsWriteError",
+    "RunDir",
+    "check_results_dir",
+    "check_run_id",
+    "create_run",
+    "list_runs",
+    "open_run",
+    "open_run_for_writing",
+    "parse_record",
+]

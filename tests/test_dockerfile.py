@@ -80,9 +80,11 @@ def test_runs_as_a_non_root_user(dockerfile):
 
 def test_entrypoint_results_volume_and_machine(dockerfile):
     (entry,) = instructions(dockerfile, "ENTRYPOINT")
-    exe = json.loads(entry)  # exec form: signals reach pairbench
-    assert exe == ["/usr/local/bin/pairbench-entrypoint"]
-    assert f"docker/entrypoint.sh {exe[0]}" in " ".join(instructions(dockerfile, "RUN"))
+    exe = json.loads(entry)  # exec form behind an init: docker stop's SIGTERM reaches pairbench
+    assert exe == ["/usr/bin/tini", "--", "/usr/local/bin/pairbench-entrypoint"]
+    assert f"docker/entrypoint.sh {exe[-1]}" in " ".join(instructions(dockerfile, "RUN"))
+    assert "tini" in " ".join(instructions(dockerfile, "RUN"))  # the init is installed
+    assert instructions(dockerfile, "STOPSIGNAL") == ["SIGTERM"]
     assert json.loads(instructions(dockerfile, "VOLUME")[0]) == ["/results"]
     assert dockerfile.envs["PAIRBENCH_RESULTS"] == "/results"
     assert "PAIRBENCH_MACHINE" not in dockerfile.envs  # one per machine, given at docker run

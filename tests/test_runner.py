@@ -13,9 +13,10 @@ import pytest
 from conftest import TESTS, only_run, pairbench, read_records
 
 from suite.cli import main
+from suite.frame import load_frame
 from suite.matrix import Selection, apply_preset, expand, plan_jobs
 from suite.record import Record
-from suite.results import CorruptLineWarning, RunDir, create_run, load_frame
+from suite.results import CorruptLineWarning, RunDir, create_run
 
 
 def _args(results, *extra):

@@ -8,10 +8,12 @@ cannot (the reasons are listed). ``--json`` prints a stable object for machines:
      "checks": [{"name", "ok", "required", "detail"}, ...],
      "provenance": {...} | null}                 # suite.provenance.collect(), plus "xla"
 
-Check names: ``tensorflow``, ``keras``, ``build``, ``devices``, ``nvml``, ``gpu-visibility``
+Check names: ``environment`` (``TF_DETERMINISTIC_OPS`` and friends parse as booleans,
+``XLA_FLAGS`` is accepted by XLA: checked in a subprocess), ``tensorflow``, ``keras``,
+``build``, ``devices``, ``nvml``, ``gpu-visibility``
 (only when NVML sees GPUs that TensorFlow does not), ``xla:<device>`` for every device,
-``tf32``, ``determinism``, ``profile-plugin``, ``asv``. Only ``tensorflow``, ``keras``,
-``devices`` and ``xla:cpu`` are required.
+``tf32``, ``determinism``, ``profile-plugin``, ``asv``. Only ``environment``,
+``tensorflow``, ``keras``, ``devices`` and ``xla:cpu`` are required.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 HELP = "check that this machine can run the suite (TensorFlow, XLA, GPUs, NVML, profiler)"
 
-REQUIRED_CHECKS = frozenset({"tensorflow", "keras", "devices", "xla:cpu"})
+REQUIRED_CHECKS = frozenset({"environment", "tensorflow", "keras", "devices", "xla:cpu"})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,8 +55,21 @@ def diagnose() -> dict[str, Any]:
         checks.append({"name": name, "ok": bool(ok), "required": name in REQUIRED_CHECKS, "detail": detail})
 
     prov: dict[str, Any] | None = None
+    from suite.env_check import boolean_problems, xla_flags_problem
+
+    env_problems = boolean_problems()
+    xla_problem = xla_flags_problem()
+    if xla_problem:
+        env_problems.append(xla_problem)
+    add("environment", not env_problems, "; ".join(env_problems) or "numerics variables parse")
+    if boolean_problems():  # TensorFlow aborts the process on such a value: check nothing else
+        add("tensorflow", False, "not checked: fix the environment variable first")
+        return _finish(checks, prov)
     try:
-        importlib.import_module("tensorflow")
+        from suite.tf_noise import quiet_native_stderr
+
+        with quiet_native_stderr():
+            importlib.import_module("tensorflow")
     except Exception as exc:  # a broken install can raise anything on import
         add("tensorflow", False, f"cannot import tensorflow: {_one_line(exc)}")
         return _finish(checks, prov)
@@ -92,7 +107,10 @@ def diagnose() -> dict[str, Any]:
             "(CUDA libraries missing? pip install 'tensorflow[and-cuda]'; check CUDA_VISIBLE_DEVICES)",
         )
 
-    xla = provenance.probe_xla_devices()
+    if xla_problem:  # compiling here would abort this process
+        xla = {"cpu": {"ok": False, "error": f"not probed: {xla_problem}"}}
+    else:
+        xla = provenance.probe_xla_devices()
     prov["xla"] = xla
     for device, result in xla.items():
         add(

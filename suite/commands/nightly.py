@@ -12,12 +12,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from suite.axes import parse_list
+from suite.commands.run import AXES, axis_values
 from suite.nightly import ASV_ENVS, DEFAULT_FAIL_ON, DEFAULT_KEEP, MATRICES, NightlyOptions, run_nightly
 
 HELP = "one run for cron/CI: doctor, asv run, the matrix, compare with the previous night, asv publish"
-
-AXES = ("pairs", "members", "workloads", "modes", "devices", "precisions", "determinism", "sizes")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,9 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="profiler trace per case (default: on with the full matrix)",
     )
     parser.add_argument(
-        "--localise", action=argparse.BooleanOptionalAction, default=True, help="localise divergence"
+        "--localise",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="localise divergence (default on)",
     )
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per case (default 600)")
+    parser.add_argument(
+        "--fp64",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the float64 reference of each pair (default on)",
+    )
+    parser.add_argument("--timeout", type=float, help="seconds per case (default 600)")
     parser.add_argument(
         "--fail-on",
         default=DEFAULT_FAIL_ON,
@@ -103,7 +110,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace) -> NightlyOptions:
     """The :class:`~suite.nightly.NightlyOptions` of parsed arguments."""
-    axes = {a: tuple(v) for a in AXES if (v := parse_list(getattr(args, a)))}
+    axes = axis_values(args)
     return NightlyOptions(
         results_dir=args.results_dir,
         project_dir=args.project_dir,
@@ -114,6 +121,7 @@ def options_from_args(args: argparse.Namespace) -> NightlyOptions:
         profile=args.profile,
         localise=args.localise,
         timeout_s=args.timeout,
+        reference_fp64=args.fp64,
         pairs_from=tuple(args.pairs_from),
         fail_on=args.fail_on,
         keep=args.keep,

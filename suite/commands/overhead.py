@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from suite.axes import MODES, check_names, parse_list
+from suite.axes import MODES, SIZES, check_names, parse_list
 
 HELP = "benchmark pairbench's timing overhead against a hand-written loop (goal: ratio <= 1.03)"
 
@@ -36,13 +37,23 @@ def run(args: argparse.Namespace) -> int:
     modes = check_names("mode", parse_list(args.modes) or [], MODES)
     if args.rounds < 3:
         raise UsageError("--rounds must be at least 3")
+    check_names("size", [args.size], SIZES)
+    if not re.fullmatch(r"cpu|gpu:\d+", args.device):
+        raise UsageError(f"unknown device {args.device!r}; valid: cpu, gpu:0, gpu:1, ...")
     from rich.console import Console
     from rich.table import Table
 
     from suite.execution import configure_process
     from suite.overhead import measure, overhead_cases, to_markdown
+    from suite.tf_noise import quiet_native_stderr
 
-    configure_process("float32", "off")
+    with quiet_native_stderr():
+        configure_process("float32", "off")
+        import tensorflow as tf
+
+        visible = len(tf.config.list_logical_devices("GPU"))
+    if args.device != "cpu" and int(args.device.split(":")[1]) >= visible:
+        raise UsageError(f"no {args.device}: TensorFlow sees {visible} GPU(s)")
     console = Console(stderr=args.json)
     rows = []
     for case in overhead_cases(pairs, workloads, modes, args.device, args.size):

@@ -6,17 +6,29 @@ import argparse
 import sys
 from pathlib import Path
 
-from suite.axes import parse_list
 from suite.errors import UsageError
-from suite.matrix import PRESETS, Selection, apply_preset
-from suite.progress import make_progress
-from suite.runner import RunOptions, finish_meta, prepare_run, run_cases
 
 HELP = "run the matrix (pairs x members x workloads x modes x devices x precisions x determinism)"
 
+AXES = ("pairs", "members", "workloads", "modes", "devices", "precisions", "determinism", "sizes")
+#: options that decide what a run measures: fixed when the run starts, read back on --resume
+MEASURING = (
+    "quick",
+    "full",
+    *AXES,
+    "repeats",
+    "steps",
+    "seed",
+    "profile",
+    "localise",
+    "timeout",
+    "fp64",
+    "run_id",
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Axis filters, presets and run options."""
+    """Axis filters, presets and run options (defaults live in :class:`suite.run.RunOptions`)."""
     preset = parser.add_mutually_exclusive_group()
     preset.add_argument("--quick", action="store_true", help="minute-scale CPU run: tiny sizes, float32")
     preset.add_argument("--full", action="store_true", help="every axis; default size on CPU, large on GPU")
@@ -33,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--steps", type=int, help="units per repeat (default: 10 forward calls, 3 train steps)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights, inputs and dropout")
+    parser.add_argument("--seed", type=int, help="seed for weights, inputs and dropout (default 0)")
     parser.add_argument(
         "--profile",
         action=argparse.BooleanOptionalAction,
@@ -43,79 +55,122 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--localise",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=None,
         help="localise diverged/nondeterministic cases to a layer (default: on)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds per case before the worker is killed"
+        "--fp64",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the float64 reference of each pair for vs_fp64 (default: on)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, help="seconds per case before the worker is killed (default 600)"
     )
     parser.add_argument("--results-dir", type=Path, default=Path("results"), help="where run folders go")
     parser.add_argument("--run-id", help="name of the new run folder (default: UTC timestamp)")
-    parser.add_argument("--resume", metavar="RUN_ID", help="continue a run: only cases without a record run")
+    parser.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help="continue a run with the options it started with: only cases without a record run",
+    )
+    parser.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="with --resume: run the cases whose record is an error again",
+    )
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     parser.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
 
 
-def selection_from_args(args: argparse.Namespace) -> tuple[Selection, dict]:
-    """Build the selection from the preset and axis options."""
-    preset = "quick" if args.quick else "full" if args.full else None
-    selection, preset_options = apply_preset(Selection(), preset)
-    overrides = {}
-    for axis in ("pairs", "members", "workloads", "modes", "devices", "precisions", "determinism", "sizes"):
-        values = parse_list(getattr(args, axis))
-        if values:
-            overrides[axis] = tuple(values)
-    from dataclasses import replace
+def axis_values(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
+    """Explicit axis filters; an empty list (``--pairs ''``) is refused, never read as "all"."""
+    out = {}
+    for axis in AXES:
+        value = getattr(args, axis, None)
+        if value is None:
+            continue
+        items = tuple(v.strip() for v in value.split(",") if v.strip())
+        if not items:
+            raise UsageError(f"--{axis} is empty: name at least one value (leave the option out for all)")
+        out[axis] = items
+    return out
 
-    return replace(selection, **overrides), preset_options
+
+def _given(args: argparse.Namespace, name: str) -> bool:
+    value = getattr(args, name, None)
+    return value is not None and value is not False
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the matrix; exit 0 when every case has a record (whatever its verdict)."""
-    for name in ("repeats", "steps"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name} must be at least 1 (got {value})")
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout must be positive (got {args.timeout})")
-    selection, preset_options = selection_from_args(args)
-    assert PRESETS  # presets documented in suite.matrix
-    options = RunOptions(
-        results_dir=args.results_dir,
-        repeats=args.repeats or preset_options.get("repeats", 3),
-        steps=args.steps,
-        seed=args.seed,
-        profile=args.profile if args.profile is not None else preset_options.get("profile", False),
-        localise=args.localise,
-        timeout_s=args.timeout,
-        pairs_from=tuple(args.pairs_from),
-        resume=args.resume,
-        run_id=args.run_id,
-        argv=["pairbench", *sys.argv[1:]],
-    )
-    progress = make_progress(quiet=args.quiet)
-    progress.message("probing TensorFlow devices ..." if not args.resume else f"resuming {args.resume} ...")
-    run_dir, cases, _ = prepare_run(selection, options)
-    progress.message(f"run {run_dir.run_id}: {len(cases)} cases + float64 references -> {run_dir.path}")
-    try:
-        counts = run_cases(run_dir, cases, options, progress)
-    except KeyboardInterrupt:
-        progress.end()
-        finish_meta(run_dir, "interrupted")
-        sys.stderr.write(
-            f"pairbench: interrupted; finished cases are in {run_dir.records_path}; "
-            f"continue with: pairbench run --resume {run_dir.run_id} --results-dir {args.results_dir}\n"
-        )
-        return 130
-    progress.end()
-    finish_meta(run_dir, "finished")
-    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "no new cases"
-    print(f"run {run_dir.run_id} finished: {summary}")
-    print(f"records: {run_dir.records_path}")
-    if not args.no_report:
-        from suite.report import write_report
+    from suite.progress import make_progress
+    from suite.run import make_options, run_selection
 
-        paths = write_report(run_dir, console=None if not args.quiet else False)
-        for kind, path in paths.items():
-            print(f"{kind}: {path}")
+    argv = ["pairbench", *sys.argv[1:]]
+    if args.resume:
+        fixed = [name for name in MEASURING if _given(args, name)]
+        if args.pairs_from:
+            fixed.append("pairs_from")
+        if fixed:
+            flags = ", ".join("--" + n.replace("_", "-") for n in fixed)
+            raise UsageError(
+                f"--resume continues a run with the options it started with; {flags} cannot be changed "
+                "(start a new run instead)"
+            )
+        options = None
+    else:
+        if args.retry_errors:
+            raise UsageError("--retry-errors only makes sense with --resume RUN_ID")
+        options = make_options(
+            preset="quick" if args.quick else "full" if args.full else None,
+            axes=axis_values(args),
+            pairs_from=tuple(args.pairs_from),
+            repeats=args.repeats,
+            steps=args.steps,
+            seed=args.seed,
+            profile=args.profile,
+            localise=args.localise,
+            timeout_s=args.timeout,
+            reference_fp64=args.fp64,
+        )
+    progress = make_progress(quiet=args.quiet)
+    if args.resume:
+        progress.message(f"resuming {args.resume} ...")
+    outcome = run_selection(
+        options,
+        results_dir=args.results_dir,
+        run_id=args.run_id,
+        resume=args.resume,
+        retry_errors=args.retry_errors,
+        progress=progress,
+        argv=argv,
+        report=not args.no_report,
+        console=None if args.quiet else _console(),
+    )
+    run_dir = outcome.run
+    if outcome.status != "finished":
+        sys.stderr.write(f"pairbench: {outcome.message}\n")
+        return outcome.exit_code
+    print(f"run {run_dir.run_id} finished: {summary_line(outcome.counts, outcome.reference_counts)}")
+    print(f"records: {run_dir.records_path}")
+    for kind, path in outcome.report.items():
+        print(f"{kind}: {path}")
     return 0
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def summary_line(counts: dict[str, int], reference_counts: dict[str, int]) -> str:
+    """``15 identical, 3 close (+2 float64 references)``."""
+    text = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "no new cases"
+    refs = sum(reference_counts.values())
+    if refs:
+        bad = sum(n for v, n in reference_counts.items() if v in ("error", "unsupported"))
+        text += f" (+{refs} float64 reference{'s' if refs != 1 else ''}"
+        text += f", {bad} unavailable)" if bad else ")"
+    return text

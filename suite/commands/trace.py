@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise UsageError(f"--top must be >= 1, got {args.top}")
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port must be a TCP port from 1 to 65535, got {args.port}")
     rd = open_run(args.run_id, args.results_dir)
     cases = traced_cases(rd)
     if not cases:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from suite.report.table import AXES, DISPLAY_HEADERS, display_groups
 
 if TYPE_CHECKING:
-    from suite.report import Summary
+    from suite.report.summary import Summary
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5rem; color: #1b1f24; }

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from suite.report.table import AXES, COMPACT_HEADERS, display_groups
 
 if TYPE_CHECKING:
-    from suite.report import Summary
+    from suite.report.summary import Summary
 
 #: verdict -> rich style of the whole row
 ROW_STYLES: dict[str, str] = {

@@ -23,6 +23,7 @@ Example (also what a ``--pairs-from`` file looks like)::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -111,6 +112,11 @@ def register_pair(cls: type[Pair]) -> type[Pair]:
         raise UsageError(f"{where}: @register_pair needs a subclass of suite.zoo.Pair")
     if not cls.name:
         raise UsageError(f"{where}: pair class sets no `name`")
+    if not isinstance(cls.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", cls.name):
+        raise UsageError(
+            f"{where}: pair name {cls.name!r} must be letters, digits, '_' or '-' "
+            "(it names files in the run folder)"
+        )
     missing = [s for s in SIZES if s not in cls.sizes]
     if missing:
         raise UsageError(f"{where}: pair {cls.name!r} lacks size presets {', '.join(missing)}")
@@ -127,26 +133,6 @@ def register_pair(cls: type[Pair]) -> type[Pair]:
         raise UsageError(f"{where}: pair name {cls.name!r} is already registered by {old.__module__}")
     _REGISTRY[cls.name] = cls
     return cls
-
-
-def registered() -> dict[str, type[Pair]]:
-    """Name -> class of every registered pair (built-ins loaded first)."""
-    from suite.zoo import load_builtin_pairs
-
-    load_builtin_pairs()
-    return dict(sorted(_REGISTRY.items()))
-
-
-def get_pair(name: str) -> Pair:
-    """An instance of a registered pair.
-
-    Raises:
-        UsageError: unknown name, listing the valid ones.
-    """
-    reg = registered()
-    if name not in reg:
-        raise UsageError(f"unknown pair {name!r}; valid: {', '.join(reg)}")
-    return reg[name]()
 
 
 PairFactory = Callable[[], Pair]

@@ -84,9 +84,6 @@ def load_file(path: str) -> list[str]:
         UsageError: one line naming the file and the problem, e.g.
             ``my_pairs.py:3: SyntaxError: invalid syntax``.
     """
-    from suite.zoo import load_builtin_pairs
-
-    load_builtin_pairs()  # so a clash with a built-in name is reported against this file
     file = Path(path).expanduser()
     if not file.is_file():
         raise UsageError(f"{path}: no such file (--pairs-from expects a .py file of pairs)")
@@ -110,11 +107,12 @@ def load_file(path: str) -> list[str]:
         lineno = _line_in(resolved, exc)
         message = str(exc).replace(f"{modname}.", "")
         raise UsageError(f"{path}{f':{lineno}' if lineno else ''}: {message}") from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a file that calls sys.exit() is bad input too
         _rollback(before)
         sys.modules.pop(modname, None)
         lineno = _line_in(resolved, exc)
-        raise UsageError(f"{path}{f':{lineno}' if lineno else ''}: {_one_line(exc)}") from None
+        what = f"calls sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else _one_line(exc)
+        raise UsageError(f"{path}{f':{lineno}' if lineno else ''}: {what}") from None
     if not names:
         sys.modules.pop(modname, None)
         raise UsageError(

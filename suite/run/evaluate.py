@@ -1,0 +1,273 @@
+"""Evaluation of a measured case: outputs, divergence, verdict, localisation, profile.
+
+Runs in the child after a case's timed repeats. It stores the case's outputs, compares them
+with the reference cases already on disk (``vs_pair``, ``vs_eager``, ``vs_cpu``,
+``vs_fp64``) and with its own reruns, decides the verdict, localises a difference when
+there is one, and captures a profiler trace (after timing, never inside it). A failure of a
+case (preparing, timing or evaluating it) becomes a row with its reason and the full
+traceback stored in the run folder.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from suite.case import Case
+from suite.errors import classify_failure
+from suite.execution import Prepared, ProcessState, RepeatResult
+from suite.record import Record
+from suite.references import references_of
+from suite.results import RunDir, parse_record
+from suite.run.options import RunOptions
+from suite.timing import step_stats
+
+
+def host_memory() -> dict[str, int | None]:
+    """Current and peak resident set size of this process (Linux ``/proc``; None elsewhere)."""
+    out: dict[str, int | None] = {"host_rss_bytes": None, "host_peak_rss_bytes": None}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                out["host_rss_bytes"] = int(line.split()[1]) * 1024
+            elif line.startswith("VmHWM:"):
+                out["host_peak_rss_bytes"] = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return out
+
+
+def numerics(state: ProcessState, case: Case) -> dict[str, Any]:
+    """The numerics state actually in force for a case."""
+    from suite.axes import tf_device
+
+    return {
+        "tf32_enabled": state.tf32_enabled,
+        "determinism_enabled": state.determinism_enabled,
+        "dtype_policy": state.dtype_policy,
+        "jit_compile": case.mode == "xla",
+        "tf_device": tf_device(case.device),
+    }
+
+
+def failure_record(
+    run: RunDir,
+    case: Case,
+    exc: BaseException,
+    state: ProcessState | None,
+    *,
+    started: float | None = None,
+    telemetry: dict[str, Any] | None = None,
+    context: str = "",
+) -> Record:
+    """A row for a case that failed: verdict and one-line reason from the exception, the full
+    traceback stored in ``logs/tracebacks/<case_id>.txt`` and pointed at from ``extra``."""
+    verdict, reason = classify_failure(exc)
+    if context and verdict == "error":
+        reason = f"{context}: {reason}"
+    extra: dict[str, Any] = {"finished_at": time.time()}
+    if started is not None:
+        extra["wall_s"] = time.time() - started
+    if verdict == "error":
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        extra["traceback"] = run.write_traceback(case.case_id, text)  # ResultsWriteError stops the run
+    return Record(
+        case=case,
+        verdict=verdict,
+        reason=reason,
+        numerics=numerics(state, case) if state is not None else {},
+        memory=host_memory(),
+        telemetry=telemetry or {},
+        extra=extra,
+    )
+
+
+class RunRecords:
+    """The records of other cases of this run that a case's evaluation looks at.
+
+    Holds the records this worker made (at once) and reads ``records.jsonl`` incrementally
+    for the records the parent appended (complete lines only, never twice).
+    """
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self._seen: dict[str, Record] = {}
+        self._offset = 0
+
+    def remember(self, record: Record) -> None:
+        """Make a record of this worker visible to later cases at once."""
+        self._seen[record.case_id] = record
+
+    def get(self, case: Case) -> Record | None:
+        """The record of another case of this run, if it has one already."""
+        if case.case_id not in self._seen and self.run.records_path.is_file():
+            with open(self.run.records_path, "rb") as fh:
+                fh.seek(self._offset)
+                while line := fh.readline():
+                    if not line.endswith(b"\n"):  # a line the parent is still writing
+                        break
+                    self._offset = fh.tell()
+                    try:
+                        rec = parse_record(line.decode("utf-8"))
+                    except (ValueError, UnicodeDecodeError):
+                        continue
+                    self._seen.setdefault(rec.case_id, rec)
+        return self._seen.get(case.case_id)
+
+
+def finish(
+    run: RunDir,
+    options: RunOptions,
+    case: Case,
+    prep: Prepared,
+    repeats: list[RepeatResult],
+    state: ProcessState,
+    telemetry: dict[str, Any],
+    others: RunRecords,
+) -> Record:
+    """The record of a measured case (see the module docstring)."""
+    from suite.divergence import compare_outputs, decide_verdict, rerun_spread
+    from suite.divergence.verdict import tolerance_for
+    from suite.zoo import get_pair
+
+    timing = step_stats(
+        [r.seconds for r in repeats],
+        units=prep.steps,
+        steps_per_unit=prep.steps_per_unit,
+        batch=prep.batch_size,
+        compile_s=prep.compile_s,
+    )
+    outputs = repeats[0].outputs
+    out_file = run.write_outputs(case.case_id, outputs)
+    reference_member = get_pair(case.pair).reference
+    divergence: dict[str, Any] = {}
+    notes: list[str] = []
+    for name, ref_case in references_of(case, reference_member).items():
+        if name == "vs_fp64" and not options.reference_fp64:
+            continue
+        ref_outputs = run.read_outputs(ref_case.case_id)
+        if ref_outputs is None:
+            divergence[name] = None
+            continue
+        tolerance = None if name == "vs_fp64" else tolerance_for(case.precision)
+        try:
+            divergence[name] = compare_outputs(outputs, ref_outputs, tolerance=tolerance)
+        except ValueError as exc:
+            divergence[name] = None
+            notes.append(f"{name}: {exc}")
+    if len(repeats) > 1:
+        divergence["rerun"] = rerun_spread([r.outputs for r in repeats])
+    verdict, reason = decide_verdict(
+        case.precision,
+        divergence,
+        structural=prep.audit or None,
+        fp64_baselines=_eager_fp64_baseline(others, case),
+    )
+    note = _determinism_note(others, case, verdict, divergence)
+    if note:
+        reason = f"{reason}; {note}" if reason else note
+    if notes:
+        reason = "; ".join([reason, *notes]) if reason else "; ".join(notes)
+    record = Record(
+        case=case,
+        verdict=verdict,
+        reason=reason,
+        timing=timing,
+        memory={"peak_device_bytes": prep.peak_device_bytes(), **host_memory()},
+        divergence=divergence,
+        numerics=numerics(state, case),
+        telemetry=telemetry,
+        extra={"outputs": out_file, "finished_at": time.time()},
+    )
+    localisation = _localise(options, case, prep, verdict, divergence) if options.localise else None
+    profile = _profile(run, case, prep) if options.profile else None
+    if localisation is not None or profile is not None:
+        record = replace(record, localisation=localisation, profile=profile)
+    return record
+
+
+def _localise(
+    options: RunOptions, case: Case, prep: Prepared, verdict: str, divergence: dict[str, Any]
+) -> dict[str, Any] | None:
+    """First differing layer/gradient for ``nondeterministic`` (rerun) and ``diverged`` vs_pair rows."""
+    from suite.divergence import localise
+    from suite.divergence.verdict import tolerance_for
+
+    mode: str | tuple[str, str] = case.mode
+    if verdict == "nondeterministic":
+        models = [prep.model]
+    elif verdict != "diverged":
+        return None
+    elif _beyond(divergence.get("vs_pair")) and prep.reference_model is not None:
+        models = [prep.reference_model, prep.model]
+    elif _beyond(divergence.get("vs_eager")):
+        models, mode = [prep.model], ("eager", case.mode)
+    else:
+        return None
+    try:
+        import tensorflow as tf
+
+        from suite.axes import tf_device
+        from suite.zoo import get_pair
+
+        with tf.device(tf_device(case.device)):
+            prep.restore()  # back to the initial weights, identical to the reference's
+            return localise(
+                models,
+                prep.x,
+                prep.y,
+                get_pair(case.pair).loss,
+                mode=mode,
+                training=case.workload != "predict",
+                reruns=max(options.repeats, 2),
+                tolerance=tolerance_for(case.precision),
+            )
+    except Exception as exc:  # localisation is diagnostic: its failure is recorded, not fatal
+        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+
+
+def _beyond(metrics: dict[str, Any] | None) -> bool:
+    """True when a reference comparison is outside the tolerance (``tol_ratio > 1``)."""
+    return bool(metrics) and not metrics.get("bitwise_equal") and (metrics.get("tol_ratio") or 0) > 1
+
+
+def _eager_fp64_baseline(others: RunRecords, case: Case) -> dict[str, Any] | None:
+    """The eager twin's ``vs_fp64`` metrics, so the reason can say which mode is closer to float64."""
+    if case.mode == "eager":
+        return None
+    twin = others.get(case.with_(mode="eager"))
+    metrics = twin.divergence.get("vs_fp64") if twin else None
+    return {"eager": metrics} if metrics else None
+
+
+def _determinism_note(others: RunRecords, case: Case, verdict: str, divergence: dict[str, Any]) -> str:
+    """With determinism on: compare with the same case run with determinism off."""
+    from suite.divergence import determinism_note
+
+    if case.determinism != "on":
+        return ""
+    twin = others.get(case.with_(determinism="off"))
+    if twin is None:
+        return ""
+    return determinism_note(
+        twin.verdict, verdict, off_rerun=twin.divergence.get("rerun"), on_rerun=divergence.get("rerun")
+    )
+
+
+def _profile(run: RunDir, case: Case, prep: Prepared) -> dict[str, Any]:
+    """Trace a few steps after timing into ``traces/<case_id>/`` and summarise the kernels."""
+    from suite.profiling import capture_trace, summarise_trace_dir
+
+    trace_dir = run.trace_dir(case.case_id)
+    try:
+        capture_trace(prep.step, trace_dir, steps=3)
+        summary = summarise_trace_dir(trace_dir, kernels_csv=run.kernels_csv(case.case_id))
+    except Exception as exc:  # a failed trace must not lose the measured row
+        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+    for key in ("trace_dir", "kernels_csv"):
+        if summary.get(key):
+            summary[key] = run.relative(summary[key])
+    return summary

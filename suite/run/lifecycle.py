@@ -1,0 +1,337 @@
+"""The lifecycle of a run, from options to a finished (or cleanly stopped) run folder.
+
+:func:`run_selection` is the one lifecycle used by ``pairbench run``, ``--resume`` and
+``pairbench nightly``:
+
+1. A new run: check the environment, load the user's pair files, validate the selection,
+   probe TensorFlow in a worker, expand the matrix, create the run folder. A resumed run:
+   open the folder, read its options back from ``run.json`` (never from today's defaults),
+   check that its pair files are unchanged, and load its plan.
+2. Take the run's lock (a second process on the same run is refused), move lines that are
+   not records into quarantine (a torn last line after a crash), and record this invocation.
+3. Run every case without a record (``retry_errors``: also those whose record is an error)
+   through :mod:`suite.run.parent`, appending each record at once.
+4. End with ``run.json`` saying ``finished``, ``interrupted`` (Ctrl-C, SIGTERM, SIGHUP: the
+   workers are stopped, every finished record is on disk) or ``failed`` with the reason
+   (the results folder became unwritable: disk full, read-only), and optionally the report.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from suite import __version__
+from suite.case import Case
+from suite.errors import RunInterrupted, UsageError, stop_on_signals
+from suite.matrix import expand, plan_jobs, validate
+from suite.record import Record
+from suite.results import (
+    ResultsWriteError,
+    RunDir,
+    check_results_dir,
+    check_run_id,
+    create_run,
+    open_run_for_writing,
+    utc_now,
+)
+from suite.run.options import RunOptions, options_from_meta
+from suite.run.parent import job_groups, probe, run_job
+
+#: exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report)
+SIGINT_EXIT = 128 + signal.SIGINT
+
+
+class Progress:
+    """What the lifecycle tells the user; the CLI supplies a rich or plain implementation."""
+
+    def begin(self, total: int, done: int) -> None:
+        """Called once with the number of cases and how many already have a record."""
+
+    def current(self, case_ids: list[str]) -> None:
+        """A group of cases has started."""
+
+    def finished(self, record: Record) -> None:
+        """A case has a record."""
+
+    def message(self, text: str) -> None:
+        """A line for the user."""
+
+    def end(self) -> None:
+        """Called once at the end."""
+
+
+@dataclass
+class RunOutcome:
+    """How a run (or this invocation of it) ended.
+
+    Attributes:
+        run: the run folder.
+        status: ``finished``, ``interrupted`` or ``failed``.
+        exit_code: 0 finished, 1 failed, 128 + signal number when interrupted.
+        counts: verdicts of the matrix cases recorded by this invocation.
+        reference_counts: verdicts of the float64 reference cases recorded by this invocation.
+        message: one line for the user (why it failed, how to continue).
+        report: paths of the report files, when written.
+    """
+
+    run: RunDir
+    status: str
+    exit_code: int
+    counts: dict[str, int] = field(default_factory=dict)
+    reference_counts: dict[str, int] = field(default_factory=dict)
+    message: str = ""
+    report: dict[str, Path] = field(default_factory=dict)
+    repaired: list[str] = field(default_factory=list)
+
+
+def check_environment(env: dict[str, str] | None = None) -> None:
+    """Refuse environment variables TensorFlow would misread, naming the variable.
+
+    Raises:
+        UsageError: ``TF_DETERMINISTIC_OPS`` (or another boolean TensorFlow variable) is not a
+            boolean. A bad ``XLA_FLAGS`` is caught by the probe, which compiles with XLA.
+    """
+    from suite.env_check import boolean_problems
+
+    problems = boolean_problems(env)
+    if problems:
+        raise UsageError(problems[0])
+
+
+def git_commit() -> str | None:
+    """The commit of the pairbench checkout, or None when it is not a git checkout."""
+    try:
+        root = Path(__file__).resolve().parents[2]
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        return (out.stdout.strip() or None) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _load_pairs(options: RunOptions) -> None:
+    from suite.tf_noise import quiet_native_stderr
+    from suite.zoo import load_pairs_from
+
+    with quiet_native_stderr():  # pair files import TensorFlow
+        for pairs_file in options.pairs_from:
+            load_pairs_from(pairs_file.path)
+
+
+def start_run(
+    options: RunOptions,
+    *,
+    results_dir: Path,
+    run_id: str | None = None,
+    argv: list[str] | None = None,
+    meta_extra: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> tuple[RunDir, list[Case]]:
+    """Create a new run folder with its plan and ``run.json`` (status ``created``)."""
+    check_environment()
+    if run_id is not None:
+        check_run_id(run_id)
+    check_results_dir(results_dir)
+    _load_pairs(options)
+    validate(options.selection)
+    if progress:
+        progress.message("probing TensorFlow devices ...")
+    info = probe()
+    cases = expand(options.selection, int(info["gpus"]))
+    run = create_run(results_dir, run_id)
+    run.write_plan([c.to_dict() for c in cases])
+    meta = {
+        "run_id": run.run_id,
+        "started_at": utc_now(),
+        "argv": list(argv or []),
+        "pairbench_version": __version__,
+        "git_commit": git_commit(),
+        "selection": options.selection.to_dict(),
+        "options": options.to_dict(),
+        "n_cases": len(cases),
+        "visible_gpus": info["gpus"],
+        "provenance": info["provenance"],
+        "invocations": [],
+        "status": "created",
+        **(meta_extra or {}),
+    }
+    run.write_meta(meta)
+    return run, cases
+
+
+@contextmanager
+def _signals_as_interrupts() -> Iterator[None]:
+    restore = stop_on_signals()
+    try:
+        yield
+    finally:
+        restore()
+
+
+def run_selection(
+    options: RunOptions | None = None,
+    *,
+    results_dir: Path | str = Path("results"),
+    run_id: str | None = None,
+    resume: str | None = None,
+    retry_errors: bool = False,
+    progress: Progress | None = None,
+    argv: list[str] | None = None,
+    meta_extra: dict[str, Any] | None = None,
+    report: bool = True,
+    console: Any = None,
+) -> RunOutcome:
+    """Run (or resume) a run to its end; see the module docstring.
+
+    Args:
+        options: the options of a new run (ignored with ``resume``: they come from ``run.json``).
+        results_dir: where run folders live.
+        run_id: name of a new run folder (default: the UTC time).
+        resume: id (or path inside ``results_dir``) of a run to continue.
+        retry_errors: with ``resume``, also run again the cases whose record is an error.
+        progress: where progress goes (default: nowhere).
+        argv: the command line, recorded in ``run.json``.
+        meta_extra: more keys for ``run.json`` of a new run (e.g. ``nightly``).
+        report: write the report when the run finishes.
+        console: a ``rich`` console the report's table and summary are printed on (None: none).
+
+    Raises:
+        UsageError: bad options, an unknown or locked run, a changed pair file, TensorFlow
+            cannot start; nothing has been measured then.
+    """
+    progress = progress or Progress()
+    results_dir = Path(results_dir)
+    if resume:
+        run = open_run_for_writing(resume, results_dir)
+    else:
+        if options is None:
+            raise UsageError("no options for a new run")
+        run, _ = start_run(
+            options,
+            results_dir=results_dir,
+            run_id=run_id,
+            argv=argv,
+            meta_extra=meta_extra,
+            progress=progress,
+        )
+    with run.lock():
+        meta = run.read_meta()
+        if resume:
+            options = options_from_meta(meta, run)
+            for pairs_file in options.pairs_from:
+                pairs_file.check_unchanged()
+            check_environment()
+            _load_pairs(options)
+        assert options is not None
+        cases = [Case.from_dict(c) for c in run.read_plan()]
+        try:
+            repaired = run.repair_records()
+            for line in repaired:
+                progress.message(f"quarantined a line that was not a record: {line}")
+            meta.setdefault("invocations", []).append(
+                {
+                    "started_at": utc_now(),
+                    "argv": list(argv or []),
+                    "pid": os.getpid(),
+                    "retry_errors": retry_errors,
+                }
+            )
+            meta["status"] = "running"
+            meta.pop("failure", None)
+            run.write_meta(meta)
+        except ResultsWriteError as exc:
+            outcome = RunOutcome(run=run, status="failed", exit_code=1)
+            outcome.message = f"run {run.run_id} failed: {exc}; {_continue_hint(run)} once it is writable"
+        else:
+            progress.message(
+                f"run {run.run_id}: {len(cases)} cases"
+                + (" + float64 references" if options.reference_fp64 else "")
+                + f" -> {run.path}"
+            )
+            outcome = _run_cases(run, cases, options, progress, retry_errors)
+            outcome.repaired = repaired
+        _finish_meta(run, outcome)
+    progress.end()
+    if outcome.status == "finished" and report:
+        from suite.report import write_report
+
+        outcome.report = write_report(run, console=console)
+    return outcome
+
+
+def _run_cases(
+    run: RunDir, cases: list[Case], options: RunOptions, progress: Progress, retry_errors: bool
+) -> RunOutcome:
+    records = run.records()
+    done = {r.case_id for r in records if not (retry_errors and r.verdict == "error")}
+    plans = plan_jobs(cases, with_fp64=options.reference_fp64)
+    matrix_ids = {c.case_id for c in cases}
+    all_ids = {c.case_id for p in plans for c in p.cases}
+    progress.begin(total=len(all_ids), done=len(done & all_ids))
+    outcome = RunOutcome(run=run, status="running", exit_code=0)
+
+    def on_record(record: Record) -> None:
+        run.append(record)  # ResultsWriteError stops the run
+        done.add(record.case_id)
+        counts = outcome.counts if record.case_id in matrix_ids else outcome.reference_counts
+        counts[record.verdict] = counts.get(record.verdict, 0) + 1
+        progress.finished(record)
+
+    try:
+        with _signals_as_interrupts():
+            for plan in plans:
+                groups = job_groups(plan, done)
+                if groups:
+                    run_job(run, plan, groups, options, on_record, on_start=progress.current)
+    except KeyboardInterrupt:
+        outcome.status, outcome.exit_code = "interrupted", SIGINT_EXIT
+        outcome.message = f"interrupted (SIGINT); {_continue_hint(run)}"
+        return outcome
+    except RunInterrupted as exc:
+        outcome.status, outcome.exit_code = "interrupted", exc.exit_code
+        outcome.message = f"interrupted ({exc}); {_continue_hint(run)}"
+        return outcome
+    except ResultsWriteError as exc:
+        outcome.status, outcome.exit_code = "failed", 1
+        outcome.message = f"run {run.run_id} failed: {exc}; {_continue_hint(run)} once it is writable"
+        return outcome
+    if not (all_ids - done):
+        outcome.status = "finished"
+    else:  # cannot happen unless a worker lost cases silently: say so, never call it finished
+        outcome.status, outcome.exit_code = "failed", 1
+        outcome.message = f"run {run.run_id}: {len(all_ids - done)} case(s) have no record"
+    if not outcome.counts and not outcome.reference_counts:
+        progress.message("nothing to run: every case already has a record")
+    return outcome
+
+
+def _continue_hint(run: RunDir) -> str:
+    return (
+        f"finished cases are in {run.records_path}; continue with: "
+        f"pairbench run --resume {run.run_id} --results-dir {run.path.parent}"
+    )
+
+
+def _finish_meta(run: RunDir, outcome: RunOutcome) -> None:
+    """Record the end of this invocation in ``run.json`` (best effort when the disk is full)."""
+    try:
+        meta = run.read_meta()
+        meta["status"] = outcome.status
+        meta["finished_at"] = utc_now()
+        if outcome.status == "failed":
+            meta["failure"] = outcome.message
+        invocations = meta.get("invocations") or [{}]
+        invocations[-1].update({"finished_at": meta["finished_at"], "status": outcome.status})
+        run.write_meta(meta)
+    except (ResultsWriteError, UsageError) as exc:
+        if outcome.status != "failed":
+            outcome.status, outcome.exit_code = "failed", 1
+            outcome.message = f"run {run.run_id}: cannot record its end: {exc}"

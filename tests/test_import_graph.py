@@ -1,0 +1,111 @@
+"""The package's import graph has no cycle (issue 13), checked statically.
+
+Every ``import suite...`` / ``from suite... import ...`` counts, also the ones inside
+functions: a lazy import still ties two modules together. A package's ``__init__`` counts
+as its own module.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import ROOT
+
+SUITE = ROOT / "suite"
+
+
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for path in SUITE.rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        mods[".".join(parts)] = path
+    return mods
+
+
+def _owner(name: str, mods: dict[str, Path]) -> str | None:
+    while name and name not in mods:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the pairbench modules it imports (anywhere in its source)."""
+    mods = _modules()
+    graph: dict[str, set[str]] = {}
+    for mod, path in mods.items():
+        deps: set[str | None] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                deps |= {_owner(a.name, mods) for a in node.names if a.name.startswith("suite")}
+            elif (
+                isinstance(node, ast.ImportFrom)
+                and node.level == 0
+                and (node.module or "").startswith("suite")
+            ):
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    deps.add(full if full in mods else _owner(node.module, mods))
+        graph[mod] = {d for d in deps if d and d != mod}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_checker_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_suite_has_no_import_cycle():
+    graph = import_graph()
+    assert "suite.run.child" in graph and "suite.results" in graph
+    assert cycles(graph) == []
+
+
+def test_the_child_never_imports_the_parent():
+    graph = import_graph()
+    reachable, todo = set(), ["suite.run.child"]
+    while todo:
+        mod = todo.pop()
+        for dep in graph.get(mod, ()):
+            if dep not in reachable:
+                reachable.add(dep)
+                todo.append(dep)
+    assert not reachable & {"suite.run.parent", "suite.run.lifecycle", "suite.cli"}
