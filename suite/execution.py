@@ -1,11 +1,23 @@
 """Execution: turn one case into callables that can be warmed up, timed and compared.
 
 ``prepare_case`` builds the member (and copies the reference's weights into it), places
-inputs on the device, wraps the workload in the case's mode, and runs a warm-up whose
-time is the case's ``compile_s``. ``Prepared.repeat`` restores the initial state (outside
-the timing), runs ``steps`` units, synchronises the device inside the timed region and
-returns the numbers the divergence stage compares. The worker, ``pairbench overhead``
-and the asv benchmarks all use this module, so they time exactly the same thing.
+inputs on the device, wraps the workload in the case's mode, and makes the first call, whose
+time is the case's ``compile_s``. Then (see :mod:`suite.timing` for the rules):
+
+- ``Prepared.calibrate(plan)`` warms the case up until its timing is stable and calibrates
+  the units per sample so that a sample lasts at least ``plan.min_sample_s``;
+- ``Prepared.repeat()`` is one repeat, which is also one rerun: it restores the initial state
+  (weights, optimizer slots, BatchNorm statistics, RNG state), runs the **output window**
+  (``steps`` units from the initial state, whose outputs the divergence stage compares with
+  other cases and with the other repeats), then takes one **timed sample** of the calibrated
+  number of units, continuing from where the window left off. Restoring, the window and
+  copying the outputs are untimed; the window also re-warms the case after another case ran
+  (the alternation's switch cost) and after the restore (a restored weight is a new buffer:
+  its first step is several times slower). The timed sample runs with the garbage collector
+  paused and ends with a device sync. Outputs therefore never depend on the calibration.
+
+The worker, ``pairbench overhead`` (through ``pairbench run``) and the asv benchmarks all use
+this module, so they time exactly the same thing.
 
 Process-global state (precision policy, TF32, op determinism) is set once per worker
 process by :func:`configure_process`.
@@ -24,9 +36,21 @@ import numpy as np
 from suite.axes import FLOAT64, is_gpu, tf_device
 from suite.case import Case
 from suite.errors import CaseUnsupported, StructuralMismatch
+from suite.gc_control import paused_gc
+from suite.timing import (
+    FULL_SAMPLE_FRACTION,
+    Calibration,
+    SamplingPlan,
+    is_stable,
+    step_stats,
+    units_for,
+)
 
-#: forward calls per timed repeat of the ``predict`` workload
+#: forward calls in the output window of the ``predict`` workload
 PREDICT_STEPS = 10
+#: a warm-up sample may hold at most this many times the units of the previous one
+#: (calibration grows the sample geometrically, as pyperf doubles its loops)
+CALIBRATION_GROWTH = 10
 
 
 @dataclass(frozen=True)
@@ -38,18 +62,31 @@ class ProcessState:
     dtype_policy: str
     tf32_enabled: bool
     determinism_enabled: bool
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
 
 
-def configure_process(precision: str, determinism: str) -> ProcessState:
-    """Set the process-global numerics state for a worker (call once, before building models).
+def configure_process(
+    precision: str,
+    determinism: str,
+    *,
+    intra_op_threads: int | None = None,
+    inter_op_threads: int | None = None,
+) -> ProcessState:
+    """Set the process-global state for a worker (call once, before building models).
 
     ``float32`` and the mixed policies run with TF32 off, so that ``float32`` means IEEE float32
     on Ampere+ GPUs; ``tf32`` turns it on. Determinism ``on`` calls
     ``tf.config.experimental.enable_op_determinism()`` (it cannot be turned off again).
+    ``intra_op_threads`` / ``inter_op_threads`` size TensorFlow's thread pools (None: its
+    default, one thread per core); the state read back has them (0 meaning the default).
     """
     import keras
     import tensorflow as tf
 
+    from suite.timing_settings import apply_threads
+
+    apply_threads(intra_op_threads, inter_op_threads)
     for gpu in tf.config.list_physical_devices("GPU"):
         with contextlib.suppress(RuntimeError):  # already initialised
             tf.config.experimental.set_memory_growth(gpu, True)
@@ -70,6 +107,8 @@ def configure_process(precision: str, determinism: str) -> ProcessState:
         dtype_policy=keras.mixed_precision.global_policy().name,
         tf32_enabled=bool(tf.config.experimental.tensor_float_32_execution_enabled()),
         determinism_enabled=_determinism_enabled(),
+        intra_op_threads=int(tf.config.threading.get_intra_op_parallelism_threads()),
+        inter_op_threads=int(tf.config.threading.get_inter_op_parallelism_threads()),
     )
 
 
@@ -110,16 +149,17 @@ def sync_device() -> None:
 
 @dataclass
 class RepeatResult:
-    """One timed repeat.
+    """One repeat: a rerun's outputs and one timed sample.
 
     Attributes:
-        seconds: wall time of the ``steps`` units, device-synced.
-        steps: units run (forward calls or optimizer steps).
-        outputs: numbers to compare (``predictions``; or ``loss`` trajectory and ``weights/<path>``).
+        seconds: wall time of the timed sample (``units`` units, device-synced).
+        units: units in the timed sample (the calibrated count).
+        outputs: numbers to compare, from the output window (``predictions``; or the ``loss``
+            trajectory and ``weights/<path>`` after ``steps`` units from the initial state).
     """
 
     seconds: float
-    steps: int
+    units: int
     outputs: dict[str, np.ndarray]
 
 
@@ -132,11 +172,12 @@ class Prepared:
         model: the member, weights copied from the reference.
         reference_model: the reference member (same weights), for localisation.
         batch_size: samples per unit.
-        steps: units per repeat.
+        steps: units in the output window of a repeat (the outputs compared).
         compile_s: time of the first (tracing/compiling) call.
         audit: structural differences that did not prevent the weight copy (e.g. an activation).
         jit_compile: whether XLA compiles the step.
         steps_per_unit: optimizer steps (or forward calls) in one unit: ``k`` for ``fit``, else 1.
+        calibration: what :meth:`calibrate` found (None before: a sample is then ``steps`` units).
     """
 
     case: Case
@@ -153,6 +194,12 @@ class Prepared:
     audit: list[str] = field(default_factory=list)
     jit_compile: bool = False
     steps_per_unit: int = 1
+    calibration: Calibration | None = None
+
+    @property
+    def units_per_sample(self) -> int:
+        """Units in one timed sample: the calibrated count, or ``steps`` before calibration."""
+        return self.calibration.units_per_sample if self.calibration else self.steps
 
     def step(self) -> None:
         """One unit (forward call, or one optimizer step), device-synced: what asv times."""
@@ -160,19 +207,91 @@ class Prepared:
             self.unit()
             sync_device()
 
-    def repeat(self) -> RepeatResult:
-        """Restore the initial state (untimed), run ``steps`` units (timed, synced), collect outputs."""
+    def time_units(self, units: int) -> float:
+        """The timed region: ``units`` back-to-back units, then a device sync; garbage collected
+        before it and the collector paused inside it.
+
+        Returns:
+            Wall seconds of the region.
+        """
+        with _device(self.case), paused_gc():
+            start = time.perf_counter()
+            for _ in range(units):
+                self.unit()
+            sync_device()
+            return time.perf_counter() - start
+
+    def calibrate(self, plan: SamplingPlan) -> Calibration:
+        """Warm up until the per-step time is stable (or ``plan.max_warmup_s``), calibrating the
+        units per sample on the way; sets and returns :attr:`calibration`. One sample is always
+        taken (``max_warmup_s=0``: calibrate from it, no warm-up beyond).
+
+        Warm-up samples start at one unit and grow (at most :data:`CALIBRATION_GROWTH` times per
+        sample) to the units that last ``plan.min_sample_s``; only samples at least
+        :data:`~suite.timing.FULL_SAMPLE_FRACTION` of that long count towards stability. They run
+        from wherever the state is (training goes on): each repeat restores it anyway.
+        """
+        units, per_unit, full = 1, [], []
+        spent, stable = 0.0, False
+        while not per_unit or (not stable and spent < plan.max_warmup_s):  # one sample at least
+            seconds = self.time_units(units)
+            spent += seconds
+            per_unit.append(seconds / units)
+            if seconds >= FULL_SAMPLE_FRACTION * plan.min_sample_s:
+                full.append(seconds / units)
+            units = min(units_for(seconds / units, plan.min_sample_s), units * CALIBRATION_GROWTH)
+            stable = is_stable(full)
+        self.calibration = Calibration(
+            units_per_sample=units,
+            warmup_samples=len(per_unit),
+            warmup_s=spent,
+            warmup_stable=stable,
+            warmup_step_s=tuple(u / self.steps_per_unit for u in per_unit),
+            min_sample_s=plan.min_sample_s,
+        )
+        return self.calibration
+
+    def repeat(self, units: int | None = None) -> RepeatResult:
+        """One repeat (see the module docstring): restore, output window, one timed sample.
+
+        Args:
+            units: units in the timed sample (default :attr:`units_per_sample`).
+        """
         with _device(self.case):
             self.restore()
             sync_device()
-            results = []
-            start = time.perf_counter()
-            for _ in range(self.steps):
-                results.append(self.unit())
+            results = [self.unit() for _ in range(self.steps)]
             sync_device()
-            seconds = time.perf_counter() - start
             outputs = self.collect(results)
-        return RepeatResult(seconds=seconds, steps=self.steps, outputs=outputs)
+            del results
+        n = self.units_per_sample if units is None else units
+        return RepeatResult(seconds=self.time_units(n), units=n, outputs=outputs)
+
+    def timing_stats(self, repeats: list[RepeatResult]) -> dict[str, Any]:
+        """The record's ``timing``: :func:`~suite.timing.step_stats` of the repeats' samples, the
+        calibration, and the thread settings in force (:func:`suite.provenance.thread_settings`).
+
+        Raises:
+            ValueError: no repeats, or repeats of different lengths.
+        """
+        from suite.timing_settings import thread_settings
+
+        units = {r.units for r in repeats}
+        if len(units) > 1:
+            raise ValueError(f"timed samples of different lengths: {sorted(units)} units")
+        timing: dict[str, Any] = step_stats(
+            [r.seconds for r in repeats],
+            units=units.pop() if units else 1,
+            steps_per_unit=self.steps_per_unit,
+            batch=self.batch_size,
+            compile_s=self.compile_s,
+            output_steps=self.steps * self.steps_per_unit,
+        )
+        if self.calibration is not None:
+            timing.update(self.calibration.to_dict())
+        timing["gc"] = "paused in timed samples, collected between them"
+        timing.update(thread_settings())
+        return timing
 
     def peak_device_bytes(self) -> int | None:
         """Peak memory TensorFlow's allocator saw on the case's GPU since preparation; None on CPU
@@ -261,7 +380,7 @@ def prepare_case(case: Case, *, seed: int = 0, steps: int | None = None) -> Prep
         sync_device()
         prepared.compile_s = time.perf_counter() - start
         prepared.unit()  # a second untimed call: autotuning and lazy allocations settle
-        sync_device()
+        sync_device()  # the warm-up proper is Prepared.calibrate
     return prepared
 
 

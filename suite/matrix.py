@@ -53,6 +53,8 @@ class Selection:
         return cls(**conv)
 
 
+#: keys of a preset that are run options (:class:`suite.run.RunOptions`), not axes
+PRESET_OPTIONS: tuple[str, ...] = ("repeats", "profile", "min_sample_s", "max_warmup_s")
 #: named presets; CLI axis options override their values
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
@@ -61,6 +63,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "determinism": ("off",),
         "sizes_by_device": {"cpu": "tiny", "gpu": "tiny"},
         "repeats": 3,
+        "min_sample_s": 0.02,
+        "max_warmup_s": 0.5,
     },
     "full": {
         "workloads": WORKLOADS,
@@ -198,5 +202,5 @@ def apply_preset(selection: Selection, preset: str | None) -> tuple[Selection, d
     if not preset:
         return selection, {}
     values = dict(PRESETS[preset])
-    options = {k: values.pop(k) for k in ("repeats", "profile") if k in values}
+    options = {k: values.pop(k) for k in PRESET_OPTIONS if k in values}
     return replace(selection, **values), options

@@ -1,33 +1,134 @@
-"""Timing statistics over repeats (pure)."""
+"""Timing: how samples are sized and warmed up, and the statistics over them (pure).
+
+pairbench's timing follows pyperf's rules (see ``README.md``, *How a case is timed*):
+
+- a **sample** is one timed region of ``units`` back-to-back calls of the case's unit (a
+  forward call, a train step, a ``fit`` of k steps) closed by a device sync; ``units`` is
+  **calibrated** (:func:`units_for`) so that a sample lasts at least ``min_sample_s``, long
+  enough to dwarf the timer, the sync and whatever the previous sample left in the caches;
+- the **warm-up** takes samples until the per-step time is stable (:func:`is_stable`: the last
+  :data:`WARMUP_WINDOW` full-length samples agree within :data:`WARMUP_TOLERANCE`), or until
+  ``max_warmup_s`` has passed, and says which of the two happened;
+- :func:`step_stats` turns the timed samples into the record's ``timing`` fields.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
+#: the warm-up is over when this many consecutive full-length samples ...
+WARMUP_WINDOW = 3
+#: ... have per-step times within this fraction of their minimum
+WARMUP_TOLERANCE = 0.05
+#: a sample of at least this fraction of ``min_sample_s`` counts towards stability (the first
+#: samples of a fast case have too few units: their time is mostly the timer and the sync)
+FULL_SAMPLE_FRACTION = 0.5
+#: the most units one sample may hold (a unit timed at 0 s must not ask for infinitely many)
+MAX_UNITS_PER_SAMPLE = 1_000_000
 
-def step_stats(
-    repeat_seconds: Sequence[float], *, units: int, steps_per_unit: int, batch: int, compile_s: float
-) -> dict[str, float | int | list[float]]:
-    """Median and spread of the per-step time over repeats.
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """How the samples of a case are sized and warmed up (from the run's options).
+
+    Attributes:
+        min_sample_s: the shortest a timed sample may be; units per sample are calibrated to it.
+        max_warmup_s: the stated maximum of the warm-up of one case (seconds of warm-up samples).
+    """
+
+    min_sample_s: float
+    max_warmup_s: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What the warm-up of one case found (stored in the record's ``timing``).
+
+    Attributes:
+        units_per_sample: calibrated units in each timed sample.
+        warmup_samples: warm-up samples taken (untimed for the record).
+        warmup_s: seconds spent in them.
+        warmup_stable: True when the warm-up ended because the timing was stable, False when it
+            hit ``max_warmup_s`` first.
+        warmup_step_s: per-step times of the warm-up samples, in order.
+        min_sample_s: the calibration target.
+    """
+
+    units_per_sample: int
+    warmup_samples: int
+    warmup_s: float
+    warmup_stable: bool
+    warmup_step_s: tuple[float, ...]
+    min_sample_s: float
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready fields (``warmup_step_s`` as a list)."""
+        data = asdict(self)
+        data["warmup_step_s"] = list(self.warmup_step_s)
+        return data
+
+
+def units_for(unit_s: float, min_sample_s: float) -> int:
+    """Units a sample needs to last at least ``min_sample_s``, given one unit takes ``unit_s``.
 
     Args:
-        repeat_seconds: wall time of each timed repeat.
-        units: units run per repeat (forward calls, train steps or ``fit`` calls).
+        unit_s: measured seconds per unit (0 or less when the timer saw nothing: the most units).
+        min_sample_s: the target sample length.
+
+    Returns:
+        At least 1, at most :data:`MAX_UNITS_PER_SAMPLE`.
+    """
+    if not unit_s > 0 or not math.isfinite(unit_s):
+        return MAX_UNITS_PER_SAMPLE if unit_s == 0 else 1
+    return int(min(MAX_UNITS_PER_SAMPLE, max(1, math.ceil(min_sample_s / unit_s))))
+
+
+def is_stable(per_unit_s: Sequence[float]) -> bool:
+    """True when the last :data:`WARMUP_WINDOW` per-unit times agree within :data:`WARMUP_TOLERANCE`.
+
+    Args:
+        per_unit_s: per-unit times of the full-length warm-up samples, in order.
+    """
+    if len(per_unit_s) < WARMUP_WINDOW:
+        return False
+    last = per_unit_s[-WARMUP_WINDOW:]
+    return max(last) <= (1.0 + WARMUP_TOLERANCE) * min(last)
+
+
+def step_stats(
+    sample_seconds: Sequence[float],
+    *,
+    units: int,
+    steps_per_unit: int,
+    batch: int,
+    compile_s: float,
+    output_steps: int | None = None,
+) -> dict[str, float | int | list[float]]:
+    """Median and spread of the per-step time over the timed samples.
+
+    Args:
+        sample_seconds: wall time of each timed sample.
+        units: units in each sample (forward calls, train steps or ``fit`` calls).
         steps_per_unit: optimizer steps per unit (``k`` for ``fit``, else 1).
         batch: samples per step.
         compile_s: first-call (trace/compile) time.
+        output_steps: steps from the initial state whose outputs each repeat compares
+            (None: same as the steps of a sample).
 
     Returns:
-        ``step_s`` (per repeat), ``step_s_median``, ``step_s_p10``, ``step_s_p90``,
+        ``step_s`` (per sample), ``step_s_median``, ``step_s_p10``, ``step_s_p90``,
         ``step_s_iqr``, ``samples_per_s`` (from the median), ``compile_s``, ``repeats``,
-        ``steps_per_repeat``, ``batch``.
+        ``steps_per_sample`` (the calibrated steps timed in each sample), ``output_steps``,
+        ``batch``.
     """
     steps = units * steps_per_unit
-    per_step = np.asarray(repeat_seconds, dtype=np.float64) / steps
+    per_step = np.asarray(sample_seconds, dtype=np.float64) / steps
     if per_step.size == 0:
-        raise ValueError("no timed repeats")
+        raise ValueError("no timed samples")
     p10, p25, p50, p75, p90 = np.percentile(per_step, [10, 25, 50, 75, 90])
     return {
         "step_s": [float(v) for v in per_step],
@@ -38,6 +139,30 @@ def step_stats(
         "samples_per_s": float(batch / p50) if p50 > 0 else float("nan"),
         "compile_s": float(compile_s),
         "repeats": int(per_step.size),
-        "steps_per_repeat": int(steps),
+        "steps_per_sample": int(steps),
+        "output_steps": int(steps if output_steps is None else output_steps),
         "batch": int(batch),
     }
+
+
+#: the first timed sample of a case should be no slower than this many times the median ...
+FIRST_SAMPLE_LIMIT = 1.10
+#: ... in at least this share of the records (issue 17's warm-up criterion)
+FIRST_SAMPLE_SHARE = 0.90
+
+
+def first_sample_ratios(step_s_lists: Sequence[Sequence[float]]) -> list[float]:
+    """First timed sample / median of each case with at least two samples (a warm-up check).
+
+    Args:
+        step_s_lists: the ``timing.step_s`` of each record.
+
+    Returns:
+        One ratio per case with two or more samples, in order.
+    """
+    out = []
+    for samples in step_s_lists:
+        values = [float(v) for v in samples if isinstance(v, int | float)]
+        if len(values) >= 2 and np.median(values) > 0:
+            out.append(values[0] / float(np.median(values)))
+    return out

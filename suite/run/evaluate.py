@@ -23,7 +23,6 @@ from suite.record import Record
 from suite.references import references_of
 from suite.results import RunDir, parse_record
 from suite.run.options import RunOptions
-from suite.timing import step_stats
 
 
 def host_memory() -> dict[str, int | None]:
@@ -133,13 +132,7 @@ def finish(
     from suite.divergence.verdict import tolerance_for
     from suite.zoo import get_pair
 
-    timing = step_stats(
-        [r.seconds for r in repeats],
-        units=prep.steps,
-        steps_per_unit=prep.steps_per_unit,
-        batch=prep.batch_size,
-        compile_s=prep.compile_s,
-    )
+    timing = prep.timing_stats(repeats)
     outputs = repeats[0].outputs
     out_file = run.write_outputs(case.case_id, outputs)
     reference_member = get_pair(case.pair).reference

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from suite.case import Case
@@ -51,10 +52,13 @@ def run_group(run: RunDir, options: RunOptions, group: list[Case], state: Proces
             record = failure_record(run, case, exc, state, started=started)
             others.remember(record)
             yield record
-    repeats = 1 if group[0].precision == FLOAT64 else options.repeats
+    plan = options.sampling_plan()
+    repeats = options.repeats
+    if group[0].precision == FLOAT64:  # a numerics reference: one rerun, its timing is not compared
+        repeats, plan = 1, replace(plan, max_warmup_s=0.0)
     sampler = NvmlSampler.for_device(group[0].device)
     with sampler:
-        results, failed = alternate(prepared, repeats)
+        results, failed = alternate(prepared, repeats, plan)
     telemetry = _telemetry(sampler, run, group, len(prepared))
     for case, prep in prepared.items():
         if case in failed:
