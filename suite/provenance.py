@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from suite import __version__
+from suite import __version__, timing_settings
 from suite.telemetry import NvmlUnavailable, load_nvml, normalise_pci_bus_id, nvml_error_text
 
 #: Environment variables that change numerics, device placement or threading.
@@ -55,7 +55,9 @@ def collect(*, probe_xla: bool = False) -> dict[str, Any]:
         ``{"hostname", "platform", "python", "cpu_model", "tensorflow": {"version",
         "git_version", "build": {"cuda_version", "cudnn_version", "is_cuda_build"}}, "keras",
         "pairbench", "tf_devices", "gpus", "driver_version", "cuda_runtime_version",
-        "nvml": {"available", "reason"}, "env", "tf32_enabled", "determinism_enabled"}``.
+        "nvml": {"available", "reason"}, "env", "tf32_enabled", "determinism_enabled",
+        "timing"}``; ``timing`` is what moves timings (CPU affinity, governor, GPU clocks:
+        :func:`suite.timing_settings.collect`).
     """
     import keras
     import tensorflow as tf
@@ -83,6 +85,7 @@ def collect(*, probe_xla: bool = False) -> dict[str, Any]:
     info["env"] = {k: os.environ[k] for k in NUMERICS_ENV_VARS if k in os.environ}
     info["tf32_enabled"] = bool(tf.config.experimental.tensor_float_32_execution_enabled())
     info["determinism_enabled"] = determinism_enabled()
+    info["timing"] = timing_settings.collect()
     if probe_xla:
         info["xla"] = probe_xla_devices()
     return info

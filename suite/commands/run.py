@@ -18,6 +18,10 @@ MEASURING = (
     *AXES,
     "repeats",
     "steps",
+    "min_sample_time",
+    "max_warmup",
+    "intra_op_threads",
+    "inter_op_threads",
     "seed",
     "profile",
     "localise",
@@ -41,10 +45,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     axes.add_argument("--precisions", help="float32,tf32,mixed_float16,mixed_bfloat16")
     axes.add_argument("--determinism", help="off,on")
     axes.add_argument("--sizes", help="tiny,default,large")
-    parser.add_argument("--repeats", type=int, help="timed repeats per case = reruns compared (default 3)")
     parser.add_argument(
-        "--steps", type=int, help="units per repeat (default: 10 forward calls, 3 train steps)"
+        "--repeats", type=int, help="repeats per case: timed samples = reruns compared (default 3)"
     )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help="units from the initial state whose outputs are compared (default: 10 forward calls, "
+        "3 train steps)",
+    )
+    timing = parser.add_argument_group("timing (see README: How a case is timed)")
+    timing.add_argument(
+        "--min-sample-time",
+        type=float,
+        metavar="SECONDS",
+        help="shortest timed sample: units per sample are calibrated to it (default 0.05; --quick 0.02)",
+    )
+    timing.add_argument(
+        "--max-warmup",
+        type=float,
+        metavar="SECONDS",
+        help="most warm-up per case; it stops earlier once the timing is stable (default 1; --quick 0.5)",
+    )
+    for pool in ("intra", "inter"):
+        timing.add_argument(
+            f"--{pool}-op-threads",
+            type=int,
+            metavar="N",
+            help=f"TensorFlow {pool}-op threads in every worker (default: TensorFlow's, one per core)",
+        )
     parser.add_argument("--seed", type=int, help="seed for weights, inputs and dropout (default 0)")
     parser.add_argument(
         "--profile",
@@ -128,6 +157,10 @@ def run(args: argparse.Namespace) -> int:
             pairs_from=tuple(args.pairs_from),
             repeats=args.repeats,
             steps=args.steps,
+            min_sample_s=args.min_sample_time,
+            max_warmup_s=args.max_warmup,
+            intra_op_threads=args.intra_op_threads,
+            inter_op_threads=args.inter_op_threads,
             seed=args.seed,
             profile=args.profile,
             localise=args.localise,

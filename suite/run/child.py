@@ -94,7 +94,12 @@ def main(argv: list[str] | None = None) -> int:
 
     for pairs_file in job.options.pairs_from:
         load_pairs_from(pairs_file.path)
-    state = configure_process(job.precision, job.determinism)
+    state = configure_process(
+        job.precision,
+        job.determinism,
+        intra_op_threads=job.options.intra_op_threads,
+        inter_op_threads=job.options.inter_op_threads,
+    )
     channel.send("hello", pid=os.getpid(), state=state.__dict__)
     run = RunDir(Path(job.run_dir))
     try:

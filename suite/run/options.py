@@ -24,6 +24,11 @@ MAX_SEED = 2**32 - 1
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
 #: more repeats than this is a typo (every repeat is also a rerun kept in memory)
 MAX_REPEATS = 10_000
+#: the longest timed sample and warm-up accepted, seconds (beyond: a typo that stalls the run)
+MAX_SAMPLE_S = 60.0
+MAX_WARMUP_S = 600.0
+#: more threads per TensorFlow pool than this is a typo
+MAX_THREADS = 4096
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,15 @@ class RunOptions:
 
     Attributes:
         selection: the axes of the matrix.
-        repeats: timed repeats per case (also the number of reruns compared).
-        steps: units per repeat; None = each workload's default.
+        repeats: timed repeats per case (also the number of reruns compared): each repeat
+            restores the initial state, runs the output window, then takes one timed sample.
+        steps: units in the output window of a repeat (the outputs compared); None = each
+            workload's default (10 forward calls, the pair's train steps).
+        min_sample_s: the shortest a timed sample may be: units per sample are calibrated to it.
+        max_warmup_s: the most time the warm-up of one case may take (it stops earlier when the
+            timing is stable).
+        intra_op_threads, inter_op_threads: TensorFlow's thread pools in every worker (None:
+            TensorFlow's default, one thread per core).
         seed: seed of weights, inputs and dropout.
         profile: capture a profiler trace per case after timing.
         localise: localise diverged/nondeterministic cases to a layer or op.
@@ -79,6 +91,10 @@ class RunOptions:
     selection: Selection = field(default_factory=Selection)
     repeats: int = 3
     steps: int | None = None
+    min_sample_s: float = 0.05
+    max_warmup_s: float = 1.0
+    intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
     seed: int = 0
     profile: bool = False
     localise: bool = True
@@ -89,6 +105,12 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         check_options(self)
+
+    def sampling_plan(self) -> Any:
+        """The :class:`suite.timing.SamplingPlan` of these options."""
+        from suite.timing import SamplingPlan
+
+        return SamplingPlan(min_sample_s=self.min_sample_s, max_warmup_s=self.max_warmup_s)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what ``run.json`` stores under ``options``)."""
@@ -132,18 +154,17 @@ def check_options(options: RunOptions) -> None:
         raise UsageError(f"--repeats must be at least 1 and at most {MAX_REPEATS} (got {options.repeats!r})")
     if options.steps is not None and (not _is_int(options.steps) or not 1 <= options.steps <= MAX_REPEATS):
         raise UsageError(f"--steps must be at least 1 and at most {MAX_REPEATS} (got {options.steps!r})")
+    _check_seconds("--min-sample-time", options.min_sample_s, MAX_SAMPLE_S, zero=False)
+    _check_seconds("--max-warmup", options.max_warmup_s, MAX_WARMUP_S, zero=True)
+    for flag, value in (
+        ("--intra-op-threads", options.intra_op_threads),
+        ("--inter-op-threads", options.inter_op_threads),
+    ):
+        if value is not None and (not _is_int(value) or not 1 <= value <= MAX_THREADS):
+            raise UsageError(f"{flag} must be a number of threads from 1 to {MAX_THREADS} (got {value!r})")
     if not _is_int(options.seed) or not 0 <= options.seed <= MAX_SEED:
         raise UsageError(f"--seed must be an integer from 0 to {MAX_SEED} (got {options.seed!r})")
-    timeout = options.timeout_s
-    if (
-        not isinstance(timeout, int | float)
-        or isinstance(timeout, bool)
-        or not math.isfinite(timeout)
-        or not 0 < timeout <= MAX_TIMEOUT_S
-    ):
-        raise UsageError(
-            f"--timeout must be a number of seconds in (0, {MAX_TIMEOUT_S:.0f}] (got {timeout!r})"
-        )
+    _check_seconds("--timeout", options.timeout_s, MAX_TIMEOUT_S, zero=False)
     for name in ("profile", "localise", "reference_fp64"):
         if not isinstance(getattr(options, name), bool):
             raise UsageError(f"option {name} must be true or false (got {getattr(options, name)!r})")
@@ -151,6 +172,19 @@ def check_options(options: RunOptions) -> None:
         raise UsageError(f"unknown preset {options.preset!r}; valid: {', '.join(PRESETS)}")
     if not isinstance(options.selection, Selection):
         raise UsageError("options.selection must be a Selection")
+
+
+def _check_seconds(flag: str, value: Any, maximum: float, *, zero: bool) -> None:
+    """A finite number of seconds in ``(0, maximum]`` (``[0, maximum]`` when ``zero``)."""
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not (value >= 0 if zero else value > 0)
+        or value > maximum
+    ):
+        low = "[0" if zero else "(0"
+        raise UsageError(f"{flag} must be a number of seconds in {low}, {maximum:g}] (got {value!r})")
 
 
 def make_options(
