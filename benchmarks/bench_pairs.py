@@ -3,14 +3,16 @@
 Every benchmark is one call into :mod:`suite.asv_support` (which uses :mod:`suite.execution`,
 the same code as ``pairbench run``). Parameters: ``pair, member, mode, device[, workload],
 size`` from the zoo registry; what cannot run here is skipped with its reason. Prepared cases
-are cached per process, so asv's ``setup`` before every sample costs a dict lookup.
+are cached per process, so asv's ``setup`` before every sample costs a dict lookup. The
+``default`` grid has one member per pair and no ``peakmem_*``; ``PAIRBENCH_ASV_GRID=full``
+has every member and the host-memory benchmarks (see ``docs/asv.md``).
 """
 
 from __future__ import annotations
 
 from suite import asv_support as support
 
-from .common import CaseBenchmark, WorkloadBenchmark, skipping
+from .common import GRID, CaseBenchmark, WorkloadBenchmark, skipping
 
 
 class _Timed(CaseBenchmark):
@@ -41,8 +43,10 @@ class Predict(_Timed):
     def time_predict(self, *params: str) -> None:
         self.prepared.step()
 
-    def peakmem_predict(self, *params: str) -> None:
-        self.prepared.step()
+    if GRID.full:
+
+        def peakmem_predict(self, *params: str) -> None:
+            self.prepared.step()
 
 
 class TrainStep(_Timed):
@@ -53,8 +57,10 @@ class TrainStep(_Timed):
     def time_train_step(self, *params: str) -> None:
         self.prepared.step()
 
-    def peakmem_train_step(self, *params: str) -> None:
-        self.prepared.step()
+    if GRID.full:
+
+        def peakmem_train_step(self, *params: str) -> None:
+            self.prepared.step()
 
 
 class DeviceMemory(WorkloadBenchmark):

@@ -20,7 +20,8 @@ except ImportError:  # not under asv (e.g. imported by a test): same meaning for
         """Stand-in for asv's skip exception."""
 
 
-#: the grid (same on every machine; shrunk by ``PAIRBENCH_ASV_SIZE`` / ``PAIRBENCH_ASV_PAIRS``)
+#: the grid (same on every machine; ``PAIRBENCH_ASV_GRID=full`` for every member; shrunk by
+#: ``PAIRBENCH_ASV_SIZE`` / ``PAIRBENCH_ASV_PAIRS``)
 GRID = asv_support.grid()
 
 

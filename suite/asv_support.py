@@ -10,8 +10,16 @@ check``) stays fast. Every asv case runs at precision ``float32`` with op determ
 The grid is the same on every machine (devices are always ``cpu`` and ``gpu:0``); what cannot
 run here raises :class:`~suite.errors.CaseUnsupported` with a reason, which the benchmark files
 turn into asv's "skipped". Cheap reasons (a member the pair lacks, a control member, no GPU
-device nodes) are found without importing TensorFlow. Two environment variables shrink the grid:
+device nodes) are found without importing TensorFlow. Environment variables choose the grid:
 
+- ``PAIRBENCH_ASV_GRID``: ``default`` or ``full``. Every asv case is a fresh process that
+  imports TensorFlow and prepares the case (3.5-5 s on a 2-core CPU), so the full grid (every
+  member, both workloads in the divergence benchmarks, host-memory benchmarks: 880 TensorFlow
+  processes on a CPU machine, about an hour on 2 cores) is opt-in. The ``default`` grid is
+  every pair and mode with one member, :data:`DEFAULT_MEMBERS` (the subclassed build, which
+  ``vs_pair`` compares with the pair's reference member), divergence of the ``train_step``
+  workload only (its loss trajectory and weights carry the forward pass too), and no
+  ``peakmem_*``: 138 TensorFlow processes;
 - ``PAIRBENCH_ASV_SIZE``: ``tiny`` or ``default`` (default ``default``); it is also a parameter,
   so results of different sizes are never compared with each other;
 - ``PAIRBENCH_ASV_PAIRS``: comma-separated pair names (default: every registered pair).
@@ -37,6 +45,13 @@ if TYPE_CHECKING:
 ENV_SIZE = "PAIRBENCH_ASV_SIZE"
 #: environment variable restricting the pairs (comma-separated)
 ENV_PAIRS = "PAIRBENCH_ASV_PAIRS"
+#: environment variable choosing the grid: ``default`` (small) or ``full``
+ENV_GRID = "PAIRBENCH_ASV_GRID"
+GRIDS: tuple[str, ...] = ("default", "full")
+#: members of the ``default`` grid (when a selected pair has one of them)
+DEFAULT_MEMBERS: tuple[str, ...] = ("subclass",)
+#: workloads of the divergence benchmarks in the ``default`` grid
+DEFAULT_DIVERGENCE_WORKLOADS: tuple[str, ...] = ("train_step",)
 #: sizes asv may run (``large`` is for ``pairbench run`` on a GPU)
 ASV_SIZES: tuple[str, ...] = ("tiny", "default")
 DEFAULT_SIZE = "default"
@@ -64,6 +79,7 @@ class Grid:
     devices: list[str]
     workloads: list[str]
     size: str
+    full: bool = True
 
 
 def grid(environ: Mapping[str, str] | None = None) -> Grid:
@@ -73,12 +89,14 @@ def grid(environ: Mapping[str, str] | None = None) -> Grid:
         environ: the environment to read (default ``os.environ``).
 
     Returns:
-        Pairs (registry order), members (the union of those pairs' members: the standard
-        flavors first, then extra members in first-seen order), all modes, both devices, the
-        divergence workloads and the size.
+        Pairs (registry order), members (full grid: the union of those pairs' members, the
+        standard flavors first, then extra members in first-seen order; default grid:
+        :data:`DEFAULT_MEMBERS`, or the full list when no selected pair has one of them), all
+        modes, both devices, the divergence workloads (default grid:
+        :data:`DEFAULT_DIVERGENCE_WORKLOADS`), the size and whether the grid is full.
 
     Raises:
-        UsageError: an unknown size or pair name in the variables.
+        UsageError: an unknown grid, size or pair name in the variables.
     """
     from suite.zoo import registered
 
@@ -94,14 +112,31 @@ def grid(environ: Mapping[str, str] | None = None) -> Grid:
                 members.append(member)
     seen = {m: i for i, m in enumerate(members)}
     members.sort(key=lambda m: (MEMBERS.index(m) if m in MEMBERS else len(MEMBERS), seen[m]))
+    full = grid_from_env(env) == "full"
+    if not full:
+        members = [m for m in DEFAULT_MEMBERS if m in members] or members
     return Grid(
         pairs=pairs,
         members=members,
         modes=list(MODES),
         devices=list(DEVICES),
-        workloads=list(DIVERGENCE_WORKLOADS),
+        workloads=list(DIVERGENCE_WORKLOADS if full else DEFAULT_DIVERGENCE_WORKLOADS),
         size=size,
+        full=full,
     )
+
+
+def grid_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """``default`` or ``full`` from :data:`ENV_GRID` (default ``default``).
+
+    Raises:
+        UsageError: another value.
+    """
+    env = os.environ if environ is None else environ
+    name = env.get(ENV_GRID, "").strip() or "default"
+    if name not in GRIDS:
+        raise UsageError(f"{ENV_GRID}={name!r} is not a grid; valid: {', '.join(GRIDS)}")
+    return name
 
 
 def case_for(pair: str, member: str, workload: str, mode: str, device: str, size: str) -> Case:
