@@ -26,10 +26,10 @@ def _case(member="subclass", mode="eager", device="cpu", workload="predict", pai
     return asv_support.case_for(pair, member, workload, mode, device, "tiny")
 
 
-def test_grid_defaults_come_from_the_registry():
-    grid = asv_support.grid({})
+def test_full_grid_comes_from_the_registry():
+    grid = asv_support.grid({"PAIRBENCH_ASV_GRID": "full"})
     registry = registered()
-    assert grid.pairs == list(registry)
+    assert grid.full and grid.pairs == list(registry)
     every_member = {m for cls in registry.values() for m in cls().members()}
     assert set(grid.members) == every_member and len(grid.members) == len(every_member)
     assert grid.members[:2] == ["sequential", "functional"]
@@ -39,8 +39,26 @@ def test_grid_defaults_come_from_the_registry():
     assert grid.size == "default"
 
 
+def test_default_grid_is_one_member_and_the_train_step_divergence():
+    """The default grid is small enough for a 2-core CPU (issue 17); ``full`` is one switch away."""
+    grid = asv_support.grid({})
+    assert not grid.full and grid.pairs == list(registered())
+    assert grid.members == list(asv_support.DEFAULT_MEMBERS) == ["subclass"]
+    assert all("subclass" in registered()[p]().members() for p in grid.pairs)
+    assert grid.modes == ["eager", "function", "xla"] and grid.devices == ["cpu", "gpu:0"]
+    assert grid.workloads == ["train_step"]
+    with pytest.raises(UsageError, match="PAIRBENCH_ASV_GRID='huge'"):
+        asv_support.grid({"PAIRBENCH_ASV_GRID": "huge"})
+
+
 def test_grid_is_shrunk_by_the_environment():
-    grid = asv_support.grid({"PAIRBENCH_ASV_PAIRS": "transformer, mlp_seed", "PAIRBENCH_ASV_SIZE": "tiny"})
+    grid = asv_support.grid(
+        {
+            "PAIRBENCH_ASV_PAIRS": "transformer, mlp_seed",
+            "PAIRBENCH_ASV_SIZE": "tiny",
+            "PAIRBENCH_ASV_GRID": "full",
+        }
+    )
     assert grid.pairs == ["transformer", "mlp_seed"]
     expected = set(registered()["transformer"]().members()) | set(registered()["mlp_seed"]().members())
     assert set(grid.members) == expected
@@ -111,9 +129,10 @@ print(json.dumps({"benchmarks": found, "tensorflow": "tensorflow" in sys.modules
 """
 
 
-def test_discovery_is_fast_and_sees_the_benchmarks():
-    """asv's own discovery, in a fresh interpreter: no TensorFlow import, versions, units, params."""
-    env = dict(os.environ, PAIRBENCH_ASV_PAIRS="mlp_seed,lstm", PAIRBENCH_ASV_SIZE="tiny")
+def _discover(grid: str) -> dict:
+    env = dict(
+        os.environ, PAIRBENCH_ASV_PAIRS="mlp_seed,lstm", PAIRBENCH_ASV_SIZE="tiny", PAIRBENCH_ASV_GRID=grid
+    )
     out = subprocess.run(
         [sys.executable, "-c", _DISCOVER, str(ROOT / "benchmarks")],
         cwd=ROOT,
@@ -123,23 +142,30 @@ def test_discovery_is_fast_and_sees_the_benchmarks():
         check=True,
         timeout=120,
     )
-    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+_UNITS = {
+    "bench_pairs.Predict.time_predict": "seconds",
+    "bench_pairs.Predict.peakmem_predict": "bytes",
+    "bench_pairs.Predict.track_compile_s": "seconds",
+    "bench_pairs.TrainStep.time_train_step": "seconds",
+    "bench_pairs.TrainStep.peakmem_train_step": "bytes",
+    "bench_pairs.TrainStep.track_compile_s": "seconds",
+    "bench_pairs.DeviceMemory.track_peak_device_mem": "bytes",
+    "bench_pairs.Divergence.track_vs_pair_max_abs": "abs",
+    "bench_pairs.Divergence.track_vs_pair_max_ulp": "ULP",
+    "bench_pairs.Divergence.track_vs_eager_max_ulp": "ULP",
+    "bench_pairs.Divergence.track_rerun_max_abs": "abs",
+}
+
+
+def test_discovery_is_fast_and_sees_the_benchmarks():
+    """asv's own discovery, in a fresh interpreter: no TensorFlow import, versions, units, params."""
+    data = _discover("full")
     assert data["tensorflow"] is False
     found = data["benchmarks"]
-    expected = {
-        "bench_pairs.Predict.time_predict": "seconds",
-        "bench_pairs.Predict.peakmem_predict": "bytes",
-        "bench_pairs.Predict.track_compile_s": "seconds",
-        "bench_pairs.TrainStep.time_train_step": "seconds",
-        "bench_pairs.TrainStep.peakmem_train_step": "bytes",
-        "bench_pairs.TrainStep.track_compile_s": "seconds",
-        "bench_pairs.DeviceMemory.track_peak_device_mem": "bytes",
-        "bench_pairs.Divergence.track_vs_pair_max_abs": "abs",
-        "bench_pairs.Divergence.track_vs_pair_max_ulp": "ULP",
-        "bench_pairs.Divergence.track_vs_eager_max_ulp": "ULP",
-        "bench_pairs.Divergence.track_rerun_max_abs": "abs",
-    }
-    assert {name: b["unit"] for name, b in found.items()} == expected
+    assert {name: b["unit"] for name, b in found.items()} == _UNITS
     assert {b["version"] for b in found.values()} == {BENCHMARK_VERSION}
     members = ["'sequential'", "'functional'", "'subclass'", "'raw'", "'faulty'", "'generic'"]
     assert found["bench_pairs.Predict.time_predict"]["params"] == [
@@ -150,6 +176,17 @@ def test_discovery_is_fast_and_sees_the_benchmarks():
         ["'tiny'"],
     ]
     assert found["bench_pairs.Divergence.track_rerun_max_abs"]["params"][4] == ["'predict'", "'train_step'"]
+
+
+def test_default_grid_discovery_has_one_member_and_no_host_memory_benchmarks():
+    data = _discover("default")
+    assert data["tensorflow"] is False
+    found = data["benchmarks"]
+    assert {name: b["unit"] for name, b in found.items()} == {
+        name: unit for name, unit in _UNITS.items() if ".peakmem_" not in name
+    }
+    assert found["bench_pairs.Predict.time_predict"]["params"][1] == ["'subclass'"]
+    assert found["bench_pairs.Divergence.track_rerun_max_abs"]["params"][4] == ["'train_step'"]
 
 
 @pytest.mark.slow
@@ -215,6 +252,7 @@ def test_asv_smoke_against_the_current_interpreter(tmp_path):
         HOME=str(tmp_path),
         PAIRBENCH_ASV_SIZE="tiny",
         PAIRBENCH_ASV_PAIRS="mlp_seed",
+        PAIRBENCH_ASV_GRID="full",  # the faulty control member is only in the full grid
         TF_CPP_MIN_LOG_LEVEL="2",
     )
     common = ["--config", str(config), "-E", f"existing:{sys.executable}"]

@@ -29,6 +29,7 @@ PROVENANCE_KEYS = {
     "env",
     "tf32_enabled",
     "determinism_enabled",
+    "timing",
 }
 GPU_KEYS = {"index", "name", "uuid", "pci_bus_id", "memory_total_bytes", "compute_capability"}
 
@@ -58,6 +59,9 @@ def test_collect_matches_the_documented_schema(prov):
     assert set(prov["nvml"]) == {"available", "reason"}
     for gpu in prov["gpus"]:
         assert set(gpu) == GPU_KEYS
+    timing = prov["timing"]  # what moves timings (issue 17)
+    assert timing["cpu_count"] == os.cpu_count()
+    assert timing["cpu_affinity"] and (timing["cpu_governor"] or timing["cpu_governor_reason"])
 
 
 def test_nvml_absent_is_explained_not_raised(monkeypatch):
