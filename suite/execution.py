@@ -4,8 +4,9 @@
 inputs on the device, wraps the workload in the case's mode, and makes the first call, whose
 time is the case's ``compile_s``. Then (see :mod:`suite.timing` for the rules):
 
-- ``Prepared.calibrate(plan)`` warms the case up until its timing is stable and calibrates
-  the units per sample so that a sample lasts at least ``plan.min_sample_s``;
+- :func:`suite.calibration.calibrate` warms the case up until its timing is stable and
+  calibrates the units per sample so that a sample lasts at least ``min_sample_s``
+  (:attr:`Prepared.calibration`);
 - ``Prepared.repeat()`` is one repeat, which is also one rerun: it restores the initial state
   (weights, optimizer slots, BatchNorm statistics, RNG state), runs the **output window**
   (``steps`` units from the initial state, whose outputs the divergence stage compares with
@@ -37,20 +38,10 @@ from suite.axes import FLOAT64, is_gpu, tf_device
 from suite.case import Case
 from suite.errors import CaseUnsupported, StructuralMismatch
 from suite.gc_control import paused_gc
-from suite.timing import (
-    FULL_SAMPLE_FRACTION,
-    Calibration,
-    SamplingPlan,
-    is_stable,
-    step_stats,
-    units_for,
-)
+from suite.timing import Calibration
 
 #: forward calls in the output window of the ``predict`` workload
 PREDICT_STEPS = 10
-#: a warm-up sample may hold at most this many times the units of the previous one
-#: (calibration grows the sample geometrically, as pyperf doubles its loops)
-CALIBRATION_GROWTH = 10
 
 
 @dataclass(frozen=True)
@@ -177,7 +168,8 @@ class Prepared:
         audit: structural differences that did not prevent the weight copy (e.g. an activation).
         jit_compile: whether XLA compiles the step.
         steps_per_unit: optimizer steps (or forward calls) in one unit: ``k`` for ``fit``, else 1.
-        calibration: what :meth:`calibrate` found (None before: a sample is then ``steps`` units).
+        calibration: what :func:`suite.calibration.calibrate` found (None before: a sample is
+            then ``steps`` units).
     """
 
     case: Case
@@ -221,36 +213,6 @@ class Prepared:
             sync_device()
             return time.perf_counter() - start
 
-    def calibrate(self, plan: SamplingPlan) -> Calibration:
-        """Warm up until the per-step time is stable (or ``plan.max_warmup_s``), calibrating the
-        units per sample on the way; sets and returns :attr:`calibration`. One sample is always
-        taken (``max_warmup_s=0``: calibrate from it, no warm-up beyond).
-
-        Warm-up samples start at one unit and grow (at most :data:`CALIBRATION_GROWTH` times per
-        sample) to the units that last ``plan.min_sample_s``; only samples at least
-        :data:`~suite.timing.FULL_SAMPLE_FRACTION` of that long count towards stability. They run
-        from wherever the state is (training goes on): each repeat restores it anyway.
-        """
-        units, per_unit, full = 1, [], []
-        spent, stable = 0.0, False
-        while not per_unit or (not stable and spent < plan.max_warmup_s):  # one sample at least
-            seconds = self.time_units(units)
-            spent += seconds
-            per_unit.append(seconds / units)
-            if seconds >= FULL_SAMPLE_FRACTION * plan.min_sample_s:
-                full.append(seconds / units)
-            units = min(units_for(seconds / units, plan.min_sample_s), units * CALIBRATION_GROWTH)
-            stable = is_stable(full)
-        self.calibration = Calibration(
-            units_per_sample=units,
-            warmup_samples=len(per_unit),
-            warmup_s=spent,
-            warmup_stable=stable,
-            warmup_step_s=tuple(u / self.steps_per_unit for u in per_unit),
-            min_sample_s=plan.min_sample_s,
-        )
-        return self.calibration
-
     def repeat(self, units: int | None = None) -> RepeatResult:
         """One repeat (see the module docstring): restore, output window, one timed sample.
 
@@ -266,32 +228,6 @@ class Prepared:
             del results
         n = self.units_per_sample if units is None else units
         return RepeatResult(seconds=self.time_units(n), units=n, outputs=outputs)
-
-    def timing_stats(self, repeats: list[RepeatResult]) -> dict[str, Any]:
-        """The record's ``timing``: :func:`~suite.timing.step_stats` of the repeats' samples, the
-        calibration, and the thread settings in force (:func:`suite.provenance.thread_settings`).
-
-        Raises:
-            ValueError: no repeats, or repeats of different lengths.
-        """
-        from suite.timing_settings import thread_settings
-
-        units = {r.units for r in repeats}
-        if len(units) > 1:
-            raise ValueError(f"timed samples of different lengths: {sorted(units)} units")
-        timing: dict[str, Any] = step_stats(
-            [r.seconds for r in repeats],
-            units=units.pop() if units else 1,
-            steps_per_unit=self.steps_per_unit,
-            batch=self.batch_size,
-            compile_s=self.compile_s,
-            output_steps=self.steps * self.steps_per_unit,
-        )
-        if self.calibration is not None:
-            timing.update(self.calibration.to_dict())
-        timing["gc"] = "paused in timed samples, collected between them"
-        timing.update(thread_settings())
-        return timing
 
     def peak_device_bytes(self) -> int | None:
         """Peak memory TensorFlow's allocator saw on the case's GPU since preparation; None on CPU

@@ -64,7 +64,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sizes_by_device": {"cpu": "tiny", "gpu": "tiny"},
         "repeats": 3,
         "min_sample_s": 0.02,
-        "max_warmup_s": 0.5,
+        "max_warmup_s": 0.3,
     },
     "full": {
         "workloads": WORKLOADS,

@@ -19,6 +19,7 @@ from conftest import ROOT, only_run, pairbench, read_records
 from fake_runs import make_run, standard_records
 
 from suite import execution, timing_settings
+from suite.calibration import calibrate, timing_record
 from suite.case import Case
 from suite.cli import main
 from suite.errors import UsageError
@@ -91,7 +92,7 @@ def clock(monkeypatch):
 
 def test_units_per_sample_are_calibrated_to_the_minimum_sample_time(clock):
     fake = FakeCase(clock, lambda n: 0.001)
-    cal = fake.prepared.calibrate(SamplingPlan(min_sample_s=0.02, max_warmup_s=5.0))
+    cal = calibrate(fake.prepared, SamplingPlan(min_sample_s=0.02, max_warmup_s=5.0))
     assert cal.units_per_sample == 20  # 20 x 1 ms = the 20 ms asked for
     assert cal.warmup_stable
     assert cal.warmup_samples == 4  # 1 unit, 10 (x10 growth at most), then 20 until 3 agree
@@ -102,7 +103,7 @@ def test_units_per_sample_are_calibrated_to_the_minimum_sample_time(clock):
 
 def test_warmup_goes_on_while_the_case_gets_faster(clock):
     fake = FakeCase(clock, lambda n: 0.001 * (1 + 4 * math.exp(-n / 40)))  # 5x slower at first
-    cal = fake.prepared.calibrate(SamplingPlan(min_sample_s=0.02, max_warmup_s=5.0))
+    cal = calibrate(fake.prepared, SamplingPlan(min_sample_s=0.02, max_warmup_s=5.0))
     assert cal.warmup_stable
     assert fake.calls > 150  # before that, three samples in a row differ by more than 5%
     assert cal.warmup_step_s[-1] < 0.001 * 1.05  # it stopped close to the steady state
@@ -111,14 +112,14 @@ def test_warmup_goes_on_while_the_case_gets_faster(clock):
 
 def test_warmup_stops_at_the_stated_maximum_when_never_stable(clock):
     fake = FakeCase(clock, lambda n: 0.001 if (n // 20) % 2 else 0.002)  # alternating speeds
-    cal = fake.prepared.calibrate(SamplingPlan(min_sample_s=0.02, max_warmup_s=0.3))
+    cal = calibrate(fake.prepared, SamplingPlan(min_sample_s=0.02, max_warmup_s=0.3))
     assert not cal.warmup_stable
     assert cal.warmup_s >= 0.3 and cal.warmup_s < 0.3 + 0.05  # stopped by the first sample past it
 
 
 def test_zero_warmup_still_calibrates_from_one_sample(clock):
     fake = FakeCase(clock, lambda n: 0.004)
-    cal = fake.prepared.calibrate(SamplingPlan(min_sample_s=0.02, max_warmup_s=0.0))
+    cal = calibrate(fake.prepared, SamplingPlan(min_sample_s=0.02, max_warmup_s=0.0))
     assert cal.warmup_samples == 1 and cal.units_per_sample == 5
 
 
@@ -165,8 +166,8 @@ def test_timing_stats_record_the_calibration_and_thread_settings(clock, monkeypa
         lambda: {"intra_op_threads": 1, "inter_op_threads": 2, "cpu_affinity": "0"},
     )
     fake = FakeCase(clock, lambda n: 0.001, steps=3)
-    fake.prepared.calibrate(SamplingPlan(min_sample_s=0.02, max_warmup_s=1.0))
-    stats = fake.prepared.timing_stats([fake.prepared.repeat() for _ in range(3)])
+    calibrate(fake.prepared, SamplingPlan(min_sample_s=0.02, max_warmup_s=1.0))
+    stats = timing_record(fake.prepared, [fake.prepared.repeat() for _ in range(3)])
     assert stats["steps_per_sample"] == 20 and stats["units_per_sample"] == 20
     assert stats["output_steps"] == 3 and stats["repeats"] == 3
     assert stats["warmup_stable"] is True and stats["warmup_samples"] >= WARMUP_WINDOW
@@ -377,7 +378,8 @@ def test_hand_loop_imports_no_pairbench_timing_code():
         if mod not in seen:
             seen.add(mod)
             todo += graph.get(mod, ())
-    assert not seen & {"suite.execution", "suite.timing", "suite.gc_control", "suite.run", "suite.overhead"}
+    forbidden = {"suite.execution", "suite.calibration", "suite.timing", "suite.gc_control", "suite.overhead"}
+    assert not {m for m in seen if m in forbidden or m.startswith("suite.run")}
 
 
 # ---- real TensorFlow, real runs (slow) ---------------------------------------------------------
@@ -391,9 +393,10 @@ def test_real_case_outputs_do_not_depend_on_the_sample_length():
         "from suite.case import Case\n"
         "from suite.execution import configure_process, prepare_case\n"
         "from suite.timing import SamplingPlan\n"
+        "from suite.calibration import calibrate\n"
         "configure_process('float32', 'off')\n"
         "p = prepare_case(Case('mlp_seed','raw','train_step','xla','cpu','float32','off','tiny'))\n"
-        "p.calibrate(SamplingPlan(0.005, 0.2))\n"
+        "calibrate(p, SamplingPlan(0.005, 0.2))\n"
         "a, b, c = p.repeat(units=1), p.repeat(units=17), p.repeat()\n"
         "same = all(np.array_equal(a.outputs[k], x.outputs[k]) for x in (b, c) for k in a.outputs)\n"
         "print(json.dumps([same, sorted(a.outputs), c.units, p.calibration.units_per_sample]))\n"

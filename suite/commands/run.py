@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-warmup",
         type=float,
         metavar="SECONDS",
-        help="most warm-up per case; it stops earlier once the timing is stable (default 1; --quick 0.5)",
+        help="most warm-up per case; it stops earlier once the timing is stable (default 1; --quick 0.3)",
     )
     for pool in ("intra", "inter"):
         timing.add_argument(

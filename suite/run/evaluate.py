@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from suite.calibration import timing_record
 from suite.case import Case
 from suite.errors import classify_failure
 from suite.execution import Prepared, ProcessState, RepeatResult
@@ -132,7 +133,7 @@ def finish(
     from suite.divergence.verdict import tolerance_for
     from suite.zoo import get_pair
 
-    timing = prep.timing_stats(repeats)
+    timing = timing_record(prep, repeats)
     outputs = repeats[0].outputs
     out_file = run.write_outputs(case.case_id, outputs)
     reference_member = get_pair(case.pair).reference

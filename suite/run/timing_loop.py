@@ -9,7 +9,7 @@ previous case ran, and each timed sample is calibrated to last ``min_sample_s`` 
 that what is left of the switch is a small fraction of it.
 
 Before the first repeat every case is warmed up until its timing is stable and its units per
-sample are calibrated (:meth:`~suite.execution.Prepared.calibrate`). The whole loop runs with
+sample are calibrated (:func:`~suite.calibration.calibrate`). The whole loop runs with
 the heap frozen (:func:`~suite.gc_control.frozen_heap`), so the garbage collection before each
 timed sample only scans what the samples made. A case whose calibration or repeat raises
 stops; the others go on.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from suite.calibration import calibrate
 from suite.case import Case
 from suite.execution import Prepared, RepeatResult
 from suite.gc_control import frozen_heap
@@ -44,7 +45,7 @@ def alternate(
     with frozen_heap():
         for case, prep in prepared.items():
             try:
-                prep.calibrate(plan)
+                calibrate(prep, plan)
             except Exception as exc:
                 failed[case] = exc
         for _ in range(repeats):

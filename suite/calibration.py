@@ -1,0 +1,76 @@
+"""Calibration: warm a prepared case up until its timing is stable, and size its samples.
+
+The rules are :mod:`suite.timing`'s; this module applies them to a
+:class:`~suite.execution.Prepared` case (:func:`calibrate`) and turns a case's repeats into
+the record's ``timing`` (:func:`timing_record`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from suite.execution import Prepared, RepeatResult
+from suite.timing import FULL_SAMPLE_FRACTION, Calibration, SamplingPlan, is_stable, step_stats, units_for
+
+#: a warm-up sample may hold at most this many times the units of the previous one
+#: (calibration grows the sample geometrically, as pyperf doubles its loops)
+CALIBRATION_GROWTH = 10
+
+
+def calibrate(prepared: Prepared, plan: SamplingPlan) -> Calibration:
+    """Warm up until the per-step time is stable (or ``plan.max_warmup_s``), calibrating the
+    units per sample on the way; sets ``prepared.calibration`` and returns it.
+
+    Warm-up samples are timed regions (:meth:`~suite.execution.Prepared.time_units`) that start
+    at one unit and grow (at most :data:`CALIBRATION_GROWTH` times per sample) to the units that
+    last ``plan.min_sample_s``; only samples at least
+    :data:`~suite.timing.FULL_SAMPLE_FRACTION` of that long count towards stability. One sample
+    is always taken (``max_warmup_s=0``: calibrate from it, no warm-up beyond). The samples run
+    from wherever the state is (training goes on): every repeat restores it anyway.
+    """
+    units, per_unit, full = 1, [], []
+    spent, stable = 0.0, False
+    while not per_unit or (not stable and spent < plan.max_warmup_s):
+        seconds = prepared.time_units(units)
+        spent += seconds
+        per_unit.append(seconds / units)
+        if seconds >= FULL_SAMPLE_FRACTION * plan.min_sample_s:
+            full.append(seconds / units)
+        units = min(units_for(seconds / units, plan.min_sample_s), units * CALIBRATION_GROWTH)
+        stable = is_stable(full)
+    prepared.calibration = Calibration(
+        units_per_sample=units,
+        warmup_samples=len(per_unit),
+        warmup_s=spent,
+        warmup_stable=stable,
+        warmup_step_s=tuple(u / prepared.steps_per_unit for u in per_unit),
+        min_sample_s=plan.min_sample_s,
+    )
+    return prepared.calibration
+
+
+def timing_record(prepared: Prepared, repeats: list[RepeatResult]) -> dict[str, Any]:
+    """The record's ``timing``: :func:`~suite.timing.step_stats` of the repeats' samples, the
+    calibration, and the thread settings in force (:func:`suite.timing_settings.thread_settings`).
+
+    Raises:
+        ValueError: no repeats, or repeats of different lengths.
+    """
+    from suite.timing_settings import thread_settings
+
+    units = {r.units for r in repeats}
+    if len(units) > 1:
+        raise ValueError(f"timed samples of different lengths: {sorted(units)} units")
+    timing: dict[str, Any] = step_stats(
+        [r.seconds for r in repeats],
+        units=units.pop() if units else 1,
+        steps_per_unit=prepared.steps_per_unit,
+        batch=prepared.batch_size,
+        compile_s=prepared.compile_s,
+        output_steps=prepared.steps * prepared.steps_per_unit,
+    )
+    if prepared.calibration is not None:
+        timing.update(prepared.calibration.to_dict())
+    timing["gc"] = "paused in timed samples, collected between them"
+    timing.update(thread_settings())
+    return timing
