@@ -60,6 +60,12 @@ def _check(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
     check_names("size", [args.size], SIZES)
     if not re.fullmatch(r"cpu|gpu:\d+", args.device):
         raise UsageError(f"unknown device {args.device!r}; valid: cpu, gpu:0, gpu:1, ...")
+    if args.device != "cpu":  # ask a worker, before starting rounds of processes
+        from suite.run.parent import probe
+
+        visible = int(probe()["gpus"])
+        if int(args.device.split(":")[1]) >= visible:
+            raise UsageError(f"no {args.device}: TensorFlow sees {visible} GPU(s)")
     return pairs, workloads, modes
 
 
