@@ -6,9 +6,12 @@ pairbench's timing follows pyperf's rules (see ``README.md``, *How a case is tim
   forward call, a train step, a ``fit`` of k steps) closed by a device sync; ``units`` is
   **calibrated** (:func:`units_for`) so that a sample lasts at least ``min_sample_s``, long
   enough to dwarf the timer, the sync and whatever the previous sample left in the caches;
-- the **warm-up** takes samples until the per-step time is stable (:func:`is_stable`: the last
-  :data:`WARMUP_WINDOW` full-length samples agree within :data:`WARMUP_TOLERANCE`), or until
-  ``max_warmup_s`` has passed, and says which of the two happened;
+- the **warm-up** takes samples until the per-step time is stable (:func:`is_stable`: the
+  case has stopped getting faster: the fastest of the last :data:`WARMUP_WINDOW` full-length
+  samples is no more than :data:`WARMUP_TOLERANCE` faster than the fastest before them), or
+  until ``max_warmup_s`` has passed, and says which of the two happened. Minima, because noise
+  from other processes only ever adds time: a noisy machine still ends its warm-ups, while a
+  case that keeps getting faster keeps warming up;
 - :func:`step_stats` turns the timed samples into the record's ``timing`` fields.
 """
 
@@ -20,9 +23,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-#: the warm-up is over when this many consecutive full-length samples ...
+#: the warm-up is over when the fastest of this many last full-length samples ...
 WARMUP_WINDOW = 3
-#: ... have per-step times within this fraction of their minimum
+#: ... is no more than this fraction faster than the fastest full-length sample before them
 WARMUP_TOLERANCE = 0.05
 #: a sample of at least this fraction of ``min_sample_s`` counts towards stability (the first
 #: samples of a fast case have too few units: their time is mostly the timer and the sync)
@@ -88,15 +91,17 @@ def units_for(unit_s: float, min_sample_s: float) -> int:
 
 
 def is_stable(per_unit_s: Sequence[float]) -> bool:
-    """True when the last :data:`WARMUP_WINDOW` per-unit times agree within :data:`WARMUP_TOLERANCE`.
+    """True when the case has stopped getting faster: the fastest of the last
+    :data:`WARMUP_WINDOW` per-unit times is at least ``1 - WARMUP_TOLERANCE`` times the fastest
+    one before them (so at least ``WARMUP_WINDOW + 1`` samples are needed).
 
     Args:
         per_unit_s: per-unit times of the full-length warm-up samples, in order.
     """
-    if len(per_unit_s) < WARMUP_WINDOW:
+    if len(per_unit_s) <= WARMUP_WINDOW:
         return False
-    last = per_unit_s[-WARMUP_WINDOW:]
-    return max(last) <= (1.0 + WARMUP_TOLERANCE) * min(last)
+    before, last = per_unit_s[:-WARMUP_WINDOW], per_unit_s[-WARMUP_WINDOW:]
+    return min(last) >= (1.0 - WARMUP_TOLERANCE) * min(before)
 
 
 def step_stats(

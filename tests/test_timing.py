@@ -95,7 +95,7 @@ def test_units_per_sample_are_calibrated_to_the_minimum_sample_time(clock):
     cal = calibrate(fake.prepared, SamplingPlan(min_sample_s=0.02, max_warmup_s=5.0))
     assert cal.units_per_sample == 20  # 20 x 1 ms = the 20 ms asked for
     assert cal.warmup_stable
-    assert cal.warmup_samples == 4  # 1 unit, 10 (x10 growth at most), then 20 until 3 agree
+    assert cal.warmup_samples == 5  # 1 unit, 10 (x10 growth at most), 20, 20, 20: no faster
     assert fake.prepared.units_per_sample == 20
     result = fake.prepared.repeat()
     assert result.units == 20 and result.seconds == pytest.approx(0.020)
@@ -111,7 +111,7 @@ def test_warmup_goes_on_while_the_case_gets_faster(clock):
 
 
 def test_warmup_stops_at_the_stated_maximum_when_never_stable(clock):
-    fake = FakeCase(clock, lambda n: 0.001 if (n // 20) % 2 else 0.002)  # alternating speeds
+    fake = FakeCase(clock, lambda n: 0.002 * 0.995**n)  # ~10% faster every sample, for ever
     cal = calibrate(fake.prepared, SamplingPlan(min_sample_s=0.02, max_warmup_s=0.3))
     assert not cal.warmup_stable
     assert cal.warmup_s >= 0.3 and cal.warmup_s < 0.3 + 0.05  # stopped by the first sample past it
@@ -179,8 +179,10 @@ def test_timing_stats_record_the_calibration_and_thread_settings(clock, monkeypa
 def test_pure_helpers():
     assert units_for(0.001, 0.02) == 20 and units_for(0.5, 0.02) == 1
     assert units_for(float("nan"), 0.02) == 1
-    assert not is_stable([1.0, 1.0]) and is_stable([2.0, 1.0, 1.02, 1.04])
-    assert not is_stable([1.0, 1.0, 1.2])
+    assert not is_stable([1.0, 1.0, 1.0]) and is_stable([2.0, 1.0, 1.02, 1.04, 1.01])
+    assert not is_stable([2.0, 1.0, 1.02, 1.04])  # faster than everything before it
+    assert is_stable([1.0, 1.3, 0.97, 1.5])  # noise only adds time: the minimum did not move
+    assert not is_stable([1.0, 1.0, 0.9, 1.0])  # still getting faster
     assert first_sample_ratios([[3.0, 1.0, 1.0], [1.0], [1.0, 2.0, 2.0]]) == [3.0, 0.5]
     stats = step_stats([0.2, 0.4], units=10, steps_per_unit=2, batch=8, compile_s=1.0, output_steps=3)
     assert stats["step_s"] == pytest.approx([0.01, 0.02]) and stats["steps_per_sample"] == 20
