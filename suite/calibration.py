@@ -15,6 +15,8 @@ from suite.timing import FULL_SAMPLE_FRACTION, Calibration, SamplingPlan, is_sta
 #: a warm-up sample may hold at most this many times the units of the previous one
 #: (calibration grows the sample geometrically, as pyperf doubles its loops)
 CALIBRATION_GROWTH = 10
+#: a sample is calibrated when the units it asks for are within this fraction of those it ran
+CALIBRATION_SLACK = 0.10
 
 
 def calibrate(prepared: Prepared, plan: SamplingPlan) -> Calibration:
@@ -22,22 +24,33 @@ def calibrate(prepared: Prepared, plan: SamplingPlan) -> Calibration:
     units per sample on the way; sets ``prepared.calibration`` and returns it.
 
     Warm-up samples are timed regions (:meth:`~suite.execution.Prepared.time_units`) that start
-    at one unit and grow (at most :data:`CALIBRATION_GROWTH` times per sample) to the units that
-    last ``plan.min_sample_s``; only samples at least
-    :data:`~suite.timing.FULL_SAMPLE_FRACTION` of that long count towards stability. One sample
-    is always taken (``max_warmup_s=0``: calibrate from it, no warm-up beyond). The samples run
-    from wherever the state is (training goes on): every repeat restores it anyway.
+    at one unit and grow (at most :data:`CALIBRATION_GROWTH` times per sample) to the units
+    that last ``plan.min_sample_s`` at the fastest per-unit time seen so far (the fastest, because
+    a process that was descheduled for a moment must not shrink the samples for good). The
+    warm-up ends once the samples are calibrated (a second sample at least, and they ran about
+    the units they ask for) and
+    either the timing is stable (:func:`~suite.timing.is_stable`, over the samples at least
+    :data:`~suite.timing.FULL_SAMPLE_FRACTION` of ``min_sample_s`` long) or ``max_warmup_s`` has
+    passed; at most ``2 * max_warmup_s + 10 * min_sample_s`` in any case.
+    ``max_warmup_s=0``: calibrate only. The samples run from wherever the state is (training
+    goes on): every repeat restores it anyway.
     """
     units, per_unit, full = 1, [], []
     spent, stable = 0.0, False
-    while not per_unit or (not stable and spent < plan.max_warmup_s):
+    hard_limit = 2 * plan.max_warmup_s + 10 * plan.min_sample_s
+    while True:
         seconds = prepared.time_units(units)
         spent += seconds
         per_unit.append(seconds / units)
         if seconds >= FULL_SAMPLE_FRACTION * plan.min_sample_s:
             full.append(seconds / units)
-        units = min(units_for(seconds / units, plan.min_sample_s), units * CALIBRATION_GROWTH)
-        stable = is_stable(full)
+        wanted = units_for(min(per_unit), plan.min_sample_s)
+        calibrated = len(per_unit) > 1 and wanted <= units * (1 + CALIBRATION_SLACK)  # confirmed once
+        stable = calibrated and is_stable(full)
+        if stable or (calibrated and spent >= plan.max_warmup_s) or spent >= hard_limit:
+            break
+        if not calibrated:
+            units = min(wanted, units * CALIBRATION_GROWTH)
     prepared.calibration = Calibration(
         units_per_sample=units,
         warmup_samples=len(per_unit),
