@@ -28,10 +28,10 @@ def calibrate(prepared: Prepared, plan: SamplingPlan) -> Calibration:
     that last ``plan.min_sample_s`` at the fastest per-unit time seen so far (the fastest, because
     a process that was descheduled for a moment must not shrink the samples for good). The
     warm-up ends once the samples are calibrated (a second sample at least, and they ran about
-    the units they ask for) and
-    either the timing is stable (:func:`~suite.timing.is_stable`, over the samples at least
-    :data:`~suite.timing.FULL_SAMPLE_FRACTION` of ``min_sample_s`` long) or ``max_warmup_s`` has
-    passed; at most ``2 * max_warmup_s + 10 * min_sample_s`` in any case.
+    the units they ask for) and either the timing is stable (:func:`~suite.timing.is_stable`,
+    over the samples at least :data:`~suite.timing.FULL_SAMPLE_FRACTION` of ``min_sample_s``
+    long) or ``max_warmup_s`` has passed; at most ``2 * max_warmup_s + 10 * min_sample_s`` in
+    any case.
     ``max_warmup_s=0``: calibrate only. The samples run from wherever the state is (training
     goes on): every repeat restores it anyway.
     """
