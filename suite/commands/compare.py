@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "divergence:any, divergence:verdict, divergence:ulp:<factor> (e.g. speed:1.10,divergence:any)",
     )
     parser.add_argument(
-        "--force", action="store_true", help="compare even if the GPU models or the driver differ"
+        "--force",
+        action="store_true",
+        help="compare even if the GPUs, the driver or the timing settings (threads, CPU, clocks) differ",
     )
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON instead of a table")
     parser.add_argument("--all", action="store_true", help="also show cases without a significant change")
@@ -102,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         1 when ``--fail-on`` is given and a regression passes it, 0 otherwise.
 
     Raises:
-        UsageError: unknown run, malformed ``--fail-on``, different GPUs/driver without ``--force``.
+        UsageError: unknown run, malformed ``--fail-on``, different GPUs/driver or timing settings
+            without ``--force``.
     """
     from suite.compare import compare_runs, parse_fail_on
 
