@@ -28,9 +28,9 @@ from typing import Any
 #: seconds of untimed steps before timing
 WARMUP_S = 1.0
 #: target length of one timed loop, seconds
-LOOP_S = 0.2
+LOOP_S = 0.05
 #: timed loops per case
-LOOPS = 10
+LOOPS = 20
 
 
 def build_step(pair_name: str, workload: str, mode: str, size: str, seed: int = 0) -> Any:
