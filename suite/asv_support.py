@@ -17,9 +17,10 @@ device nodes) are found without importing TensorFlow. Environment variables choo
   member, both workloads in the divergence benchmarks, host-memory benchmarks: 880 TensorFlow
   processes on a CPU machine, about an hour on 2 cores) is opt-in. The ``default`` grid is
   every pair and mode with one member, :data:`DEFAULT_MEMBERS` (the subclassed build, which
-  ``vs_pair`` compares with the pair's reference member), divergence of the ``train_step``
-  workload only (its loss trajectory and weights carry the forward pass too), and no
-  ``peakmem_*``: 138 TensorFlow processes;
+  ``vs_pair`` compares with the pair's reference member): step times, and the divergence of
+  the ``train_step`` workload (its loss trajectory and weights carry the forward pass too) as
+  ``vs_pair`` max ULP, ``vs_eager`` max ULP and rerun max abs; no ``peakmem_*``,
+  ``track_compile_s`` or ``track_vs_pair_max_abs``: 84 TensorFlow processes;
 - ``PAIRBENCH_ASV_SIZE``: ``tiny`` or ``default`` (default ``default``); it is also a parameter,
   so results of different sizes are never compared with each other;
 - ``PAIRBENCH_ASV_PAIRS``: comma-separated pair names (default: every registered pair).
