@@ -323,7 +323,9 @@ def _predict(common: dict[str, Any], pair: Any, steps: int | None) -> Prepared:
     )
 
 
-def _optimizer(pair: Any):
+def make_optimizer(pair: Any):
+    """The optimizer of the training workloads: SGD at the pair's learning rate (loss-scaled
+    under ``mixed_float16``); ``localise`` applies the same update."""
     import keras
 
     opt = keras.optimizers.SGD(learning_rate=pair.learning_rate)
@@ -361,7 +363,7 @@ def _train_step(common: dict[str, Any], pair: Any, steps: int | None) -> Prepare
     import tensorflow as tf
 
     loss_fn = keras.losses.get(pair.loss)
-    optimizer = _optimizer(pair)
+    optimizer = make_optimizer(pair)
     trainable = list(model.trainable_variables)
     optimizer.build(trainable)
     scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)

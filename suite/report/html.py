@@ -28,6 +28,9 @@ tr.v-nondeterministic td { background: #fff3c4; }
 tr.v-diverged td { background: #ffd7d5; }
 tr.v-error td { background: #ffe6e6; color: #8a1010; }
 tr.v-structural-mismatch td { background: #f1e3ff; }
+tr.v-incomparable td { background: #f1e3ff; }
+tr.v-non-finite td, tr.flag-non-finite td { background: #ffd7d5; }
+tr.v-reference-unavailable td { background: #f6f0ff; }
 tr.v-unsupported td { color: #6e7781; }
 td.verdict { font-weight: 600; white-space: nowrap; }
 .headline { font-size: 1.05rem; font-weight: 600; }
@@ -55,6 +58,8 @@ def _table(table: Any) -> list[str]:
     for row in table.itertuples(index=False):
         values = dict(zip(cols, row, strict=True))
         verdict = str(values.get("verdict", ""))
+        if "non-finite" in str(values.get("flags", "")):
+            verdict += " flag-non-finite"
         cells = []
         for c in cols:
             cls = "verdict" if c == "verdict" else ("" if c in _LEFT else "num")

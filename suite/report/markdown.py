@@ -20,7 +20,10 @@ MARKERS: dict[str, str] = {
     "diverged": "✖",
     "error": "✖",
     "structural-mismatch": "≠",
+    "incomparable": "?",
     "unsupported": "∅",
+    "non-finite": "⚠",
+    "reference-unavailable": "?",
 }
 
 

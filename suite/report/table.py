@@ -62,8 +62,10 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     (
         "verdict",
         "str",
-        "identical, close, diverged, nondeterministic, structural-mismatch, unsupported, error",
+        "identical, close, diverged, nondeterministic, structural-mismatch, incomparable, unsupported, error",
     ),
+    ("flags", "str", "what qualifies the verdict: non-finite, reference-unavailable (comma list)"),
+    ("notes", "str", "sentences shown with the verdict (NaN/Inf, a reference that was unavailable)"),
     ("reason", "str", "why (for anything but identical)"),
     ("first_divergence", "str", "first differing layer / gradient (localisation)"),
     ("top_kernels", "str", "top device kernels of the trace with their share of device time"),
@@ -121,11 +123,13 @@ def localisation_text(loc: dict[str, Any] | None) -> str | None:
     if not loc:
         return None
     parts = []
-    fwd, bwd = loc.get("forward"), loc.get("backward")
+    fwd, bwd, upd = loc.get("forward"), loc.get("backward"), loc.get("update")
     if fwd:
         parts.append(f"forward {fwd.get('layer', '?')}{_ops_text(fwd.get('ops'))}")
     if bwd:
         parts.append(f"gradient of {bwd.get('variable', '?')}{_ops_text(bwd.get('ops'))}")
+    if upd:
+        parts.append(f"update of {upd.get('variable', '?')}{_ops_text(upd.get('ops'))}")
     note = loc.get("note")
     if note:
         parts.append(str(note))
@@ -180,6 +184,8 @@ def record_row(rec: Record) -> dict[str, Any]:
     for key in ("runs", "distinct", "max_abs", "max_ulp"):
         row[f"rerun_{key}"] = as_float(rr.get(key))
     row["verdict"] = rec.verdict
+    row["flags"] = ", ".join(rec.flags) or None
+    row["notes"] = "; ".join(rec.notes) or None
     row["reason"] = rec.reason or None
     row["first_divergence"] = localisation_text(rec.localisation)
     row["top_kernels"] = top_kernels_text(rec.profile)
@@ -327,6 +333,7 @@ DISPLAY_HEADERS: dict[str, str] = {
     **{ref: f"{ref} max abs / ULP" for ref in REFERENCES},
     "rerun": "rerun distinct/runs (max abs)",
     "verdict": "verdict",
+    "flags": "flags",
     "reason": "reason",
 }
 
@@ -402,9 +409,10 @@ def display_frame(frame, *, reason_width: int | None = 80, compact: bool = False
         out[ref] = [fmt_number(a, 2) if compact else _pair_text(a, u) for a, u in pairs]
     out["rerun"] = [rerun(r) for r in rows]
     out["verdict"] = [str(v) for v in frame["verdict"]]
+    out["flags"] = [MISSING if is_missing(v) else str(v) for v in frame["flags"]]
     reasons = []
-    for v in frame["reason"]:
-        text = MISSING if is_missing(v) else str(v)
+    for v, note in zip(frame["reason"], frame["notes"], strict=True):
+        text = " — ".join(str(t) for t in (note, v) if not is_missing(t)) or MISSING
         if reason_width and len(text) > reason_width:
             text = text[: reason_width - 1] + "…"
         reasons.append(text)

@@ -16,7 +16,10 @@ ROW_STYLES: dict[str, str] = {
     "diverged": "bold red",
     "error": "red",
     "structural-mismatch": "magenta",
+    "incomparable": "bold magenta",
     "unsupported": "dim",
+    "non-finite": "bold red",
+    "reference-unavailable": "magenta",
 }
 
 
@@ -64,7 +67,14 @@ def print_report(
         for row in table.itertuples(index=False):
             values = [str(v) for v in row]
             verdict = values[list(table.columns).index("verdict")]
-            rt.add_row(*values, style=ROW_STYLES.get(verdict))
+            style = ROW_STYLES.get(verdict)
+            if (
+                style is None
+                and "flags" in table.columns
+                and "non-finite" in values[list(table.columns).index("flags")]
+            ):
+                style = ROW_STYLES["non-finite"]
+            rt.add_row(*values, style=style)
         console.print(rt)
     for finding in summary.findings:
         style = ROW_STYLES.get(finding.verdict, "")
