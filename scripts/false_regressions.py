@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--results-dir", type=Path, required=True, help="where the same-code runs go")
     parser.add_argument("--runs", type=int, default=4, help="same-code runs to make (default 4)")
-    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per case (default 7)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed repeats per case (default 10)")
     parser.add_argument("--threshold", type=float, default=1.10, help="the speed:T of --fail-on (1.10)")
     parser.add_argument(
         "--truncate", type=int, action="append", default=[], help="also on the first K repeats"

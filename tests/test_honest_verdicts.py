@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import TESTS, only_run, pairbench, read_records
+from conftest import TESTS, pairbench, read_records, run_tiny
 
 pytestmark = pytest.mark.slow
 
@@ -29,25 +29,11 @@ def _case(pair: str, member: str, workload: str, mode: str, precision: str = "fl
 @pytest.fixture(scope="module")
 def verdict_run(tmp_path_factory) -> tuple[Path, str]:
     """segments, blowup and scatter64: predict and train_step, eager and XLA, float64 references on."""
-    results = tmp_path_factory.mktemp("verdicts")
-    proc = pairbench(
-        "run",
-        "--pairs-from",
-        PAIRS_FILE,
-        "--pairs",
-        "segments,blowup,scatter64",
-        "--workloads",
-        "predict,train_step",
-        "--modes",
-        "eager,xla",
-        "--sizes",
-        "tiny",
-        "--results-dir",
-        str(results),
-        "--quiet",
+    return run_tiny(
+        tmp_path_factory.mktemp("verdicts"),
+        *("--pairs-from", PAIRS_FILE, "--pairs", "segments,blowup,scatter64"),
+        *("--workloads", "predict,train_step", "--modes", "eager,xla"),
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return only_run(results), proc.stdout
 
 
 @pytest.fixture(scope="module")
@@ -140,60 +126,27 @@ def test_a_failed_float64_reference_is_reference_unavailable_not_a_matrix_error(
 
 
 def test_no_fp64_switch_runs_no_reference_and_flags_nothing(tmp_path):
-    proc = pairbench(
-        "run",
-        "--pairs-from",
-        PAIRS_FILE,
-        "--pairs",
-        "scatter64",
-        "--workloads",
-        "predict",
-        "--modes",
-        "eager",
-        "--sizes",
-        "tiny",
-        "--no-fp64",
-        "--no-report",
-        "--quiet",
-        "--results-dir",
-        str(tmp_path),
+    run_dir, stdout = run_tiny(
+        tmp_path,
+        *("--pairs-from", PAIRS_FILE, "--pairs", "scatter64", "--workloads", "predict", "--modes", "eager"),
+        *("--no-fp64", "--no-report"),
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    recs = read_records(only_run(tmp_path))
+    recs = read_records(run_dir)
     assert not any(r["case"]["precision"] == "float64" for r in recs.values())
     for rec in recs.values():
         assert "vs_fp64" not in rec["divergence"] and rec["flags"] == []
-    assert "float64" not in proc.stdout
+    assert "float64" not in stdout
 
 
 @pytest.fixture(scope="module")
 def update_run(tmp_path_factory) -> Path:
     """The embedding step that is nondeterministic only in its sparse update (CPU scatter)."""
-    results = tmp_path_factory.mktemp("update")
-    proc = pairbench(
-        "run",
-        "--pairs-from",
-        PAIRS_FILE,
-        "--pairs",
-        "sparse_update",
-        "--members",
-        "sequential",
-        "--workloads",
-        "train_step",
-        "--modes",
-        "eager",
-        "--sizes",
-        "tiny",
-        "--repeats",
-        "5",
-        "--no-fp64",
-        "--no-report",
-        "--quiet",
-        "--results-dir",
-        str(results),
+    run_dir, _ = run_tiny(
+        tmp_path_factory.mktemp("update"),
+        *("--pairs-from", PAIRS_FILE, "--pairs", "sparse_update", "--members", "sequential"),
+        *("--workloads", "train_step", "--modes", "eager", "--repeats", "5", "--no-fp64", "--no-report"),
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return only_run(results)
+    return run_dir
 
 
 def test_nondeterminism_only_in_the_update_is_localised_to_the_update_and_its_op(update_run):
@@ -219,26 +172,11 @@ def test_explain_uses_the_recorded_rule_and_finds_the_update(update_run):
 
 
 def test_explain_on_a_structural_mismatch_shows_the_whole_audit(tmp_path):
-    proc = pairbench(
-        "run",
-        "--pairs",
-        "mlp_seed",
-        "--members",
-        "sequential,faulty",
-        "--workloads",
-        "predict",
-        "--modes",
-        "eager",
-        "--sizes",
-        "tiny",
-        "--no-fp64",
-        "--no-report",
-        "--quiet",
-        "--results-dir",
-        str(tmp_path),
+    run_dir, _ = run_tiny(
+        tmp_path,
+        *("--pairs", "mlp_seed", "--members", "sequential,faulty", "--workloads", "predict"),
+        *("--modes", "eager", "--no-fp64", "--no-report"),
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    run_dir = only_run(tmp_path)
     case_id = _case("mlp_seed", "faulty", "predict", "eager")
     explained = pairbench("explain", str(run_dir), case_id, "--json")
     assert explained.returncode == 0, explained.stderr[-3000:]

@@ -48,6 +48,33 @@ def _classification(hp: dict[str, Any], seed: int) -> Batch:
     return Batch(x, y)
 
 
+class _Stacked(Pair):
+    """A ``sequential`` reference and a ``functional`` member built from the same layer stack."""
+
+    def _input(self, hp: dict[str, Any]) -> Any:
+        import keras
+
+        return keras.Input((hp["features"],))
+
+    def _stack(self, hp: dict[str, Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def sequential(self, hp: dict[str, Any]) -> Any:
+        """The reference."""
+        import keras
+
+        return keras.Sequential([self._input(hp), *self._stack(hp)])
+
+    def functional(self, hp: dict[str, Any]) -> Any:
+        """The same layers, functional."""
+        import keras
+
+        x = h = self._input(hp)
+        for layer in self._stack(hp):
+            h = layer(h)
+        return keras.Model(x, h)
+
+
 def _segment_layers() -> dict[str, type]:
     import keras
     import tensorflow as tf
@@ -131,7 +158,7 @@ class Segments(Pair):
 
 
 @register_pair
-class Blowup(Pair):
+class Blowup(_Stacked):
     """A linear regression on unnormalised features: SGD explodes into NaN."""
 
     name = "blowup"
@@ -148,18 +175,10 @@ class Blowup(Pair):
         y = (1000 + 10 * rng.standard_normal((hp["batch"], 1))).astype(np.float32)
         return Batch(x, y)
 
-    def sequential(self, hp: dict[str, Any]) -> Any:
-        """The reference."""
+    def _stack(self, hp: dict[str, Any]) -> list[Any]:
         import keras
 
-        return keras.Sequential([keras.Input((hp["features"],)), keras.layers.Dense(1, name="dense_0")])
-
-    def functional(self, hp: dict[str, Any]) -> Any:
-        """The same layer, functional."""
-        import keras
-
-        x = keras.Input((hp["features"],))
-        return keras.Model(x, keras.layers.Dense(1, name="dense_0")(x))
+        return [keras.layers.Dense(1, name="dense_0")]
 
 
 def _scatter_layer() -> type:
@@ -182,7 +201,7 @@ def _scatter_layer() -> type:
 
 
 @register_pair
-class Scatter64(Pair):
+class Scatter64(_Stacked):
     """Works in float32; its float64 reference fails inside a user layer."""
 
     name = "scatter64"
@@ -196,29 +215,14 @@ class Scatter64(Pair):
         x = rng.standard_normal((hp["batch"], hp["features"]), dtype=np.float32)
         return Batch(x, rng.standard_normal((4, 2), dtype=np.float32))
 
-    def sequential(self, hp: dict[str, Any]) -> Any:
-        """The reference."""
+    def _stack(self, hp: dict[str, Any]) -> list[Any]:
         import keras
 
-        return keras.Sequential(
-            [
-                keras.Input((hp["features"],)),
-                _scatter_layer()(name="scatter"),
-                keras.layers.Dense(2, name="dense_0"),
-            ]
-        )
-
-    def functional(self, hp: dict[str, Any]) -> Any:
-        """The same layers, functional."""
-        import keras
-
-        x = keras.Input((hp["features"],))
-        h = keras.layers.Dense(2, name="dense_0")(_scatter_layer()(name="scatter")(x))
-        return keras.Model(x, h)
+        return [_scatter_layer()(name="scatter"), keras.layers.Dense(2, name="dense_0")]
 
 
 @register_pair
-class SparseUpdate(Pair):
+class SparseUpdate(_Stacked):
     """An embedding whose SGD update (a parallel CPU scatter) is the only nondeterministic part."""
 
     name = "sparse_update"
@@ -243,20 +247,10 @@ class SparseUpdate(Pair):
             keras.layers.Dense(hp["classes"], activation="softmax", name="head"),
         ]
 
-    def sequential(self, hp: dict[str, Any]) -> Any:
-        """The reference."""
+    def _input(self, hp: dict[str, Any]) -> Any:
         import keras
 
-        return keras.Sequential([keras.Input((hp["seq_len"],), dtype="int32"), *self._stack(hp)])
-
-    def functional(self, hp: dict[str, Any]) -> Any:
-        """The same layers, functional."""
-        import keras
-
-        x = h = keras.Input((hp["seq_len"],), dtype="int32")
-        for layer in self._stack(hp):
-            h = layer(h)
-        return keras.Model(x, h)
+        return keras.Input((hp["seq_len"],), dtype="int32")
 
 
 def _sleep_layer() -> type:
@@ -283,7 +277,7 @@ def _sleep_layer() -> type:
 
 
 @register_pair
-class Sleepy(Pair):
+class Sleepy(_Stacked):
     """A tiny MLP whose forward call sleeps; longer when :data:`SLOWDOWN_ENV` is set."""
 
     name = "sleepy"
@@ -294,23 +288,7 @@ class Sleepy(Pair):
         """Standard-normal features, integer labels."""
         return _classification(hp, seed)
 
-    def sequential(self, hp: dict[str, Any]) -> Any:
-        """The reference."""
+    def _stack(self, hp: dict[str, Any]) -> list[Any]:
         import keras
 
-        return keras.Sequential(
-            [
-                keras.Input((hp["features"],)),
-                keras.layers.Dense(hp["classes"], name="dense_0"),
-                _sleep_layer()(name="sleep"),
-            ]
-        )
-
-    def functional(self, hp: dict[str, Any]) -> Any:
-        """The same layers, functional."""
-        import keras
-
-        x = keras.Input((hp["features"],))
-        return keras.Model(
-            x, _sleep_layer()(name="sleep")(keras.layers.Dense(hp["classes"], name="dense_0")(x))
-        )
+        return [keras.layers.Dense(hp["classes"], name="dense_0"), _sleep_layer()(name="sleep")]

@@ -424,37 +424,30 @@ def _pairwise(first: _Pass, second: _Pass, tolerance: Any) -> dict[str, Any]:
             "layers not in both: "
             + ", ".join([*(f"{k} (first only)" for k in only_a), *(f"{k} (second only)" for k in only_b)])
         )
-    backward = None
     grad_order = _backprop_order([k for k in first.grads if k in second.grads], order)
-    for index, key in enumerate(grad_order):
-        metrics, problem = _compare({key: second.grads[key]}, {key: first.grads[key]}, tolerance)
-        if _differs(metrics, tolerance):
-            backward = {"variable": key, "ops": [], "metrics": metrics}
-            notes.append(
-                f"backward: first difference at the gradient of {key} "
-                f"({index + 1} of {len(grad_order)} in backprop order, last layer first)"
-            )
-            if problem:
-                notes.append(f"{key}: {problem}")
-            break
-    else:
-        notes.append(f"backward: all {len(grad_order)} gradients agree")
-    update = None
-    update_order = _backprop_order([k for k in first.updates if k in second.updates], order)
-    for index, key in enumerate(update_order):
-        metrics, problem = _compare({key: second.updates[key]}, {key: first.updates[key]}, tolerance)
-        if _differs(metrics, tolerance):
-            update = {"variable": key, "ops": [], "metrics": metrics}
-            notes.append(
-                f"update: first difference in the updated value of {key} "
-                f"({index + 1} of {len(update_order)} in backprop order)"
-            )
-            if problem:
-                notes.append(f"{key}: {problem}")
-            break
-    else:
-        if update_order:
-            notes.append(f"update: all {len(update_order)} variable updates agree")
+    backward = _first_pairwise(
+        grad_order,
+        first.grads,
+        second.grads,
+        tolerance,
+        notes,
+        found=lambda k, i, n: (
+            f"backward: first difference at the gradient of {k} "
+            f"({i} of {n} in backprop order, last layer first)"
+        ),
+        none=lambda n: f"backward: all {n} gradients agree",
+    )
+    update = _first_pairwise(
+        _backprop_order([k for k in first.updates if k in second.updates], order),
+        first.updates,
+        second.updates,
+        tolerance,
+        notes,
+        found=lambda k, i, n: (
+            f"update: first difference in the updated value of {k} ({i} of {n} in backprop order)"
+        ),
+        none=lambda n: f"update: all {n} variable updates agree",
+    )
     final, _ = _compare(second.outputs, first.outputs, tolerance)
     if forward is None and _differs(final, tolerance):
         notes.append(
@@ -462,6 +455,49 @@ def _pairwise(first: _Pass, second: _Pass, tolerance: Any) -> dict[str, Any]:
             "code outside the layers (the model's own call)"
         )
     return {"forward": forward, "backward": backward, "update": update, "notes": notes}
+
+
+def _first_pairwise(
+    keys: Sequence[str],
+    first: Mapping[str, np.ndarray],
+    second: Mapping[str, np.ndarray],
+    tolerance: Any,
+    notes: list[str],
+    *,
+    found: Callable[[str, int, int], str],
+    none: Callable[[int], str],
+) -> dict[str, Any] | None:
+    """The first of ``keys`` (variables) whose tensor differs between two passes, with a note."""
+    for index, key in enumerate(keys):
+        metrics, problem = _compare({key: second[key]}, {key: first[key]}, tolerance)
+        if _differs(metrics, tolerance):
+            notes.append(found(key, index + 1, len(keys)))
+            if problem:
+                notes.append(f"{key}: {problem}")
+            return {"variable": key, "ops": [], "metrics": metrics}
+    if keys:
+        notes.append(none(len(keys)))
+    return None
+
+
+def _first_varying(
+    keys: Sequence[str],
+    passes: Sequence[Mapping[str, np.ndarray]],
+    notes: list[str],
+    *,
+    found: Callable[[str, int, int, dict[str, Any]], str],
+    none: Callable[[int], str],
+) -> dict[str, Any] | None:
+    """The first of ``keys`` (variables) whose tensor varies over reruns, with a note."""
+    for index, key in enumerate(keys):
+        runs = [{key: p[key]} for p in passes]
+        spread = rerun_spread(runs)
+        if spread["distinct"] > 1:
+            notes.append(found(key, index + 1, len(keys), spread))
+            return {"variable": key, "ops": [], "metrics": worst_rerun(runs), "rerun": spread}
+    if keys:
+        notes.append(none(len(keys)))
+    return None
 
 
 def _reruns(passes: Sequence[_Pass]) -> dict[str, Any]:
@@ -483,41 +519,32 @@ def _reruns(passes: Sequence[_Pass]) -> dict[str, Any]:
             break
     else:
         notes.append(f"forward: all {len(order)} layer outputs are bitwise stable")
-    backward = None
-    grad_order = _backprop_order(list(passes[0].grads), order)
-    for index, key in enumerate(grad_order):
-        runs = [{key: p.grads[key]} for p in passes]
-        spread = rerun_spread(runs)
-        if spread["distinct"] > 1:
-            backward = {"variable": key, "ops": [], "metrics": worst_rerun(runs), "rerun": spread}
-            notes.append(
-                f"backward: the gradient of {key} is the first that varies "
-                f"({index + 1} of {len(grad_order)} in backprop order, last layer first)"
+    backward = _first_varying(
+        _backprop_order(list(passes[0].grads), order),
+        [p.grads for p in passes],
+        notes,
+        found=lambda k, i, n, spread: (
+            f"backward: the gradient of {k} is the first that varies "
+            f"({i} of {n} in backprop order, last layer first)"
+        ),
+        none=lambda n: f"backward: all {n} gradients are bitwise stable",
+    )
+    stable_gradients = backward is None
+    update = _first_varying(
+        _backprop_order(list(passes[0].updates), order),
+        [p.updates for p in passes],
+        notes,
+        found=lambda k, i, n, spread: (
+            f"update: the optimizer's update of {k} is the first that varies "
+            f"({spread['distinct']} distinct of {spread['runs']}; {i} of {n} in backprop order)"
+            + (
+                "; its gradient does not vary: the update itself is nondeterministic"
+                if stable_gradients
+                else ""
             )
-            break
-    else:
-        notes.append(f"backward: all {len(grad_order)} gradients are bitwise stable")
-    update = None
-    update_order = _backprop_order(list(passes[0].updates), order)
-    for index, key in enumerate(update_order):
-        runs = [{key: p.updates[key]} for p in passes]
-        spread = rerun_spread(runs)
-        if spread["distinct"] > 1:
-            update = {"variable": key, "ops": [], "metrics": worst_rerun(runs), "rerun": spread}
-            notes.append(
-                f"update: the optimizer's update of {key} is the first that varies "
-                f"({spread['distinct']} distinct of {spread['runs']}; "
-                f"{index + 1} of {len(update_order)} in backprop order)"
-                + (
-                    "; its gradient does not vary: the update itself is nondeterministic"
-                    if backward is None
-                    else ""
-                )
-            )
-            break
-    else:
-        if update_order:
-            notes.append(f"update: all {len(update_order)} variable updates are bitwise stable")
+        ),
+        none=lambda n: f"update: all {n} variable updates are bitwise stable",
+    )
     final = rerun_spread([p.outputs for p in passes])
     if forward is None and final["distinct"] > 1:
         notes.append("the model outputs vary although no layer output does: code outside the layers varies")
