@@ -293,6 +293,7 @@ def _metrics_line(metrics: dict[str, Any] | None) -> str:
 
 def _print_summary(out: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     loc = out["localisation"]
@@ -300,17 +301,16 @@ def _print_summary(out: dict[str, Any]) -> None:
     if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
         console = Console(width=160)
     flags = f" [{', '.join(out['flags'])}]" if out["flags"] else ""
-    console.print(
-        f"[bold]{out['case_id']}[/bold] in run {out['run_id']}: {out['verdict']}{flags}", highlight=False
-    )
+    head = f"[bold]{escape(out['case_id'])}[/bold] in run {escape(out['run_id'])}: {out['verdict']}"
+    console.print(head + escape(flags), highlight=False)
     if out["reason"]:
-        console.print(f"  {out['reason']}", highlight=False)
+        console.print(f"  {out['reason']}", highlight=False, markup=False)
     for note in out["notes"]:
-        console.print(f"  note: {note}", highlight=False)
+        console.print(f"  note: {note}", highlight=False, markup=False)
     if out["audit"]:
         console.print(f"structural audit against the reference ({len(out['audit'])} differences):")
         for difference in out["audit"]:
-            console.print(f"  - {difference}", highlight=False)
+            console.print(f"  - {difference}", highlight=False, markup=False)
     if loc is None:
         console.print("the reference's weights do not fit this member: nothing to localise")
         return
@@ -339,4 +339,4 @@ def _print_summary(out: dict[str, Any]) -> None:
         _metrics_line(upd["metrics"]) if upd else "",
     )
     console.print(table)
-    console.print(loc["note"], highlight=False)
+    console.print(loc["note"], highlight=False, markup=False)
