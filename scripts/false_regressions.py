@@ -9,8 +9,9 @@ Rules compared:
 - ``main``: the rule of git main before issue 14 (``suite/compare.py`` at f9c2fa0): at least
   3 repeats per run, the p10–p90 ranges of the per-repeat step times disjoint, and the
   ratio of medians at or above the threshold.
-- ``now``: :func:`suite.significance.speed_change` (Mann–Whitney U and a distribution-free
-  interval of the slowdown, at least 5 repeats), through :func:`suite.compare.compare_records`.
+- ``now``: :mod:`suite.significance` (Mann–Whitney U and a distribution-free interval of the
+  slowdown, at least 5 repeats, and the run-to-run noise over all cases), through
+  :meth:`suite.compare.Comparison.speed_regressions`, what ``--fail-on speed:T`` uses.
 
 With ``--truncate 3`` both rules are also applied to the first 3 repeats of every case (what
 ``pairbench run --quick`` records), which is the setting of the issue's report.
@@ -103,11 +104,7 @@ def compare_pair(run_a: Any, run_b: Any, threshold: float, k: int | None) -> dic
         if main_rule(sa, sb, threshold):
             main_hits.append((ra.case_id, float(np.median(sb) / np.median(sa))))
     comp = compare_records(recs_a, recs_b, run_a=run_a.run_id, run_b=run_b.run_id)
-    now_hits = [
-        (c.case_id, c.ratio)
-        for c in comp.cases
-        if c.speed is not None and c.speed.slower_by_at_least(threshold)
-    ]
+    now_hits = [(c.case_id, c.ratio) for c in comp.speed_regressions(threshold)]
     return {
         "a": run_a.run_id,
         "b": run_b.run_id,
@@ -116,6 +113,7 @@ def compare_pair(run_a: Any, run_b: Any, threshold: float, k: int | None) -> dic
         "main": main_hits,
         "now": now_hits,
         "max_ratio": max((c.ratio for c in comp.cases if c.ratio), default=None),
+        "noise": {"drift": comp.noise.drift, "spread": comp.noise.spread, "cases": comp.noise.n},
     }
 
 
@@ -189,9 +187,12 @@ def main(argv: list[str] | None = None) -> int:
             main_text = ", ".join(f"{cid.split('.det')[0]} {x:.2f}x" for cid, x in r["main"]) or "0"
             now_text = ", ".join(f"{cid.split('.det')[0]} {x:.2f}x" for cid, x in r["now"]) or "0"
             top = f"{r['max_ratio']:.2f}" if r["max_ratio"] else "—"
-            print(f"| {r['a']} | {r['b']} | {r['timed_cases']} | {main_text} | {now_text} | {top} |")
+            noise = f"{r['noise']['drift']:.2f}x, {r['noise']['spread']:.2f}x"
+            print(
+                f"| {r['a']} | {r['b']} | {r['timed_cases']} | {main_text} | {now_text} | {top} | {noise} |"
+            )
         print(f"\nmain (p10–p90 overlap): {report['settings'][label]['main']}")
-        print(f"now (Mann–Whitney + interval): {report['settings'][label]['now']}")
+        print(f"now (Mann–Whitney + interval + run-to-run noise): {report['settings'][label]['now']}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0

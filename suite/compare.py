@@ -31,7 +31,7 @@ from suite.errors import UsageError
 from suite.record import Record
 from suite.report.table import REFERENCES, VERDICT_SEVERITY
 from suite.results import RunDir
-from suite.significance import MIN_REPEATS, SpeedChange, speed_change
+from suite.significance import MIN_REPEATS, RunNoise, SpeedChange, speed_change
 
 #: a case whose IQR is at least this fraction of its median is flagged unstable (pyperf's habit)
 UNSTABLE_IQR = 0.10
@@ -241,6 +241,24 @@ class Comparison:
     machine_differences: list[str] = field(default_factory=list)
 
     @property
+    def noise(self) -> RunNoise:
+        """The run-to-run noise of the step times over the cases timed in both runs."""
+        return RunNoise.of([c.ratio for c in self.cases if c.ratio is not None])
+
+    def speed_regressions(self, threshold: float) -> list[CaseDelta]:
+        """Cases significantly slower by at least ``threshold`` (see :mod:`suite.significance`):
+        the case's own interval at or above it and, when the run-to-run noise is too large
+        for the threshold, standing out from the other cases too."""
+        noise = self.noise
+        return [
+            c
+            for c in self.cases
+            if c.speed is not None
+            and c.speed.slower_by_at_least(threshold)
+            and (noise.resolves(threshold) or noise.stands_out(c.speed.ratio or 1.0, threshold))
+        ]
+
+    @property
     def speed_untested(self) -> str:
         """One line when some timed cases had too few repeats for a speed test, else ``""``."""
         untested = [c for c in self.cases if c.speed is not None and c.speed.why_untested]
@@ -277,10 +295,11 @@ class Comparison:
         if fail_on is None:
             return []
         rule = parse_fail_on(fail_on) if isinstance(fail_on, str) else fail_on
+        slower = {c.case_id for c in self.speed_regressions(rule.speed)} if rule.speed is not None else set()
         lines = []
         for c in sorted(self.cases, key=lambda c: c.case_id):
             why = []
-            if rule.speed is not None and c.speed is not None and c.speed.slower_by_at_least(rule.speed):
+            if c.case_id in slower and c.speed is not None:
                 why.append(f"{c.speed_text} (significant: {c.speed.text}; threshold {rule.speed:g})")
             for ch in c.changes:
                 if (
@@ -305,6 +324,8 @@ class Comparison:
         data = asdict(self)
         data["geomean_ratio"] = self.geomean_ratio
         data["speed_untested"] = self.speed_untested
+        noise = self.noise
+        data["speed_noise"] = {"cases": noise.n, "drift": noise.drift, "spread": noise.spread}
         for case, delta in zip(data["cases"], self.cases, strict=True):
             case["speed_test"] = case.pop("speed")
             case["speed"] = delta.speed_text

@@ -429,7 +429,7 @@ def step_matrix(
 
 def step_compare(opts: NightlyOptions, run: RunDir, result: NightlyResult) -> Step:
     """Step 4: compare the new run with the previous nightly run (``--fail-on``)."""
-    from suite.compare import compare_runs
+    from suite.compare import compare_runs, parse_fail_on
 
     t0 = time.monotonic()
     prev, other_machines = previous_run(list_runs(nightly_dir(opts.results_dir)), run)
@@ -447,6 +447,10 @@ def step_compare(opts: NightlyOptions, run: RunDir, result: NightlyResult) -> St
         head += " (the selection changed?)"
     if comp.speed_untested:
         head += f" ({comp.speed_untested})"
+    threshold = parse_fail_on(opts.fail_on).speed
+    noise = comp.noise.text(threshold) if threshold is not None else ""
+    if noise:
+        head += f" ({noise})"
     if not failures:
         return Step("compare", "ok", f"{head}, no regression past {opts.fail_on}", time.monotonic() - t0)
     shown = "; ".join(failures[:5]) + (f"; and {len(failures) - 5} more" if len(failures) > 5 else "")

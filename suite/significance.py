@@ -15,6 +15,14 @@ The per-repeat step times of a case in run a and run b are two samples. The rule
 4. A slowdown passes a threshold ``T`` (``--fail-on speed:T``) only when the whole interval
    lies at or above ``T``: the data say, with confidence ``1 - ALPHA``, that b is at least
    ``T`` times slower, not merely that it differs and the medians happen to be ``T`` apart.
+5. Run-to-run noise (:class:`RunNoise`): the repeats of one run share its machine state, so
+   a machine busier during one run slows every repeat of a case and the test above cannot
+   tell. Over all cases of the comparison (at least :data:`MIN_CASES`), the median ratio is
+   the drift and the scaled median absolute deviation of the log ratios the noise. When that
+   noise is too large for ``T`` to stand above it (``NOISE_Z`` spreads beyond ``T``), a case
+   must also stand out from the other cases: ``NOISE_Z`` spreads and ``T`` beyond the median.
+   Otherwise (a quiet machine, or too few cases to tell) step 4 alone decides, so a change
+   that slows every case is caught.
 
 The point estimate shown is the ratio of the medians (``b / a``).
 """
@@ -220,3 +228,61 @@ def speed_change(samples_a: Sequence[float], samples_b: Sequence[float]) -> Spee
 
 def _positive(x: object) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
+#: fewest cases timed in both runs from which the run-to-run noise is estimated
+MIN_CASES = 8
+#: how many robust standard deviations of the run-to-run noise a case must stand out by
+NOISE_Z = 3.0
+
+
+@dataclass(frozen=True)
+class RunNoise:
+    """How much the speed of the same case moves between the two runs, over all cases.
+
+    Repeats within a run share the run's machine state, so the test of :func:`speed_change`
+    cannot see a machine that was busier during one run than the other. Assuming most cases
+    did not really change, the spread of their log ratios (median absolute deviation, scaled
+    to a standard deviation) is the run-to-run noise, and their median the run's drift.
+
+    Attributes:
+        n: cases timed in both runs.
+        drift: median ratio b/a over those cases (1.0 when ``n`` is 0).
+        spread: ``exp`` of the robust standard deviation of the log ratios (1.0: none).
+    """
+
+    n: int
+    drift: float = 1.0
+    spread: float = 1.0
+
+    @classmethod
+    def of(cls, ratios: Sequence[float]) -> RunNoise:
+        """The noise of a comparison from the median ratios of its cases (positive numbers)."""
+        logs = [math.log(r) for r in ratios if _positive(r)]
+        if not logs:
+            return cls(0)
+        mid = _median(logs)
+        mad = _median([abs(x - mid) for x in logs])
+        return cls(len(logs), math.exp(mid), math.exp(1.4826 * mad))
+
+    def resolves(self, threshold: float) -> bool:
+        """Whether a change of ``threshold`` stands above the run-to-run noise: too few cases
+        to tell, or a spread below ``threshold ** (1 / NOISE_Z)``."""
+        return self.n < MIN_CASES or NOISE_Z * math.log(self.spread) <= math.log(threshold)
+
+    def stands_out(self, ratio: float, threshold: float) -> bool:
+        """A case's ratio is beyond both the drift times ``threshold`` and ``NOISE_Z`` spreads."""
+        excess = math.log(ratio) - math.log(self.drift)
+        return excess >= max(math.log(threshold), NOISE_Z * math.log(self.spread))
+
+    def text(self, threshold: float) -> str:
+        """One line when the noise decides (``""`` otherwise)."""
+        if self.resolves(threshold):
+            return ""
+        return (
+            f"run-to-run noise: the same case moves by {self.spread:.2f}x between these runs "
+            f"(robust spread over {self.n} cases; median ratio {self.drift:.2f}x), more than "
+            f"speed:{threshold:g} can resolve on its own: a case fails only when it is also "
+            f"{max(threshold, self.spread**NOISE_Z):.2f}x beyond the median (a busy machine? "
+            "compare runs from a quiet one)"
+        )

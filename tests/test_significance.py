@@ -104,3 +104,56 @@ def test_missing_or_bad_samples():
     assert speed_change([], [1.0]).why_untested == "no per-repeat times in a"
     change = speed_change([1.0, float("nan"), -1.0, 1.0, 1.0, 1.0, 1.0], [1.0] * 5)
     assert change.n_a == 5 and change.ratio == 1.0 and not change.significant
+
+
+def _comparison_with_ratios(ratios, *, repeats=10, noise=0.01, seed=0):
+    """Two fake runs whose cases differ by ``ratios`` (b/a), each case tightly measured."""
+    import dataclasses
+
+    from fake_runs import case, make_record, timing
+
+    from suite.compare import compare_records
+
+    rng = random.Random(seed)
+    a, b = [], []
+    for i, ratio in enumerate(ratios):
+        rec = make_record(case(pair=f"p{i}"))
+        base = 0.002 * (1 + rng.random())
+        a.append(dataclasses.replace(rec, timing=timing(base, repeats=repeats, noise=noise, seed=2 * i)))
+        b.append(
+            dataclasses.replace(
+                rec, timing=timing(base * ratio, repeats=repeats, noise=noise, seed=2 * i + 1)
+            )
+        )
+    return compare_records(a, b)
+
+
+def test_a_busy_machine_moves_every_case_and_fails_none():
+    rng = random.Random(3)
+    # same code, a machine whose load changed between the runs: each case 0.6x..2.5x, all tightly measured
+    ratios = [math.exp(rng.gauss(0.3, 0.4)) for _ in range(30)]
+    comp = _comparison_with_ratios(ratios)
+    assert sum(c.speed.slower_by_at_least(1.1) for c in comp.cases) > 5  # each case on its own: "slower"
+    assert not comp.noise.resolves(1.1) and comp.speed_regressions(1.1) == []
+    assert comp.failures("speed:1.10") == []
+    assert "run-to-run noise" in comp.noise.text(1.1)
+
+
+def test_a_case_that_stands_out_from_the_noise_still_fails():
+    rng = random.Random(4)
+    ratios = [math.exp(rng.gauss(0.0, 0.1)) for _ in range(30)]
+    ratios[7] = 3.0
+    comp = _comparison_with_ratios(ratios)
+    assert [c.case_id.split(".")[0] for c in comp.speed_regressions(1.1)] == ["p7"]
+
+
+def test_on_a_quiet_machine_a_change_that_slows_every_case_fails_every_case():
+    comp = _comparison_with_ratios([1.3] * 20)
+    assert comp.noise.resolves(1.1) and comp.noise.drift == pytest.approx(1.3, rel=0.02)
+    assert len(comp.speed_regressions(1.1)) == 20
+
+
+def test_too_few_cases_to_estimate_the_noise_leave_each_case_to_its_own_test():
+    comp = _comparison_with_ratios([1.5, 0.6, 2.0])
+    assert comp.noise.n == 3 and comp.noise.resolves(1.1)
+    assert {c.case_id.split(".")[0] for c in comp.speed_regressions(1.1)} == {"p0", "p2"}

@@ -51,7 +51,7 @@ def _significance(delta: Any) -> str:
     return text + (" (unstable)" if delta.unstable else "")
 
 
-def _print_table(comp: Any, show_all: bool) -> None:
+def _print_table(comp: Any, show_all: bool, threshold: float | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -102,6 +102,9 @@ def _print_table(comp: Any, show_all: bool) -> None:
         console.print(f"{hidden} case(s) without a significant change hidden; --all shows them")
     if comp.speed_untested:
         console.print(f"[yellow]{comp.speed_untested}[/]", highlight=False)
+    noise = comp.noise.text(threshold) if threshold is not None else ""
+    if noise:
+        console.print(f"[yellow]{noise}[/]", highlight=False)
     for cid in comp.only_a:
         console.print(f"only in {comp.run_a}: {cid}", highlight=False)
     for cid in comp.only_b:
@@ -128,9 +131,11 @@ def run(args: argparse.Namespace) -> int:
         data = comp.to_dict()
         data["fail_on"] = args.fail_on
         data["failures"] = failures
+        if rule is not None and rule.speed is not None:
+            data["speed_noise"]["note"] = comp.noise.text(rule.speed)
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
     else:
-        _print_table(comp, args.all)
+        _print_table(comp, args.all, rule.speed if rule is not None else None)
     for line in failures:
         sys.stderr.write(f"regression: {line}\n")
     return 1 if failures else 0
