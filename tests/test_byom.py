@@ -89,6 +89,34 @@ def test_unnamed_members_pair_by_structure(name):
     assert audit(ref, member, x) == []
 
 
+def test_layers_created_in_another_order_than_called_pair_by_call_order():
+    """Generated names follow creation order; weights must follow the forward pass."""
+    import keras
+
+    from suite.zoo.prepare import fresh_names
+
+    class Reordered(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.head = keras.layers.Dense(10, activation="softmax")  # created first: "dense"
+            self.hidden = keras.layers.Dense(64, activation="relu")  # "dense_1"
+
+        def call(self, x):
+            return self.head(self.hidden(x))
+
+    x = _inputs((8, bm.FEATURES))
+    with fresh_names():  # as in a case: each member numbers its layers from "dense"
+        ref = bm.seed_sequential()
+    with fresh_names():
+        member = Reordered()
+    _built(ref, member, x=x)
+    assert {v.path.split("/")[-2] for v in ref.variables} == {v.path.split("/")[-2] for v in member.variables}
+    alignment = copy_weights(ref, member, x=x)
+    assert alignment.method == "structure"
+    assert ("dense_1/kernel", "dense/kernel") in alignment.renamed()
+    assert bitwise_equal(member(x).numpy(), ref(x).numpy())
+
+
 def test_names_that_disagree_with_forward_order_stop_with_the_variables_named():
     import keras
 

@@ -178,6 +178,8 @@ def _pair_unused(
 def _check_names(pairs: list[tuple[VariableInfo, VariableInfo]], ref_keys: set[str]) -> None:
     """Raise :class:`AmbiguousAlignment` when names and forward order point at different variables."""
     for mem, ref in pairs:
+        if mem.layer is not None and _auto_named(mem.layer):
+            continue  # a generated name says nothing: the same name may well be another layer
         if mem.key != ref.key and mem.key in ref_keys:
             raise AmbiguousAlignment(
                 f"names and forward order disagree: the member's {mem.key} is used where the "

@@ -77,9 +77,11 @@ class Members:
 def fresh_names() -> Iterator[None]:
     """Keras numbers unnamed layers from ``dense`` again inside, as in a fresh process.
 
-    So every build of a case names its layers alike, whatever was built before in this
-    process (variable keys and output names then agree across modes, workers and runs). The
-    counters are given back afterwards, so a notebook's own layer names go on as before.
+    Each build of a case (reference, member, float64 donor) runs inside one, so it names its
+    layers alike whatever was built before in this process: variable keys and output names
+    agree across modes, workers and runs, and two members read ``dense``, ``dense_1`` as a
+    user who builds each alone would see them. The counters are given back afterwards, so a
+    notebook's own layer names go on as before.
     """
     from keras.src.backend.common import global_state
 
@@ -182,12 +184,14 @@ def build_members(
         keras.utils.set_random_seed(seed)
         reference = pair.build(pair.reference, size)
         ensure_built(reference, x)
-        model = reference
-        if member != pair.reference:
+    model = reference
+    if member != pair.reference:
+        with fresh_names():
             keras.utils.set_random_seed(seed + 1)
             model = pair.build(member, size)
             ensure_built(model, x)
-        if float64:
+    if float64:
+        with fresh_names():
             _float32_donor(pair, size, reference, batch.x, seed)
     training = resolve_training(pair.loss, batch.y, reference, x, seed)
     if member == pair.reference:
