@@ -13,23 +13,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import byom_models as bm
 import tensorflow as tf
+from test_user_pairs import clean_registry  # noqa: F401  (autouse: what a test registers is removed)
 
 from suite.errors import AmbiguousAlignment, StructuralMismatch, UsageError
-from suite.zoo import base, load_builtin_pairs
 from suite.zoo.align import match_variables
 from suite.zoo.audit import audit
 from suite.zoo.loss import infer_loss
 from suite.zoo.weights import bitwise_equal, copy_weights, ensure_built
-
-
-@pytest.fixture(autouse=True)
-def clean_registry():
-    """Whatever a test registers is removed afterwards."""
-    load_builtin_pairs()
-    before = dict(base._REGISTRY)
-    yield
-    base._REGISTRY.clear()
-    base._REGISTRY.update(before)
 
 
 def _inputs(shape, seed=0, ints=None):

@@ -205,16 +205,27 @@ def names_chosen(infos: list[VariableInfo]) -> bool:
     return not layers or any(layer is None or not _auto_named(layer) for layer in layers)
 
 
+def _signature_differences(
+    pairs: list[tuple[VariableInfo, VariableInfo]], allow_cast: bool, *, same_keys: bool
+) -> list[str]:
+    """``shape of X (member) vs (reference)`` / ``dtype of ...`` for pairs that cannot take
+    each other's values (the reference's key is named too unless both keys are one)."""
+    messages = []
+    for m, r in pairs:
+        if _signature(m, allow_cast) == _signature(r, allow_cast):
+            continue
+        theirs = "" if same_keys else f"{r.key} "
+        if m.shape != r.shape:
+            messages.append(f"shape of {m.key} {m.shape} vs {theirs}{r.shape}")
+        else:
+            messages.append(f"dtype of {m.key} {m.dtype} vs {theirs}{r.dtype}")
+    return messages
+
+
 def _by_name(ref: list[VariableInfo], mem: list[VariableInfo], allow_cast: bool) -> Alignment:
     by_key = {m.key: m for m in mem}
     pairs = [(by_key[r.key], r) for r in ref]
-    bad = [
-        f"shape of {m.key} {m.shape} vs {r.shape}"
-        if m.shape != r.shape
-        else f"dtype of {m.key} {m.dtype} vs {r.dtype}"
-        for m, r in pairs
-        if _signature(m, allow_cast) != _signature(r, allow_cast)
-    ]
+    bad = _signature_differences(pairs, allow_cast, same_keys=True)
     if bad:
         raise StructuralMismatch(bad)
     return Alignment("name", pairs)
@@ -370,13 +381,7 @@ def variable_differences(
     if mostly_named_alike(ref, mem):
         return name_differences(ref, mem)
     pairs, missing, extra = sequence_pairs(ref, mem, allow_cast)
-    messages = [
-        f"shape of {m.key} {m.shape} vs {r.key} {r.shape}"
-        if m.shape != r.shape
-        else f"dtype of {m.key} {m.dtype} vs {r.key} {r.dtype}"
-        for m, r in pairs
-        if _signature(m, allow_cast) != _signature(r, allow_cast)
-    ]
+    messages = _signature_differences(pairs, allow_cast, same_keys=False)
     messages += _missing_messages(ref, missing, pairs)
     messages += _layer_messages(mem, extra, "extra")
     return messages

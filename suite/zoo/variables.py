@@ -81,6 +81,20 @@ def _owners(model: Any) -> dict[int, Any]:
     return owners
 
 
+def _info(key: str, var: Any, tracked: bool, layer: Any, layer_key: str, leaf: str) -> VariableInfo:
+    return VariableInfo(
+        key=key,
+        var=var,
+        shape=shape_of(var),
+        dtype=dtype_name(var),
+        trainable=bool(var.trainable),
+        tracked=tracked,
+        layer=layer,
+        layer_key=layer_key,
+        leaf=leaf,
+    )
+
+
 def inventory(model: Any) -> list[VariableInfo]:
     """Every variable of a built member: tracked ones (creation order), then untracked ones.
 
@@ -99,33 +113,9 @@ def inventory(model: Any) -> list[VariableInfo]:
     infos = []
     for key, var in tracked.items():
         layer_key, _, leaf = key.rpartition("/")
-        infos.append(
-            VariableInfo(
-                key=key,
-                var=var,
-                shape=shape_of(var),
-                dtype=dtype_name(var),
-                trainable=bool(var.trainable),
-                tracked=True,
-                layer=owners.get(id(var)),
-                layer_key=layer_key,
-                leaf=leaf,
-            )
-        )
+        infos.append(_info(key, var, True, owners.get(id(var)), layer_key, leaf))
     for path, var in untracked_variables(model).items():
-        infos.append(
-            VariableInfo(
-                key=path,
-                var=var,
-                shape=shape_of(var),
-                dtype=dtype_name(var),
-                trainable=bool(var.trainable),
-                tracked=False,
-                layer=None,
-                layer_key="",
-                leaf=path.rpartition(".")[2],
-            )
-        )
+        infos.append(_info(path, var, False, None, "", path.rpartition(".")[2]))
     return infos
 
 
