@@ -107,6 +107,29 @@ def test_layers_created_in_another_order_than_called_pair_by_call_order():
     assert bitwise_equal(member(x).numpy(), ref(x).numpy())
 
 
+def test_a_member_tf_function_cannot_trace_is_ordered_by_an_eager_call():
+    import keras
+
+    class EagerOnly(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.head = keras.layers.Dense(10, activation="softmax")  # created before it is used
+            self.hidden = keras.layers.Dense(64, activation="relu")
+
+        def call(self, x):
+            h = self.hidden(x)
+            if float(tf.reduce_max(h).numpy()) < 0:  # .numpy(): no graph can be traced
+                h = -h
+            return self.head(h)
+
+    x = _inputs((8, bm.FEATURES))
+    ref, member = _built(bm.seed_sequential(), EagerOnly(), x=x)
+    alignment = copy_weights(ref, member, x=x)
+    assert alignment.method == "structure" and alignment.member.source == "eager"
+    assert alignment.pairs[0][0].var is member.hidden.kernel
+    assert bitwise_equal(member(x).numpy(), ref(x).numpy())
+
+
 def test_names_that_disagree_with_forward_order_stop_with_the_variables_named():
     import keras
 

@@ -44,14 +44,18 @@ class Ordered:
     Attributes:
         used: variables the forward pass uses, in order of first use.
         unused: variables no traced pass touches, in creation order.
-        traced: False when tracing failed and creation order stands in for forward order.
+        traced: False when the member could not be traced (no graph to read ops from).
         traces: the inference trace (and the training trace when one was needed).
+        source: where the order comes from: ``graph`` (traced), ``eager`` (trainable variables
+            in the order an eager call reads them, the others by name and shape), or
+            ``creation`` (neither worked).
     """
 
     used: list[VariableInfo]
     unused: list[VariableInfo]
     traced: bool = True
     traces: list[Any] = field(default_factory=list)
+    source: str = "graph"
 
 
 @dataclass
@@ -101,8 +105,8 @@ def order_variables(model: Any, x: Any, infos: list[VariableInfo]) -> Ordered:
     variables = [i.var for i in infos]
     try:
         traces = [trace_forward(model, x, variables, training=False)]
-    except Exception:  # a member tf.function cannot trace: creation order is all we have
-        return Ordered(used=list(infos), unused=[], traced=False)
+    except Exception:  # a member tf.function cannot trace (Python side effects): read it eagerly
+        return _eager_order(model, x, infos)
     order = list(traces[0].order)
     if len(order) < len(infos):
         try:
@@ -113,6 +117,27 @@ def order_variables(model: Any, x: Any, infos: list[VariableInfo]) -> Ordered:
     used = [by_id[v] for v in order]
     unused = [i for i in infos if id(i.var) not in set(order)]
     return Ordered(used=used, unused=unused, traces=traces)
+
+
+def _eager_order(model: Any, x: Any, infos: list[VariableInfo]) -> Ordered:
+    """Trainable variables in the order an eager inference call reads them (what a gradient
+    tape watches); the rest are matched by name and shape. Creation order if the call fails."""
+    import tensorflow as tf
+
+    from suite.zoo.forward import tf_variable
+    from suite.zoo.paths import call_model
+
+    by_tf = {id(tf_variable(i.var)): i for i in infos}
+    try:
+        with tf.GradientTape(watch_accessed_variables=True) as tape:
+            call_model(model, x, False)
+        watched = [by_tf[id(v)] for v in tape.watched_variables() if id(v) in by_tf]
+    except Exception:  # nothing tells the forward order: creation order
+        return Ordered(used=list(infos), unused=[], traced=False, source="creation")
+    seen = {id(i.var) for i in watched}
+    return Ordered(
+        used=watched, unused=[i for i in infos if id(i.var) not in seen], traced=False, source="eager"
+    )
 
 
 def _by_leaf(ref_run: list[VariableInfo], mem_run: list[VariableInfo]) -> list[VariableInfo]:

@@ -124,7 +124,8 @@ class _Reused:
         return self.model
 
 
-def _instance_builder(name: str, model: Any) -> Callable[[dict[str, Any], Any], Any]:
+def _instance_builder(model: Any) -> Callable[[dict[str, Any], Any], Any]:
+    """How to get a fresh copy of a model instance for each case (see the module docstring)."""
     import keras
 
     if isinstance(model, keras.Model) and (
@@ -144,7 +145,7 @@ def member_builder(name: str, obj: Any) -> Callable[[dict[str, Any], Any], Any]:
         UsageError: ``obj`` is none of those, or a class that needs constructor arguments.
     """
     if isinstance(obj, type):
-        if not (_is_model_class(obj)):
+        if not _is_model_class(obj):
             raise UsageError(
                 f"member {name!r}: class {obj.__name__} is not a keras.Model, layer or tf.Module"
             )
@@ -154,7 +155,7 @@ def member_builder(name: str, obj: Any) -> Callable[[dict[str, Any], Any], Any]:
             )
         return lambda hp, x: _checked(name, obj())
     if _is_model(obj):
-        builder = _instance_builder(name, obj)
+        builder = _instance_builder(obj)
         return lambda hp, x: _checked(name, builder(hp, x))
     if callable(obj):
         takes_hp = _required_params(obj) >= 1
