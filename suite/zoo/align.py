@@ -20,18 +20,18 @@ names nothing. :func:`match_variables` therefore matches in three ways:
 An alignment that cannot be made without a guess raises
 :class:`~suite.errors.AmbiguousAlignment` naming the variables and why; one that does not
 fit raises :class:`~suite.errors.StructuralMismatch` with what is missing, extra or shaped
-differently (see :func:`variable_differences`).
+differently (:mod:`suite.zoo.mismatch`).
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from suite.errors import AmbiguousAlignment, StructuralMismatch
-from suite.zoo.variables import VariableInfo, inventory
+from suite.zoo.mismatch import name_differences, signature_differences, variable_differences
+from suite.zoo.variables import VariableInfo, inventory, signature
 
 #: how the variables were matched
 METHODS = ("name", "structure", "order")
@@ -81,10 +81,6 @@ class Alignment:
     def renamed(self) -> list[tuple[str, str]]:
         """The pairs whose keys differ (empty when matched by name)."""
         return [(m.key, r.key) for m, r in self.pairs if m.key != r.key]
-
-
-def _signature(info: VariableInfo, allow_cast: bool) -> tuple[Any, ...]:
-    return (info.shape,) if allow_cast else info.signature
 
 
 def order_variables(model: Any, x: Any, infos: list[VariableInfo]) -> Ordered:
@@ -154,14 +150,14 @@ def _pair_in_order(
 ) -> list[tuple[VariableInfo, VariableInfo]] | None:
     """Position-by-position pairs when every position has one signature; None otherwise."""
     if len(ref) != len(mem) or any(
-        _signature(r, allow_cast) != _signature(m, allow_cast) for r, m in zip(ref, mem, strict=True)
+        signature(r, allow_cast) != signature(m, allow_cast) for r, m in zip(ref, mem, strict=True)
     ):
         return None
     pairs: list[tuple[VariableInfo, VariableInfo]] = []
     i = 0
     while i < len(ref):
         j = i + 1
-        while j < len(ref) and _signature(ref[j], allow_cast) == _signature(ref[i], allow_cast):
+        while j < len(ref) and signature(ref[j], allow_cast) == signature(ref[i], allow_cast):
             j += 1
         pairs += list(zip(_by_leaf(ref[i:j], mem[i:j]), ref[i:j], strict=True))
         i = j
@@ -179,9 +175,9 @@ def _pair_unused(
     """
     groups: dict[tuple[Any, ...], tuple[list[VariableInfo], list[VariableInfo]]] = {}
     for info in ref:
-        groups.setdefault(_signature(info, allow_cast), ([], []))[0].append(info)
+        groups.setdefault(signature(info, allow_cast), ([], []))[0].append(info)
     for info in mem:
-        groups.setdefault(_signature(info, allow_cast), ([], []))[1].append(info)
+        groups.setdefault(signature(info, allow_cast), ([], []))[1].append(info)
     pairs = []
     for (shape, *_), (rs, ms) in groups.items():
         if len(rs) != len(ms):
@@ -230,27 +226,10 @@ def names_chosen(infos: list[VariableInfo]) -> bool:
     return not layers or any(layer is None or not _auto_named(layer) for layer in layers)
 
 
-def _signature_differences(
-    pairs: list[tuple[VariableInfo, VariableInfo]], allow_cast: bool, *, same_keys: bool
-) -> list[str]:
-    """``shape of X (member) vs (reference)`` / ``dtype of ...`` for pairs that cannot take
-    each other's values (the reference's key is named too unless both keys are one)."""
-    messages = []
-    for m, r in pairs:
-        if _signature(m, allow_cast) == _signature(r, allow_cast):
-            continue
-        theirs = "" if same_keys else f"{r.key} "
-        if m.shape != r.shape:
-            messages.append(f"shape of {m.key} {m.shape} vs {theirs}{r.shape}")
-        else:
-            messages.append(f"dtype of {m.key} {m.dtype} vs {theirs}{r.dtype}")
-    return messages
-
-
 def _by_name(ref: list[VariableInfo], mem: list[VariableInfo], allow_cast: bool) -> Alignment:
     by_key = {m.key: m for m in mem}
     pairs = [(by_key[r.key], r) for r in ref]
-    bad = _signature_differences(pairs, allow_cast, same_keys=True)
+    bad = signature_differences(pairs, allow_cast, same_keys=True)
     if bad:
         raise StructuralMismatch(bad)
     return Alignment("name", pairs)
@@ -309,139 +288,3 @@ def match_variables(
     pairs = used + unused
     _check_names(pairs, ref_keys)
     return Alignment("structure", pairs, member=mem_order, reference=ref_order)
-
-
-def name_differences(ref: list[VariableInfo], mem: list[VariableInfo]) -> list[str]:
-    """Missing/extra variables and shape/dtype differences, matching by key (member first).
-
-    Returns:
-        ``"no bias in dense_1 (64,)"``, ``"missing variable bn_0/gamma (8,)"``, ``"extra variable
-        dense_2/kernel (64, 64)"``, ``"shape of dense_0/kernel (10, 32) vs (10, 64)"``...
-    """
-    from suite.zoo.paths import structural_differences
-
-    return structural_differences({r.key: r.var for r in ref}, {m.key: m.var for m in mem})
-
-
-def mostly_named_alike(ref: list[VariableInfo], mem: list[VariableInfo]) -> bool:
-    """True when at least half of the reference's keys are also the member's (names are meant)."""
-    common = {r.key for r in ref} & {m.key for m in mem}
-    return bool(ref) and 2 * len(common) >= len(ref)
-
-
-def _groups(infos: list[VariableInfo]) -> list[list[VariableInfo]]:
-    """Runs of neighbours that belong to one layer (an untracked variable is a run of its own)."""
-    runs: list[list[VariableInfo]] = []
-    for info in infos:
-        if runs and info.layer_key and runs[-1][-1].layer_key == info.layer_key:
-            runs[-1].append(info)
-        else:
-            runs.append([info])
-    return runs
-
-
-def _diff(
-    ref: list[VariableInfo], mem: list[VariableInfo], allow_cast: bool, out: tuple[list, list, list]
-) -> None:
-    """Variable-level diff by signature into ``out`` (pairs, missing, extra)."""
-    pairs, missing, extra = out
-    matcher = difflib.SequenceMatcher(
-        None,
-        [_signature(r, allow_cast) for r in ref],
-        [_signature(m, allow_cast) for m in mem],
-        autojunk=False,
-    )
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
-            pairs += list(zip(mem[j1:j2], ref[i1:i2], strict=True))
-        else:
-            missing += ref[i1:i2]
-            extra += mem[j1:j2]
-
-
-def sequence_pairs(
-    ref: list[VariableInfo], mem: list[VariableInfo], allow_cast: bool = False
-) -> tuple[list[tuple[VariableInfo, VariableInfo]], list[VariableInfo], list[VariableInfo]]:
-    """The closest alignment of two forward orders that do not match: a diff of their layers
-    (runs of one layer's variables), then of the variables inside layers that differ.
-
-    Returns:
-        ``(pairs, missing, extra)``: matched ``(member, reference)`` pairs (same signature, or
-        the same position in a replaced stretch), reference variables the member lacks, and
-        member variables the reference lacks.
-    """
-    out: tuple[list, list, list] = ([], [], [])
-    ref_runs, mem_runs = _groups(ref), _groups(mem)
-
-    def key(run: list[VariableInfo]) -> tuple[Any, ...]:
-        return tuple(_signature(i, allow_cast) for i in run)
-
-    matcher = difflib.SequenceMatcher(
-        None, [key(r) for r in ref_runs], [key(m) for m in mem_runs], autojunk=False
-    )
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        flat_ref = [v for run in ref_runs[i1:i2] for v in run]
-        flat_mem = [v for run in mem_runs[j1:j2] for v in run]
-        if tag in ("delete", "insert"):
-            out[1].extend(flat_ref)
-            out[2].extend(flat_mem)
-        elif tag == "equal" or i2 - i1 != j2 - j1:
-            _diff(flat_ref, flat_mem, allow_cast, out)
-        else:
-            for r_run, m_run in zip(ref_runs[i1:i2], mem_runs[j1:j2], strict=True):
-                _diff(r_run, m_run, allow_cast, out)
-    return out
-
-
-def variable_differences(
-    ref: list[VariableInfo], mem: list[VariableInfo], *, allow_cast: bool = False
-) -> list[str]:
-    """What keeps a member from taking the reference's weights, member first.
-
-    Matches by name when most names line up, else by the closest forward-order alignment:
-    ``"no bias after w1 (the reference adds dense/bias (64,))"``, ``"missing layer dense_2
-    (kernel (64, 64), bias (64,))"``, ``"extra variable w3 (10,)"``, ``"shape of w1 (10, 32) vs
-    dense/kernel (10, 64)"``.
-    """
-    if mostly_named_alike(ref, mem):
-        return name_differences(ref, mem)
-    pairs, missing, extra = sequence_pairs(ref, mem, allow_cast)
-    messages = _signature_differences(pairs, allow_cast, same_keys=False)
-    messages += _missing_messages(ref, missing, pairs)
-    messages += _layer_messages(mem, extra, "extra")
-    return messages
-
-
-def _missing_messages(
-    ref: list[VariableInfo], missing: list[VariableInfo], pairs: list[tuple[VariableInfo, VariableInfo]]
-) -> list[str]:
-    """Missing biases named as such (after the member variable that precedes them)."""
-    member_of = {id(r.var): m for m, r in pairs}
-    position = {id(r.var): i for i, r in enumerate(ref)}
-    biases, others = [], []
-    for info in missing:
-        if info.leaf == "bias" or (len(info.shape) == 1 and "bias" in info.key):
-            before = [r for r in ref[: position[id(info.var)]] if id(r.var) in member_of]
-            where = f"after {member_of[id(before[-1].var)].key}" if before else "at the start"
-            biases.append(f"no bias {where} (the reference adds {info.key} {info.shape})")
-        else:
-            others.append(info)
-    return biases + _layer_messages(ref, others, "missing")
-
-
-def _layer_messages(all_infos: list[VariableInfo], unmatched: list[VariableInfo], what: str) -> list[str]:
-    """``missing layer X (...)`` when a whole layer is unmatched, else one line per variable."""
-    by_layer: dict[str, list[VariableInfo]] = {}
-    for info in all_infos:
-        by_layer.setdefault(info.layer_key, []).append(info)
-    messages, done = [], set()
-    for info in unmatched:
-        layer = by_layer.get(info.layer_key, [])
-        whole = info.layer_key and all(any(u is v for u in unmatched) for v in layer)
-        if whole and info.layer_key not in done:
-            done.add(info.layer_key)
-            parts = ", ".join(f"{v.leaf} {v.shape}" for v in layer)
-            messages.append(f"{what} layer {info.layer_key} ({parts})")
-        elif not whole:
-            messages.append(f"{what} variable {info.key} {info.shape}")
-    return messages

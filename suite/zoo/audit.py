@@ -27,15 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from suite.errors import AmbiguousAlignment, StructuralMismatch
-from suite.zoo.align import (
-    Alignment,
-    Ordered,
-    match_variables,
-    mostly_named_alike,
-    order_variables,
-    sequence_pairs,
-)
+from suite.zoo.align import Alignment, Ordered, match_variables, order_variables
 from suite.zoo.forward import ACTIVATION_OPS
+from suite.zoo.mismatch import mostly_named_alike, sequence_pairs
 from suite.zoo.paths import is_keras, is_param
 from suite.zoo.variables import VariableInfo, inventory
 

@@ -53,6 +53,12 @@ class VariableInfo:
         return f"{self.key} {self.shape}"
 
 
+def signature(info: VariableInfo, allow_cast: bool = False) -> tuple[Any, ...]:
+    """What two variables must share to take each other's values: shape and dtype (shape only
+    when values may be cast)."""
+    return (info.shape,) if allow_cast else info.signature
+
+
 def untracked_variables(model: Any) -> dict[str, Any]:
     """The ``tf.Variable`` attributes of a Keras member that Keras does not track.
 
