@@ -14,6 +14,7 @@ from typing import Any
 
 from suite.zoo.variables import VariableInfo, signature
 
+
 def signature_differences(
     pairs: list[tuple[VariableInfo, VariableInfo]], allow_cast: bool, *, same_keys: bool
 ) -> list[str]:
