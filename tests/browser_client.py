@@ -85,6 +85,8 @@ class BrowserCheck:
             ``naturalWidth``, ``naturalHeight``.
         requests: URLs the page requested (the page itself included).
         screenshot_std: standard deviation of the screenshot's grey levels (0–1).
+        values: the result of each ``probes`` expression (JSON values), by name.
+        viewport_path: a screenshot of the first viewport only (what a reader sees first).
     """
 
     console_errors: list[str]
@@ -94,6 +96,8 @@ class BrowserCheck:
     images: list[dict[str, Any]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     screenshot_std: float = 0.0
+    values: dict[str, Any] = field(default_factory=dict)
+    viewport_path: Path | None = None
 
     @property
     def external_requests(self) -> list[str]:
@@ -225,6 +229,8 @@ def render(
     max_height: int = 6000,
     settle_s: float = 0.5,
     timeout_s: float = 60.0,
+    probes: dict[str, str] | None = None,
+    offline: bool = False,
 ) -> BrowserCheck:
     """Load a local file or URL in headless Chromium and check it.
 
@@ -236,6 +242,10 @@ def render(
         max_height: the full-page screenshot is cut at this height.
         settle_s: time to keep collecting console messages after the load event.
         timeout_s: limit for the whole check.
+        probes: ``{name: JavaScript expression}`` evaluated after the load (read-only
+            ``Runtime.evaluate``, results returned by value in ``values``).
+        offline: emulate a browser with no network at all (DevTools
+            ``Network.emulateNetworkConditions``): every request but ``file:``/``data:`` fails.
 
     Returns:
         The :class:`BrowserCheck`.
@@ -268,7 +278,8 @@ def render(
         os.close(to_r)
         os.close(from_w)
         try:
-            return _check(_Pipe(proc, to_w, from_r, deadline), url, shot, width, height, max_height, settle_s)
+            pipe = _Pipe(proc, to_w, from_r, deadline)
+            return _check(pipe, url, shot, width, height, max_height, settle_s, probes or {}, offline)
         finally:
             for fd in (to_w, from_r):
                 os.close(fd)
@@ -280,7 +291,15 @@ def render(
 
 
 def _check(
-    pipe: _Pipe, url: str, shot: Path, width: int, height: int, max_height: int, settle_s: float
+    pipe: _Pipe,
+    url: str,
+    shot: Path,
+    width: int,
+    height: int,
+    max_height: int,
+    settle_s: float,
+    probes: dict[str, str],
+    offline: bool,
 ) -> BrowserCheck:
     target = pipe.send("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = pipe.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -292,6 +311,9 @@ def _check(
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
             session=session,
         )
+        if offline:
+            conditions = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+            pipe.send("Network.emulateNetworkConditions", conditions, session=session)
         pipe.events.clear()
         pipe.send("Page.navigate", {"url": url}, session=session)
         if not pipe.wait_event("Page.loadEventFired", pipe.deadline):
@@ -303,6 +325,13 @@ def _check(
             "Runtime.evaluate", {"expression": _IMAGES_JS, "returnByValue": True}, session=session
         )
         images = json.loads(result.get("result", {}).get("value") or "[]")
+        values = {}
+        for name, expression in probes.items():
+            reply = pipe.send(
+                "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session
+            )
+            values[name] = reply.get("result", {}).get("value")
+        first = pipe.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
         metrics = pipe.send("Page.getLayoutMetrics", session=session)
         size = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
         clip = {
@@ -322,6 +351,8 @@ def _check(
             pipe.send("Browser.close")
     shot.parent.mkdir(parents=True, exist_ok=True)
     shot.write_bytes(base64.b64decode(data))
+    viewport = shot.with_name(shot.stem + ".viewport.png")
+    viewport.write_bytes(base64.b64decode(first))
     std = screenshot_std(shot)
     requests = [
         e["params"]["request"]["url"][:200] for e in pipe.events if e["method"] == "Network.requestWillBeSent"
@@ -334,4 +365,6 @@ def _check(
         images=images,
         requests=requests,
         screenshot_std=std,
+        values=values,
+        viewport_path=viewport,
     )

@@ -95,7 +95,7 @@ def test_corrupt_line_is_reported_with_its_number_and_the_rest_loads(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         frame = load_frame(RunDir(run.path))
-    assert len(frame) == 2 and {"timing.step_s_median", "pair", "verdict"} <= set(frame.columns)
+    assert len(frame) == 2 and {"step_ms_median", "pair", "verdict"} <= set(frame.columns)
 
 
 # ---- real runs ---------------------------------------------------------------------------

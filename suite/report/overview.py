@@ -1,0 +1,203 @@
+"""The first screen of a report, as data: the verdict matrix and the speed table.
+
+*Verdict matrix*: one row per (pair, member), one column per (workload, mode), and in each
+cell one mark per case: the other axes that vary in the run (device, precision,
+determinism, size) are the *sub-keys* of a cell, always in the same order, so a 500-case
+run is a grid of a few hundred marks. When a cell would hold more than
+:data:`MAX_MARKS_PER_CELL` cases, it shows their worst verdict instead (and says so).
+
+*Speed table*: per pair and workload (and per device, precision, determinism and size where
+they vary), the step time in each mode (median over the pair's members that are not
+controls, with the p10–p90 range over their repeats) and the speed-up of ``tf.function``
+and XLA over eager.
+
+Both are computed with pandas group-bys, so they cost the same for 20 cases or a million;
+the renderers cap how many rows they show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from suite.axes import MEMBERS, MODES, WORKLOADS
+from suite.report.table import VERDICT_SEVERITY
+
+#: axes that make the sub-keys of a matrix cell (in this order)
+SUB_AXES: tuple[str, ...] = ("device", "precision", "determinism", "size")
+#: a cell with more cases than this shows their worst verdict
+MAX_MARKS_PER_CELL = 8
+#: rows of the matrix shown at most (pairs x members)
+MAX_MATRIX_ROWS = 120
+#: mode -> column label of the speed table
+MODE_LABELS = {"eager": "eager", "function": "tf.function", "xla": "XLA"}
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One case in a matrix cell (or the worst of several, see :attr:`count`)."""
+
+    case_id: str
+    verdict: str
+    flagged: bool
+    title: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class VerdictMatrix:
+    """Rows (pair, member, is control) × columns (workload, mode); cells hold :class:`Mark` lists.
+
+    Attributes:
+        rows: ``(pair, member, control)`` in display order.
+        columns: ``(workload, mode)`` in display order.
+        cells: ``{(row index, column index): marks}``; a mark is None where the sub-key has no case.
+        sub_axes: the axes whose values make the sub-keys (those that vary in the run).
+        sub_keys: the sub-keys in mark order (each a tuple of values of ``sub_axes``).
+        worst_only: cells show the worst verdict of their cases (too many sub-keys).
+        hidden_rows: rows left out past :data:`MAX_MATRIX_ROWS`.
+    """
+
+    rows: list[tuple[str, str, bool]]
+    columns: list[tuple[str, str]]
+    cells: dict[tuple[int, int], list[Mark | None]] = field(default_factory=dict)
+    sub_axes: tuple[str, ...] = ()
+    sub_keys: list[tuple[str, ...]] = field(default_factory=list)
+    worst_only: bool = False
+    hidden_rows: int = 0
+
+
+def _ordered(values: Any, known: tuple[str, ...]) -> list[str]:
+    present = {str(v) for v in values}
+    return [v for v in known if v in present] + sorted(present - set(known))
+
+
+def verdict_matrix(frame: Any, max_rows: int = MAX_MATRIX_ROWS) -> VerdictMatrix:
+    """The verdict matrix of a report frame.
+
+    Args:
+        frame: a report frame.
+        max_rows: most (pair, member) rows (problem rows are kept first).
+
+    Returns:
+        The :class:`VerdictMatrix` (empty rows/columns for an empty frame).
+    """
+    if not len(frame):
+        return VerdictMatrix([], [])
+    data = frame.assign(
+        **{a: frame[a].astype(str) for a in ("pair", "member", "workload", "mode", *SUB_AXES)}
+    )
+    sub_axes = tuple(a for a in SUB_AXES if data[a].nunique() > 1)
+    sub_keys = sorted({tuple(k) for k in data[list(sub_axes)].itertuples(index=False)}) if sub_axes else [()]
+    worst_only = len(sub_keys) > MAX_MARKS_PER_CELL
+    columns = [(w, m) for w in _ordered(data["workload"], WORKLOADS) for m in _ordered(data["mode"], MODES)]
+    columns = [c for c in columns if ((data["workload"] == c[0]) & (data["mode"] == c[1])).any()]
+    controls = data.groupby(["pair", "member"], observed=True)["control"].first().fillna(False)
+    severity = data["verdict"].astype(str).map(VERDICT_SEVERITY).fillna(99)
+    row_worst = severity.groupby([data["pair"], data["member"]]).max()
+    rows = []
+    for pair in sorted(data["pair"].unique()):
+        members = data.loc[data["pair"] == pair, "member"].unique()
+        rows += [(pair, m, bool(controls.get((pair, m), False))) for m in _ordered(members, MEMBERS)]
+    hidden = 0
+    if len(rows) > max_rows:  # keep the rows with the worst verdicts, in display order
+        keep = sorted(rows, key=lambda r: -row_worst.get((r[0], r[1]), 0))[:max_rows]
+        keep_set = {(p, m) for p, m, _ in keep}
+        hidden = len(rows) - max_rows
+        rows = [r for r in rows if (r[0], r[1]) in keep_set]
+    row_index = {(p, m): i for i, (p, m, _) in enumerate(rows)}
+    col_index = {c: j for j, c in enumerate(columns)}
+    key_index = {k: i for i, k in enumerate(sub_keys)}
+    cells: dict[tuple[int, int], list[Mark | None]] = {}
+    data = data.assign(_severity=severity)
+    if hidden:
+        data = data[[(p, m) in row_index for p, m in zip(data["pair"], data["member"], strict=True)]]
+    for r in data.itertuples(index=False):
+        i, j = row_index[(r.pair, r.member)], col_index[(r.workload, r.mode)]
+        sub = tuple(getattr(r, a) for a in sub_axes)
+        flagged = isinstance(r.flags, str) and bool(r.flags)
+        title = f"{r.case_id}: {r.verdict}" + (f" [{r.flags}]" if flagged else "")
+        mark = Mark(str(r.case_id), str(r.verdict), flagged, title)
+        if worst_only:
+            cell = cells.setdefault((i, j), [None])
+            old = cell[0]
+            if old is None:
+                cell[0] = mark
+            else:
+                worse = VERDICT_SEVERITY.get(mark.verdict, 99) > VERDICT_SEVERITY.get(old.verdict, 99)
+                best = mark if worse else old
+                cell[0] = Mark(
+                    best.case_id, best.verdict, old.flagged or mark.flagged, best.title, old.count + 1
+                )
+        else:
+            cells.setdefault((i, j), [None] * len(sub_keys))[key_index[sub]] = mark
+    if worst_only:
+        for key, (mark,) in cells.items():
+            if mark is not None and mark.count > 1:
+                cells[key] = [Mark(mark.case_id, mark.verdict, mark.flagged,
+                                   f"worst of {mark.count} cases: {mark.title}", mark.count)]  # fmt: skip
+    return VerdictMatrix(rows, columns, cells, sub_axes, sub_keys, worst_only, hidden)
+
+
+# ------------------------------------------------------------------------------------ speed table
+
+
+@dataclass(frozen=True)
+class SpeedRow:
+    """One row of the speed table.
+
+    Attributes:
+        pair: the pair.
+        key: ``{axis: value}`` of the other axes that vary (workload always, then device,
+            precision, determinism, size where they vary).
+        step_ms: ``{mode: (median, p10, p90)}`` in milliseconds: the median over members of
+            their median step time, and the smallest p10 / largest p90 over members.
+        speedup: ``{mode: eager median / mode median}`` for the modes other than eager.
+        members: members timed (not controls).
+    """
+
+    pair: str
+    key: dict[str, str]
+    step_ms: dict[str, tuple[float, float, float]]
+    speedup: dict[str, float]
+    members: int
+
+
+def speed_table(frame: Any) -> tuple[list[str], list[SpeedRow]]:
+    """Step time per mode and the speed-up over eager, per pair (controls left out).
+
+    Args:
+        frame: a report frame.
+
+    Returns:
+        ``(modes, rows)``: the modes present (in :data:`suite.axes.MODES` order) and the rows,
+        ordered by pair, then the key axes.
+    """
+    timed = frame[frame["step_ms_median"].notna() & ~frame["control"].fillna(False).astype(bool)]
+    if timed.empty:
+        return [], []
+    timed = timed.assign(**{a: timed[a].astype(str) for a in ("pair", "workload", "mode", *SUB_AXES)})
+    modes = _ordered(timed["mode"], MODES)
+    key_axes = ["workload", *(a for a in SUB_AXES if timed[a].nunique() > 1)]
+    by = ["pair", *key_axes, "mode"]
+    grouped = timed.groupby(by, sort=True).agg(
+        median=("step_ms_median", "median"),
+        p10=("step_ms_p10", "min"),
+        p90=("step_ms_p90", "max"),
+        members=("member", "nunique"),
+    )
+    rows: list[SpeedRow] = []
+    workload_order = {w: i for i, w in enumerate(_ordered(timed["workload"], WORKLOADS))}
+    entries: dict[tuple[str, ...], dict[str, Any]] = {}
+    for index, values in grouped.iterrows():
+        *head, mode = index
+        entry = entries.setdefault(tuple(head), {"step": {}, "members": 0})
+        entry["step"][mode] = (float(values["median"]), float(values["p10"]), float(values["p90"]))
+        entry["members"] = max(entry["members"], int(values["members"]))
+    for head in sorted(entries, key=lambda h: (h[0], workload_order.get(h[1], 99), *h[2:])):
+        step = entries[head]["step"]
+        eager = step.get("eager", (None,))[0]
+        speedup = {m: eager / v[0] for m, v in step.items() if m != "eager" and eager and v[0] > 0}
+        key = dict(zip(key_axes, head[1:], strict=True))
+        rows.append(SpeedRow(head[0], key, step, speedup, entries[head]["members"]))
+    return modes, rows
