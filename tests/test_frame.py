@@ -95,7 +95,9 @@ def load_frame_line_by_line(run: RunDir) -> pd.DataFrame:
 
 def test_arrow_and_line_reader_give_the_same_frame(tmp_path):
     recs = standard_records()
-    flagged = dataclasses.replace(recs[0], flags=["non-finite", "reference-unavailable"], notes=["NaN in output"])
+    flagged = dataclasses.replace(
+        recs[0], flags=["non-finite", "reference-unavailable"], notes=["NaN in output"]
+    )
     retried = make_record(case("lstm", "raw", mode="xla"), "identical")  # supersedes the error record
     run = make_run(tmp_path, [*recs, flagged, retried], run_id="both")
     frame = _same_frames_both_paths(run).set_index("case_id")

@@ -87,7 +87,7 @@ def test_summary_calls_out_problems_and_summarises_controls(run):
     assert "top kernel: void tensorflow::UnsortedSegmentCustomKernel" in summary.highlight
     # the faulty control was caught: good news in one line, not a problem
     assert "structural-mismatch" not in summary.highlight
-    assert summary.controls.line == "Controls behaved as expected (1 case): mlp.faulty (structural-mismatch)."
+    assert summary.controls.line == "Controls behaved as expected (1 case): mlp.faulty structural-mismatch."
     assert [f.verdict for f in summary.findings] == ["nondeterministic", "diverged", "error"]
     assert summary.findings[0].case_id == NONDET_CASE_ID
     assert "rerun 3 distinct of 3" in summary.findings[0].text

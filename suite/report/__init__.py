@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.frame import run_frame, with_all_columns
-from suite.report.summary import PROBLEM_VERDICTS, Finding, Summary, summarize
+from suite.report.summary import PROBLEM_VERDICTS, Finding, Summary, problem_mask, summarize
 from suite.report.table import (
     MISSING,
     arrange,
@@ -129,7 +129,7 @@ def capped(frame, max_rows: int):
     """
     if len(frame) <= max_rows:
         return frame.reset_index(drop=True), 0
-    problem = frame["verdict"].astype(str).isin(PROBLEM_VERDICTS) | frame["flags"].notna()
+    problem = problem_mask(frame)
     others = ~problem
     room = max(0, max_rows - int(problem.sum()))
     keep = problem | (others & others.cumsum().le(room))

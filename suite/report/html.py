@@ -36,6 +36,8 @@ VERDICT_COLOURS: dict[str, str] = {
     "unsupported": "#d0d7de",
     "error": "#6e0b0b",
 }
+#: mode -> matrix column label (narrow columns: the matrix and the speed table share the first screen)
+MODE_SHORT = {"eager": "eager", "function": "fn", "xla": "XLA"}
 #: reasons longer than this are folded
 FOLD_AT = 90
 
@@ -59,20 +61,23 @@ th { overflow-wrap: normal; }
   font-size: .85rem; }
 .controls { font-size: .85rem; color: #57606a; margin: .2rem 0; }
 .controls.loud { color: #cf222e; font-weight: 700; border: 2px solid #cf222e; padding: .3rem .5rem; }
-.first { display: flex; flex-wrap: wrap; gap: .5rem 1.5rem; align-items: flex-start; }
+.first { display: flex; flex-wrap: wrap; gap: .3rem 1.2rem; align-items: flex-start; }
 .first > section { min-width: 0; max-width: 100%; }
-.first h2 { margin-top: .6rem; }
-table.matrix { font-size: .72rem; }
-table.matrix td { padding: .12rem .2rem; white-space: nowrap; line-height: 0; }
-table.matrix th { white-space: nowrap; padding: .1rem .3rem; }
+.first h2 { margin: .4rem 0 .2rem; }
+.speed .note { font-size: .68rem; width: 0; min-width: 100%; }
+table.matrix, table.speed { font-size: .7rem; margin-top: 0; }
+table.matrix td { padding: 0 .15rem; white-space: nowrap; line-height: 0; }
+table.matrix th { white-space: nowrap; padding: 0 .3rem; line-height: 1.1; }
+table.speed th, table.speed td { white-space: nowrap; padding: 0 .3rem; line-height: 1.3; }
 table.matrix th.ctl { color: #57606a; font-weight: 400; font-style: italic; }
-a.m { display: inline-block; width: 11px; height: 11px; margin: 1px; border-radius: 2px;
+a.m { display: inline-block; width: 9px; height: 9px; margin: 1px; border-radius: 2px;
   vertical-align: middle; }
-span.m0 { display: inline-block; width: 9px; height: 9px; margin: 1px; border: 1px dashed #d0d7de; }
+span.m0 { display: inline-block; width: 7px; height: 7px; margin: 1px; border: 1px dashed #d0d7de;
+  vertical-align: middle; }
 a.m.flag { outline: 2px solid #1b1f24; outline-offset: -1px; }
 a.m.ctl { opacity: .45; }
 a.m.bad { outline: 2px solid #cf222e; outline-offset: 1px; opacity: 1; }
-.legend { font-size: .72rem; color: #57606a; margin: 0 0 .3rem; line-height: 1.6; }
+.legend { font-size: .7rem; color: #57606a; margin: 0 0 .2rem; line-height: 1.4; width: 0; min-width: 100%; }
 .legend span.k { display: inline-block; width: 10px; height: 10px; border-radius: 2px; vertical-align: -1px;
   margin-right: 2px; }
 table.speed td.best { font-weight: 700; }
@@ -114,22 +119,32 @@ def folded(text: str, limit: int = FOLD_AT) -> str:
     return f"<details><summary>{escape(head)} …</summary>{escape(text)}</details>"
 
 
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + " …"
+
+
+def _case_link(case_id: str, label: str, linked: set[str]) -> str:
+    if case_id in linked:
+        return f'<a href="#{escape(anchor(case_id))}">{escape(label)}</a>'
+    return escape(label)
+
+
 def _status(summary: Summary, linked: set[str]) -> list[str]:
+    """Headline, one line per kind of problem (details in Findings), the controls, what did not run."""
     out = [f'<p class="headline">{escape(summary.headline)}</p>']
     if summary.findings:
+        kinds: dict[tuple[bool, str], list[Any]] = {}
+        for f in summary.findings:
+            kinds.setdefault((f.control, f.verdict), []).append(f)
         n = len(summary.findings) + summary.more_findings
-        out.append(f'<div class="problems"><strong>{n} problem{"s" if n != 1 else ""} first:</strong><ul>')
-        for f in summary.findings[:8]:
-            label = (
-                f'<a href="#{escape(anchor(f.anchor))}">{escape(f.case_id)}</a>'
-                if f.anchor in linked
-                else escape(f.case_id)
-            )
-            kind = "control not caught: " if f.control else ""
-            out.append(f"<li><strong>{escape(kind + f.verdict)}</strong> {label}: {folded(f.text, 140)}</li>")
-        rest = len(summary.findings) - 8 + summary.more_findings
-        if rest > 0:
-            out.append(f'<li><a href="#findings">{rest} more …</a></li>')
+        out.append(f'<div class="problems"><strong>{n} problem{"s" if n != 1 else ""}</strong> '
+                   '(<a href="#findings">details</a>):<ul>')  # fmt: skip
+        for (control, verdict), found in kinds.items():
+            kind = f"control not caught: {verdict}" if control else verdict
+            links = _case_link(found[0].anchor, found[0].case_id, linked)
+            more = f" +{len(found) - 1}" if len(found) > 1 else ""
+            text = escape(_short(found[0].text, 80))
+            out.append(f"<li><strong>{escape(kind)}</strong> ×{len(found)}: {links}{more} — {text}</li>")
         out.append("</ul></div>")
     else:
         out.append('<p class="ok">No problems: every case is identical or close (controls aside).</p>')
@@ -168,7 +183,10 @@ def render_matrix(matrix: VerdictMatrix, linked: set[str]) -> list[str]:
            '<th rowspan="2">member</th>']  # fmt: skip
     out += [f'<th colspan="{n}">{escape(w)}</th>' for w, n in workloads.items()]
     out.append("</tr><tr>")
-    out += [f"<th>{escape(MODE_LABELS.get(m, m))}</th>" for _, m in matrix.columns]
+    out += [
+        f'<th title="{escape(MODE_LABELS.get(m, m))}">{escape(MODE_SHORT.get(m, m))}</th>'
+        for _, m in matrix.columns
+    ]
     out.append("</tr></thead><tbody>")
     spans: dict[str, int] = {}
     for pair, _, _ in matrix.rows:
@@ -338,11 +356,7 @@ def render_html(
         out += ['<h2 id="findings">Findings</h2>', '<table class="findings"><tbody>']
         for f in summary.findings:
             kind = "control not caught: " if f.control else ""
-            label = (
-                f'<a href="#{escape(anchor(f.anchor))}">{escape(f.case_id)}</a>'
-                if f.anchor in linked
-                else escape(f.case_id)
-            )
+            label = _case_link(f.anchor, f.case_id, linked)
             out.append(
                 f'<tr class="v-{escape(f.verdict)}"><td class="verdict">{escape(kind + f.verdict)}</td>'
                 f"<td><code>{label}</code></td><td>{folded(f.text)}</td></tr>"

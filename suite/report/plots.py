@@ -181,9 +181,8 @@ def divergence_figure(frame: Any) -> Any:
                    edgecolors=PROBLEM_COLOUR, linewidths=1.5, label="nondeterministic case")  # fmt: skip
     numbered: dict[int, int] = {}
     for p in points[remarkable].sort_values("y", ascending=False).itertuples(index=False):
-        if p.row not in numbered and len(numbered) < MAX_LABELS:
+        if p.row not in numbered and len(numbered) < MAX_LABELS:  # at the case's largest difference
             numbered[p.row] = len(numbered) + 1
-        if p.row in numbered:
             ax.annotate(str(numbered[p.row]), (p.x, max(p.y, floor)), fontsize=8, fontweight="bold",
                         textcoords="offset points", xytext=(5, 4), color=PROBLEM_COLOUR)  # fmt: skip
     ax.axhline(floor, color="grey", linestyle=":", linewidth=1)

@@ -55,7 +55,8 @@ class Controls:
     """How the controls behaved.
 
     Attributes:
-        expected: ``pair.member`` of controls caught as expected, with their verdicts.
+        expected: ``"mlp.faulty structural-mismatch"`` or ``"faulty of 6 pairs structural-mismatch"``:
+            the controls caught as expected, by member and verdict.
         unexpected: findings for controls that were not caught (also in ``Summary.findings``).
         not_run: control cases that did not run here (unsupported).
         cases: control cases in all.
@@ -68,7 +69,7 @@ class Controls:
 
     @property
     def line(self) -> str:
-        """``"Controls behaved as expected: mlp.faulty, cnn.faulty (structural-mismatch)."``, or why not."""
+        """``"Controls behaved as expected (12 cases): faulty of 6 pairs structural-mismatch."``, or not."""
         if not self.cases:
             return ""
         if self.unexpected:
@@ -174,6 +175,15 @@ def _counts(frame: Any) -> str:
     return ", ".join(f"{counts[v]:,} {v}" for v in order)
 
 
+def problem_mask(frame: Any) -> Any:
+    """Per row: is it a problem? (a problem verdict or flags; a control that was not caught)."""
+    verdicts = frame["verdict"].astype(str)
+    control = frame["control"].fillna(False).astype(bool)
+    member_problem = ~control & (verdicts.isin(PROBLEM_VERDICTS) | frame["flags"].notna())
+    control_problem = control & ~verdicts.isin((*CONTROL_EXPECTED, *NOT_RUN_VERDICTS))
+    return member_problem | control_problem
+
+
 def _controls(frame: Any) -> Controls:
     ctl = frame[frame["control"].fillna(False).astype(bool)]
     if ctl.empty:
@@ -182,10 +192,11 @@ def _controls(frame: Any) -> Controls:
     not_run = int(verdicts.isin(NOT_RUN_VERDICTS).sum())
     wrong = ctl[~verdicts.isin((*CONTROL_EXPECTED, *NOT_RUN_VERDICTS))]
     caught = ctl[verdicts.isin(CONTROL_EXPECTED)]
-    expected = [
-        f"{pair}.{member} ({', '.join(sorted(g['verdict'].astype(str).unique()))})"
-        for (pair, member), g in caught.groupby(["pair", "member"], sort=True, observed=True)
-    ]
+    expected = []
+    for (member, verdict), g in caught.assign(verdict=verdicts).groupby(["member", "verdict"], observed=True):
+        pairs = sorted(g["pair"].astype(str).unique())
+        where = f"{pairs[0]}.{member}" if len(pairs) == 1 else f"{member} of {len(pairs)} pairs"
+        expected.append(f"{where} {verdict}")
     return Controls(expected, _grouped(wrong, control=True), not_run, len(ctl))
 
 

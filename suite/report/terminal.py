@@ -53,7 +53,10 @@ def _print_matrix(console: Any, frame: Any) -> None:
     for w, m in matrix.columns:
         table.add_column(f"{w}\n{MODE_LABELS.get(m, m)}", no_wrap=True)
     for i, (pair, member, control) in enumerate(matrix.rows):
-        cells: list[Any] = [pair, Text(f"{member} (control)", style="italic dim") if control else member]
+        cells: list[Any] = [
+            Text(pair),
+            Text(f"{member} (control)", style="italic dim") if control else Text(member),
+        ]
         for j in range(len(matrix.columns)):
             text = Text()
             for mark in matrix.cells.get((i, j)) or []:
@@ -78,6 +81,7 @@ def _print_matrix(console: Any, frame: Any) -> None:
 
 def _print_speed(console: Any, frame: Any, max_rows: int = 40) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     modes, rows = speed_table(frame)
     if not rows:
@@ -97,7 +101,7 @@ def _print_speed(console: Any, frame: Any, max_rows: int = 40) -> None:
             med, lo, hi = row.step_ms.get(m, (None, None, None))
             cells.append(f"{fmt_number(med)} [{fmt_number(lo)}–{fmt_number(hi)}]" if med is not None else "—")
         cells += [f"{row.speedup[m]:.2f}×" if m in row.speedup else "—" for m in modes if m != "eager"]
-        table.add_row(*cells)
+        table.add_row(*(Text(c) for c in cells))
     console.print(table)
     if len(rows) > max_rows:
         console.print(f"(first {max_rows} of {len(rows)} rows)", style="dim")
@@ -158,7 +162,7 @@ def print_report(
             )
             rt.add_column(header, justify="left" if left else "right", no_wrap=True)
         for row, verdict in zip(table.itertuples(index=False), verdicts, strict=True):
-            rt.add_row(*(str(v) for v in row), style=ROW_STYLES.get(verdict))
+            rt.add_row(*(Text(str(v)) for v in row), style=ROW_STYLES.get(verdict))
         console.print(rt)
     if left_out:
         console.print(

@@ -133,7 +133,10 @@ def _pair_roles(names: list[str]) -> dict[str, dict[str, Any]]:
     roles = {}
     for name in names:
         pair = get_pair(name)
-        roles[name] = {"reference": pair.reference, "controls": [m for m in pair.members() if m in pair.controls]}
+        roles[name] = {
+            "reference": pair.reference,
+            "controls": [m for m in pair.members() if m in pair.controls],
+        }
     return roles
 
 
