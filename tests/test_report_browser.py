@@ -44,7 +44,9 @@ def _first_screen(check) -> dict:
     for name in ("problems", "controls", "matrix", "speed"):
         rect = values[name]
         assert rect is not None, f"no {name} on the page"
-        assert 0 <= rect["top"] < LAPTOP["height"], f"{name} starts below the first screen ({rect['top']:.0f} px)"
+        assert 0 <= rect["top"] < LAPTOP["height"], (
+            f"{name} starts below the first screen ({rect['top']:.0f} px)"
+        )
         assert rect["bottom"] <= LAPTOP["height"], f"{name} does not fit in the first screen"
     assert values["targets"] is True  # every mark links to its case's row
     return values
