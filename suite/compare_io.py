@@ -4,10 +4,12 @@
 For runs of a million records, parsing every line into a :class:`~suite.record.Record`
 takes minutes and gigabytes; here each run's ``records.jsonl`` is read by Arrow's JSON reader
 with an explicit schema of the fields ``compare`` reads (:func:`compare_schema`: the case,
-verdict, reason, flags, notes, the whole ``timing`` and every documented ``divergence``
-metric), matched by case id in Arrow, and turned into records a chunk at a time, so at most
+verdict, reason, flags, notes, :data:`TIMING` and, per reference, :data:`METRICS` and
+:data:`RERUN`), matched by case id, and turned into records a chunk at a time, so at most
 :data:`CHUNK` pairs of records exist at once. The statistics stay in :mod:`suite.compare`
-(:func:`~suite.compare.compare_records`), which sees ordinary records.
+(:func:`~suite.compare.compare_records`), which sees ordinary records holding those fields:
+a statistic that starts reading another field must add it here (a test compares this path
+with :meth:`RunDir.records` on the same runs).
 
 A file Arrow cannot read exactly like the line reader (a damaged or incomplete line, a value
 of an unexpected type) is read with :meth:`RunDir.records` instead: same records, slower.
@@ -26,12 +28,14 @@ from suite.results import RunDir
 
 #: pairs of records built at once
 CHUNK = 50_000
-#: fields of a METRICS dict (docs/ARCHITECTURE.md): name -> "float", "int", "bool" or "str"
+#: fields of a METRICS dict compare reads: name -> "float", "int", "bool" or "str"
 METRICS = {
-    "max_abs": "float", "max_rel": "float", "max_ulp": "float", "p99_ulp": "float", "cosine": "float",
-    "rmse": "float", "frac_diff": "float", "bitwise_equal": "bool", "nan_count": "int", "inf_count": "int",
-    "worst_tensor": "str", "n_elements": "int",
-}  # fmt: skip
+    "max_abs": "float",
+    "max_ulp": "float",
+    "bitwise_equal": "bool",
+    "nan_count": "int",
+    "inf_count": "int",
+}
 RERUN = {"runs": "int", "distinct": "int", "max_abs": "float", "max_ulp": "float"}
 TIMING = {
     "compile_s": "float", "step_s_median": "float", "step_s_p10": "float", "step_s_p90": "float",
@@ -65,11 +69,24 @@ def compare_schema() -> Any:
     )
 
 
-def _present(value: Any) -> Any:
-    """A struct value as the record held it: keys whose value was absent are left out."""
-    if isinstance(value, dict):
-        return {k: _present(v) for k, v in value.items() if v is not None}
-    return value
+def _leaves(array: Any, fields: dict[str, str]) -> tuple[list[Any], dict[str, list[Any]]]:
+    """(is the struct present, {field: values}) of a struct column, as Python lists."""
+    import pyarrow.compute as pc
+
+    present = array.is_valid().to_pylist()
+    return present, {k: pc.struct_field(array, k).to_pylist() for k in fields}
+
+
+def _dicts(present: list[Any], leaves: dict[str, list[Any]]) -> list[dict[str, Any] | None]:
+    """Per row: the struct as the record held it (absent fields left out), or None."""
+    names = list(leaves)
+    columns = [leaves[k] for k in names]
+    out: list[dict[str, Any] | None] = []
+    for i, here in enumerate(present):
+        out.append(
+            {k: col[i] for k, col in zip(names, columns, strict=True) if col[i] is not None} if here else None
+        )
+    return out
 
 
 class _Source:
@@ -95,20 +112,38 @@ class _Source:
         """The records of ``case_ids``, in that order."""
         if self.table is None:
             return [self.records[c] for c in case_ids]
+        import pyarrow.compute as pc
+
         part = self.table.take([self.rows[c] for c in case_ids])
-        columns = {name: part.column(name).to_pylist() for name in part.column_names}
+        timing = part.column("timing").combine_chunks()
+        timings = _dicts(*_leaves(timing, TIMING))
+        steps = pc.struct_field(timing, "step_s").to_pylist()
+        div = part.column("divergence").combine_chunks()
+        refs = {ref: _dicts(*_leaves(pc.struct_field(div, ref), METRICS)) for ref in REFERENCES}
+        reruns = _dicts(*_leaves(pc.struct_field(div, "rerun"), RERUN))
+        case = part.column("case").combine_chunks()
+        axes = [pc.struct_field(case, a).to_pylist() for a in AXES]
+        verdicts, reasons = part.column("verdict").to_pylist(), part.column("reason").to_pylist()
+        flags, notes = part.column("flags").to_pylist(), part.column("notes").to_pylist()
+        div_present = div.is_valid().to_pylist()
         out = []
         for i in range(part.num_rows):
-            case = columns["case"][i]
+            t = timings[i] or {}
+            if steps[i] is not None:
+                t["step_s"] = steps[i]
+            divergence: dict[str, Any] = {}
+            if div_present[i]:
+                divergence = {ref: refs[ref][i] for ref in REFERENCES}
+                divergence["rerun"] = reruns[i]
             out.append(
                 Record(
-                    case=Case(**case),
-                    verdict=columns["verdict"][i],
-                    reason=columns["reason"][i] or "",
-                    timing=_present(columns["timing"][i]) or {},
-                    divergence={k: _present(v) for k, v in (columns["divergence"][i] or {}).items()},
-                    flags=columns["flags"][i] or [],
-                    notes=columns["notes"][i] or [],
+                    case=Case(*(a[i] for a in axes)),
+                    verdict=verdicts[i],
+                    reason=reasons[i] or "",
+                    timing=t,
+                    divergence=divergence,
+                    flags=flags[i] or [],
+                    notes=notes[i] or [],
                 )
             )
         return out

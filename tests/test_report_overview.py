@@ -137,7 +137,8 @@ def test_matrix_cells_show_the_worst_verdict_when_too_many_cases():
 
 
 def test_speed_table_gives_step_times_and_speedups_per_pair():
-    modes, rows = speed_table(frame_from_records(standard_records()))
+    modes, rows, total = speed_table(frame_from_records(standard_records()))
+    assert total == len(rows)
     assert modes == ["eager", "function", "xla"]
     key = {"workload": "predict", "device": "gpu:0", "precision": "float32", "determinism": "off"}
     mlp = next(r for r in rows if r.pair == "mlp" and r.key == key)

@@ -19,7 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from suite.report.overview import MODE_LABELS, VerdictMatrix, speed_table, verdict_matrix
+from suite.report.overview import MODE_LABELS, Overview, VerdictMatrix, overview
 from suite.report.table import DISPLAY_HEADERS, display_groups, fmt_number
 
 if TYPE_CHECKING:
@@ -231,9 +231,9 @@ def render_matrix(matrix: VerdictMatrix, linked: set[str]) -> list[str]:
     return out
 
 
-def render_speed(frame: Any, max_rows: int = 40) -> list[str]:
+def render_speed(view: Overview) -> list[str]:
     """The speed table: step time per mode [p10–p90] and the speed-up over eager, per pair."""
-    modes, rows = speed_table(frame)
+    modes, rows = view.modes, view.speed
     if not rows:
         return ['<p class="note">No case was timed.</p>']
     key_axes = list(rows[0].key)
@@ -242,7 +242,7 @@ def render_speed(frame: Any, max_rows: int = 40) -> list[str]:
     out += [f"<th>{escape(MODE_LABELS.get(m, m))} ms</th>" for m in modes]
     out += [f"<th>{escape(MODE_LABELS.get(m, m))} ×</th>" for m in modes if m != "eager"]
     out.append("</tr></thead><tbody>")
-    for row in rows[:max_rows]:
+    for row in rows:
         best = min(row.step_ms, key=lambda m: row.step_ms[m][0])
         cells = [f"<td>{escape(row.pair)}</td>", *(f"<td>{escape(row.key[a])}</td>" for a in key_axes)]
         for m in modes:
@@ -262,8 +262,8 @@ def render_speed(frame: Any, max_rows: int = 40) -> list[str]:
     note = (
         "median over the pair's members (controls left out); [p10–p90] over their repeats; × = eager / mode"
     )
-    if len(rows) > max_rows:
-        note += f"; first {max_rows} of {len(rows)} rows (table.parquet has every case)"
+    if view.speed_total > len(rows):
+        note += f"; first {len(rows)} of {view.speed_total:,} rows (table.parquet has every case)"
     out.append(f'<p class="note">{escape(note)}.</p>')
     return out
 
@@ -316,7 +316,7 @@ def render_html(
     group_by: Sequence[str] = (),
     plots: dict[str, Path] | None = None,
     notes: Sequence[str] = (),
-    overview: Any = None,
+    view: Overview | None = None,
     shown: Any = None,
 ) -> str:
     """The whole report as a self-contained HTML page.
@@ -329,13 +329,13 @@ def render_html(
         group_by: group keys (a sub-heading and table per group).
         plots: ``{name: png path}``, embedded as base64.
         notes: lines about plots that were skipped, and about rows left out.
-        overview: the frame the matrix and speed table are drawn from (default ``frame``).
+        view: the verdict matrix and speed table (default: computed from ``frame``).
         shown: the rows of the results table (default ``frame``; see ``write_report``'s cap).
 
     Returns:
         The HTML text.
     """
-    overview = frame if overview is None else overview
+    view = overview(frame) if view is None else view
     shown = frame if shown is None else shown
     linked = set(shown["case_id"])
     out = [
@@ -347,9 +347,9 @@ def render_html(
         f"<h1>{escape(title)}</h1>",
         *_status(summary, linked),
         '<div class="first"><section id="matrix"><h2>Verdicts</h2>',
-        *render_matrix(verdict_matrix(overview), linked),
+        *render_matrix(view.matrix, linked),
         '</section><section id="speed"><h2>Speed</h2>',
-        *render_speed(overview),
+        *render_speed(view),
         "</section></div>",
     ]
     if summary.findings:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from suite.report.overview import MODE_LABELS, speed_table, verdict_matrix
+from suite.report.overview import MODE_LABELS, Overview, VerdictMatrix, overview
 from suite.report.table import DISPLAY_HEADERS, display_groups, fmt_number
 
 if TYPE_CHECKING:
@@ -89,9 +89,8 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return lines
 
 
-def matrix_lines(frame: Any) -> list[str]:
+def matrix_lines(matrix: VerdictMatrix) -> list[str]:
     """The verdict matrix as a Markdown table: one symbol per case (see :data:`SYMBOLS`)."""
-    matrix = verdict_matrix(frame)
     if not matrix.rows:
         return []
     header = ["pair", "member", *(f"{w} {MODE_LABELS.get(m, m)}" for w, m in matrix.columns)]
@@ -119,16 +118,16 @@ def matrix_lines(frame: Any) -> list[str]:
     return out
 
 
-def speed_lines(frame: Any, max_rows: int = 60) -> list[str]:
+def speed_lines(view: Overview) -> list[str]:
     """The speed table as Markdown (median step ms [p10–p90] per mode, speed-up over eager)."""
-    modes, rows = speed_table(frame)
+    modes, rows = view.modes, view.speed
     if not rows:
         return []
     key_axes = list(rows[0].key)
     header = ["pair", *key_axes, *(f"{MODE_LABELS.get(m, m)} ms" for m in modes)]
     header += [f"{MODE_LABELS.get(m, m)} ×" for m in modes if m != "eager"]
     table = []
-    for row in rows[:max_rows]:
+    for row in rows:
         cells = [row.pair, *(row.key[a] for a in key_axes)]
         for m in modes:
             med, lo, hi = row.step_ms.get(m, (None, None, None))
@@ -138,8 +137,8 @@ def speed_lines(frame: Any, max_rows: int = 60) -> list[str]:
     note = (
         "Median over the pair's members (controls left out); [p10–p90] over their repeats; × = eager / mode"
     )
-    if len(rows) > max_rows:
-        note += f"; first {max_rows} of {len(rows)} rows"
+    if view.speed_total > len(rows):
+        note += f"; first {len(rows)} of {view.speed_total:,} rows"
     return [*md_table(header, table), "", note + "."]
 
 
@@ -154,6 +153,7 @@ def render_markdown(
     notes: Sequence[str] = (),
     base: Path | None = None,
     shown: Any = None,
+    view: Overview | None = None,
 ) -> str:
     """The whole report as Markdown, in the order of ``report.html``: problems first.
 
@@ -167,11 +167,13 @@ def render_markdown(
         notes: lines about plots that were skipped, and about rows left out.
         base: the folder ``report.md`` lives in (for relative image links).
         shown: the rows of the results table (default ``frame``).
+        view: the verdict matrix and speed table (default: computed from ``frame``).
 
     Returns:
         The Markdown text.
     """
     shown = frame if shown is None else shown
+    view = overview(frame) if view is None else view
     out = [f"# {escape(title)}", "", f"**{escape(summary.headline)}**", ""]
     if summary.highlight:
         out += [f"> ⚠ {escape(summary.highlight)}", ""]
@@ -190,10 +192,10 @@ def render_markdown(
                 escape(summary.controls.line), ""]  # fmt: skip
     if summary.not_run:
         out += [escape(summary.not_run), ""]
-    matrix = matrix_lines(frame)
+    matrix = matrix_lines(view.matrix)
     if matrix:
         out += ["## Verdicts", "", *matrix, ""]
-    speed = speed_lines(frame)
+    speed = speed_lines(view)
     if speed:
         out += ["## Speed", "", *speed, ""]
     out += ["## Results", ""]

@@ -29,6 +29,8 @@ SUB_AXES: tuple[str, ...] = ("device", "precision", "determinism", "size")
 MAX_MARKS_PER_CELL = 8
 #: rows of the matrix shown at most (pairs x members)
 MAX_MATRIX_ROWS = 120
+#: rows of the speed table built at most (the renderers show them all)
+MAX_SPEED_ROWS = 40
 #: mode -> column label of the speed table
 MODE_LABELS = {"eager": "eager", "function": "tf.function", "xla": "XLA"}
 
@@ -82,36 +84,41 @@ def verdict_matrix(frame: Any, max_rows: int = MAX_MATRIX_ROWS) -> VerdictMatrix
     Returns:
         The :class:`VerdictMatrix` (empty rows/columns for an empty frame).
     """
+    import pandas as pd
+
     if not len(frame):
         return VerdictMatrix([], [])
-    data = frame.assign(
-        **{a: frame[a].astype(str) for a in ("pair", "member", "workload", "mode", *SUB_AXES)}
-    )
+    names = ("case_id", "pair", "member", "workload", "mode", *SUB_AXES, "verdict", "flags")
+    data = pd.DataFrame({c: frame[c].to_numpy(dtype=object) for c in names})
+    data["control"] = frame["control"].fillna(False).to_numpy(dtype=bool)
+    data["severity"] = data["verdict"].map(VERDICT_SEVERITY).fillna(99).to_numpy()
     sub_axes = tuple(a for a in SUB_AXES if data[a].nunique() > 1)
-    sub_keys = sorted({tuple(k) for k in data[list(sub_axes)].itertuples(index=False)}) if sub_axes else [()]
+    sub_keys = sorted(set(data[list(sub_axes)].drop_duplicates().itertuples(index=False, name=None))) or [()]
     worst_only = len(sub_keys) > MAX_MARKS_PER_CELL
-    columns = [(w, m) for w in _ordered(data["workload"], WORKLOADS) for m in _ordered(data["mode"], MODES)]
-    columns = [c for c in columns if ((data["workload"] == c[0]) & (data["mode"] == c[1])).any()]
-    controls = data.groupby(["pair", "member"], observed=True)["control"].first().fillna(False)
-    severity = data["verdict"].astype(str).map(VERDICT_SEVERITY).fillna(99)
-    row_worst = severity.groupby([data["pair"], data["member"]]).max()
+    present = set(data[["workload", "mode"]].drop_duplicates().itertuples(index=False, name=None))
+    columns = [
+        (w, m)
+        for w in _ordered(data["workload"].unique(), WORKLOADS)
+        for m in _ordered(data["mode"].unique(), MODES)
+    ]
+    columns = [c for c in columns if c in present]
+    by_row = data.groupby(["pair", "member"], sort=False)
+    controls = by_row["control"].first()
+    row_worst = by_row["severity"].max()
     rows = []
     for pair in sorted(data["pair"].unique()):
-        members = data.loc[data["pair"] == pair, "member"].unique()
-        rows += [(pair, m, bool(controls.get((pair, m), False))) for m in _ordered(members, MEMBERS)]
+        members = [m for p, m in row_worst.index if p == pair]
+        rows += [(pair, m, bool(controls[(pair, m)])) for m in _ordered(members, MEMBERS)]
     hidden = 0
     if len(rows) > max_rows:  # keep the rows with the worst verdicts, in display order
-        keep = sorted(rows, key=lambda r: -row_worst.get((r[0], r[1]), 0))[:max_rows]
-        keep_set = {(p, m) for p, m, _ in keep}
+        keep = {(p, m) for p, m, _ in sorted(rows, key=lambda r: -row_worst[(r[0], r[1])])[:max_rows]}
         hidden = len(rows) - max_rows
-        rows = [r for r in rows if (r[0], r[1]) in keep_set]
+        rows = [r for r in rows if (r[0], r[1]) in keep]
+        data = data[pd.MultiIndex.from_arrays([data["pair"], data["member"]]).isin(list(keep))]
     row_index = {(p, m): i for i, (p, m, _) in enumerate(rows)}
     col_index = {c: j for j, c in enumerate(columns)}
     key_index = {k: i for i, k in enumerate(sub_keys)}
     cells: dict[tuple[int, int], list[Mark | None]] = {}
-    data = data.assign(_severity=severity)
-    if hidden:
-        data = data[[(p, m) in row_index for p, m in zip(data["pair"], data["member"], strict=True)]]
     for r in data.itertuples(index=False):
         i, j = row_index[(r.pair, r.member)], col_index[(r.workload, r.mode)]
         sub = tuple(getattr(r, a) for a in sub_axes)
@@ -134,8 +141,8 @@ def verdict_matrix(frame: Any, max_rows: int = MAX_MATRIX_ROWS) -> VerdictMatrix
     if worst_only:
         for key, (mark,) in cells.items():
             if mark is not None and mark.count > 1:
-                cells[key] = [Mark(mark.case_id, mark.verdict, mark.flagged,
-                                   f"worst of {mark.count} cases: {mark.title}", mark.count)]  # fmt: skip
+                title = f"worst of {mark.count} cases: {mark.title}"
+                cells[key] = [Mark(mark.case_id, mark.verdict, mark.flagged, title, mark.count)]
     return VerdictMatrix(rows, columns, cells, sub_axes, sub_keys, worst_only, hidden)
 
 
@@ -163,41 +170,67 @@ class SpeedRow:
     members: int
 
 
-def speed_table(frame: Any) -> tuple[list[str], list[SpeedRow]]:
+def speed_table(frame: Any, limit: int | None = None) -> tuple[list[str], list[SpeedRow], int]:
     """Step time per mode and the speed-up over eager, per pair (controls left out).
 
     Args:
         frame: a report frame.
+        limit: build at most this many rows (the first ones); None: all.
 
     Returns:
-        ``(modes, rows)``: the modes present (in :data:`suite.axes.MODES` order) and the rows,
-        ordered by pair, then the key axes.
+        ``(modes, rows, total)``: the modes present (in :data:`suite.axes.MODES` order), the rows
+        ordered by pair, workload, then the other key axes, and how many rows there are in all.
     """
+    import pandas as pd
+
     timed = frame[frame["step_ms_median"].notna() & ~frame["control"].fillna(False).astype(bool)]
     if timed.empty:
-        return [], []
-    timed = timed.assign(**{a: timed[a].astype(str) for a in ("pair", "workload", "mode", *SUB_AXES)})
-    modes = _ordered(timed["mode"], MODES)
-    key_axes = ["workload", *(a for a in SUB_AXES if timed[a].nunique() > 1)]
-    by = ["pair", *key_axes, "mode"]
-    grouped = timed.groupby(by, sort=True).agg(
+        return [], [], 0
+    names = ("pair", "member", "workload", "mode", *SUB_AXES)
+    data = pd.DataFrame({c: timed[c].to_numpy(dtype=object) for c in names})
+    for c in ("step_ms_median", "step_ms_p10", "step_ms_p90"):
+        data[c] = timed[c].to_numpy(dtype=float)
+    modes = _ordered(data["mode"].unique(), MODES)
+    key_axes = ["workload", *(a for a in SUB_AXES if data[a].nunique() > 1)]
+    workload_rank = {w: i for i, w in enumerate(_ordered(data["workload"].unique(), WORKLOADS))}
+    data["_w"] = data["workload"].map(workload_rank)
+    grouped = data.groupby(["pair", "_w", *key_axes, "mode"], sort=True).agg(
         median=("step_ms_median", "median"),
         p10=("step_ms_p10", "min"),
         p90=("step_ms_p90", "max"),
         members=("member", "nunique"),
     )
+    wide = grouped.unstack("mode")
+    total = len(wide)
+    if limit is not None:
+        wide = wide.head(limit)
     rows: list[SpeedRow] = []
-    workload_order = {w: i for i, w in enumerate(_ordered(timed["workload"], WORKLOADS))}
-    entries: dict[tuple[str, ...], dict[str, Any]] = {}
-    for index, values in grouped.iterrows():
-        *head, mode = index
-        entry = entries.setdefault(tuple(head), {"step": {}, "members": 0})
-        entry["step"][mode] = (float(values["median"]), float(values["p10"]), float(values["p90"]))
-        entry["members"] = max(entry["members"], int(values["members"]))
-    for head in sorted(entries, key=lambda h: (h[0], workload_order.get(h[1], 99), *h[2:])):
-        step = entries[head]["step"]
+    for index, values in zip(wide.index, wide.itertuples(index=False, name=None), strict=True):
+        cells = dict(zip(wide.columns, values, strict=True))
+        step = {
+            m: (float(cells[("median", m)]), float(cells[("p10", m)]), float(cells[("p90", m)]))
+            for m in modes
+            if ("median", m) in cells and cells[("median", m)] == cells[("median", m)]
+        }
         eager = step.get("eager", (None,))[0]
         speedup = {m: eager / v[0] for m, v in step.items() if m != "eager" and eager and v[0] > 0}
-        key = dict(zip(key_axes, head[1:], strict=True))
-        rows.append(SpeedRow(head[0], key, step, speedup, entries[head]["members"]))
-    return modes, rows
+        key = dict(zip(key_axes, index[2:], strict=True))
+        members = max(int(cells[("members", m)]) for m in step)
+        rows.append(SpeedRow(index[0], key, step, speedup, members))
+    return modes, rows, total
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The first screen's data, computed once and rendered by every output."""
+
+    matrix: VerdictMatrix
+    modes: list[str]
+    speed: list[SpeedRow]
+    speed_total: int
+
+
+def overview(frame: Any, max_speed_rows: int = MAX_SPEED_ROWS) -> Overview:
+    """The verdict matrix and the first ``max_speed_rows`` rows of the speed table of ``frame``."""
+    modes, rows, total = speed_table(frame, limit=max_speed_rows)
+    return Overview(verdict_matrix(frame), modes, rows, total)

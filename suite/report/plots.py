@@ -59,8 +59,7 @@ def throughput_figure(frame: Any) -> Any:
     data = frame[frame["samples_per_s"].notna()]
     if data.empty:
         return "no case has a throughput (samples/s)"
-    data = data.assign(pair=data["pair"].astype(str), device=data["device"].astype(str),
-                       mode=data["mode"].astype(str), workload=data["workload"].astype(str))  # fmt: skip
+    data = data.assign(**{c: data[c].to_numpy(dtype=object) for c in ("pair", "device", "mode", "workload")})
     workloads = sorted(data["workload"].unique())
     modes = [m for m in MODES if m in set(data["mode"])] + sorted(set(data["mode"]) - set(MODES))
     per_panel = data.groupby(["workload", "pair", "device"], observed=True)["samples_per_s"].median()
@@ -109,8 +108,9 @@ def throughput_figure(frame: Any) -> Any:
 
 def pd_isin_pairs(frame: Any, keys: list[tuple[str, str]]) -> Any:
     """Boolean mask: the row's (pair, device) is one of ``keys``."""
-    wanted = set(keys)
-    return [(p, d) in wanted for p, d in zip(frame["pair"], frame["device"], strict=True)]
+    import pandas as pd
+
+    return pd.MultiIndex.from_arrays([frame["pair"], frame["device"]]).isin(keys)
 
 
 def _floor(values: Any) -> float:
@@ -135,33 +135,38 @@ def divergence_figure(frame: Any) -> Any:
     import numpy as np
     import pandas as pd
 
+    refs = [f"{ref}_max_abs" for ref in REFERENCES]
+    timed = frame[frame["samples_per_s"].notna() & frame[refs].notna().any(axis=1)]
+    if timed.empty:
+        return "no case has both a throughput and a divergence"
+    if not (timed[refs] > 0).any().any():
+        return "every compared output is bitwise equal to its reference (nothing to plot)"
+    verdicts = timed["verdict"].astype(str)
+    remarkable = verdicts.isin(("diverged", "nondeterministic")).to_numpy()
+    sampled = ""
+    rows_per_case = max(1, int(timed[refs].notna().sum(axis=1).mean()))
+    room = max(0, MAX_POINTS // rows_per_case - int(remarkable.sum()))
+    if len(timed) - remarkable.sum() > room:  # a seeded sample of the unremarkable cases
+        others = np.flatnonzero(~remarkable)
+        keep = np.zeros(len(timed), dtype=bool)
+        keep[np.random.default_rng(0).choice(others, size=room, replace=False)] = True
+        keep |= remarkable
+        sampled = f"; {int(keep.sum()):,} of {len(timed):,} cases drawn"
+        timed, verdicts = timed[keep], verdicts[keep]
     parts = []
     for ref in REFERENCES:
-        sub = frame[frame["samples_per_s"].notna() & frame[f"{ref}_max_abs"].notna()]
-        if len(sub):
+        has = timed[f"{ref}_max_abs"].notna().to_numpy()
+        if has.any():
             columns = {
                 "ref": ref,
-                "x": sub["samples_per_s"].to_numpy(float),
-                "y": sub[f"{ref}_max_abs"].to_numpy(float),
-                "verdict": sub["verdict"].astype(str).to_numpy(),
-                "row": sub.index,
+                "x": timed["samples_per_s"].to_numpy(float)[has],
+                "y": timed[f"{ref}_max_abs"].to_numpy(float)[has],
+                "verdict": verdicts.to_numpy(dtype=object)[has],
+                "row": timed.index[has],
             }
             parts.append(pd.DataFrame(columns))
-    if not parts:
-        return "no case has both a throughput and a divergence"
     points = pd.concat(parts, ignore_index=True)
-    if not (points["y"] > 0).any():
-        return "every compared output is bitwise equal to its reference (nothing to plot)"
     remarkable = points["verdict"].isin(("diverged", "nondeterministic"))
-    sampled = ""
-    if len(points) > MAX_POINTS:
-        rest = points[~remarkable]
-        keep = (
-            rest.sample(n=max(0, MAX_POINTS - int(remarkable.sum())), random_state=0) if len(rest) else rest
-        )
-        sampled = f"; {len(keep) + int(remarkable.sum()):,} of {len(points):,} points"
-        points = pd.concat([points[remarkable], keep])
-        remarkable = points["verdict"].isin(("diverged", "nondeterministic"))
     floor = _floor(points["y"].tolist())
     fig = _figure(8.5, 6.2)
     ax = fig.subplots()
@@ -226,6 +231,7 @@ def rerun_figure(frame: Any) -> Any:
     if not unstable.any():
         return f"every rerun of all {len(data):,} rerun cases was bitwise identical (nothing to plot)"
     total = len(data)
+    data = data.nlargest(MAX_RERUN_ROWS, "rerun_max_abs", keep="all").head(4 * MAX_RERUN_ROWS)
     data = data.sort_values(["rerun_max_abs", "case_id"], ascending=[False, True]).head(MAX_RERUN_ROWS)
     labels = case_labels(data)
     values = [float(v) for v in data["rerun_max_abs"]]

@@ -135,17 +135,24 @@ def finding_text(row: Any) -> str:
     return "; ".join(parts) or MISSING
 
 
-def _grouped(rows: Any, *, control: bool = False) -> list[Finding]:
-    """One finding per (verdict, pair, member): the same problem in every mode is said once."""
+def _grouped(rows: Any, *, control: bool = False, limit: int = MAX_FINDINGS) -> tuple[list[Finding], int]:
+    """One finding per (verdict, pair, member): the same problem in every mode is said once.
+
+    Returns:
+        ``(findings, groups)``: the first ``limit`` findings (in the rows' order) and how many
+        groups there are in all.
+    """
+    if rows.empty:
+        return [], 0
+    grouped = rows.groupby(["verdict", "pair", "member"], sort=False, observed=True)
+    sizes = grouped.size()
+    firsts = grouped.head(1)
     out = []
-    for (verdict, pair, member), group in rows.groupby(
-        ["verdict", "pair", "member"], sort=False, observed=True
-    ):
-        first = next(group.itertuples(index=False))
-        n = len(group)
-        label = first.case_id if n == 1 else f"{pair}.{member}.* ({n} cases)"
-        out.append(Finding(str(verdict), label, finding_text(first), control, str(first.case_id)))
-    return out
+    for first in firsts.head(limit).itertuples(index=False):
+        n = int(sizes[(first.verdict, first.pair, first.member)])
+        label = first.case_id if n == 1 else f"{first.pair}.{first.member}.* ({n} cases)"
+        out.append(Finding(str(first.verdict), label, finding_text(first), control, str(first.case_id)))
+    return out, len(firsts)
 
 
 def _highlight(verdict: str, rows: Any) -> str:
@@ -197,7 +204,7 @@ def _controls(frame: Any) -> Controls:
         pairs = sorted(g["pair"].astype(str).unique())
         where = f"{pairs[0]}.{member}" if len(pairs) == 1 else f"{member} of {len(pairs)} pairs"
         expected.append(f"{where} {verdict}")
-    return Controls(expected, _grouped(wrong, control=True), not_run, len(ctl))
+    return Controls(expected, _grouped(wrong, control=True)[0], not_run, len(ctl))
 
 
 def summarize(frame) -> Summary:
@@ -224,16 +231,21 @@ def summarize(frame) -> Summary:
     verdicts = members["verdict"].astype(str)
     flagged = members["flags"].notna() & ~verdicts.isin(PROBLEM_VERDICTS)
     highlights, findings = [], list(controls.unexpected)
+    total = len(findings)
     for verdict in PROBLEM_VERDICTS:
         rows = members[verdicts == verdict]
         if rows.empty:
             continue
         highlights.append(_highlight(verdict, rows))
-        findings.extend(_grouped(rows))
+        found, groups = _grouped(rows, limit=max(0, MAX_FINDINGS - len(findings)))
+        findings += found
+        total += groups
     if flagged.any():
         rows = members[flagged]
         highlights.append(f"{len(rows)} case{'s' if len(rows) > 1 else ''} flagged ({rows['flags'].iloc[0]})")
-        findings.extend(_grouped(rows))
+        found, groups = _grouped(rows, limit=max(0, MAX_FINDINGS - len(findings)))
+        findings += found
+        total += groups
     if controls.unexpected:
         highlights.insert(0, f"{len(controls.unexpected)} control(s) not caught")
     not_run = ""
@@ -245,11 +257,4 @@ def summarize(frame) -> Summary:
         )
         plural = "s" if len(skipped) > 1 else ""
         not_run = f"{len(skipped):,} case{plural} did not run here{top if len(reasons) else ''}"
-    return Summary(
-        headline,
-        "; ".join(highlights),
-        findings[:MAX_FINDINGS],
-        controls,
-        not_run,
-        max(0, len(findings) - MAX_FINDINGS),
-    )
+    return Summary(headline, "; ".join(highlights), findings, controls, not_run, total - len(findings))

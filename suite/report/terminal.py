@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from suite.report.overview import MODE_LABELS, speed_table, verdict_matrix
+from suite.report.overview import MODE_LABELS, Overview, overview
 from suite.report.table import AXES, COMPACT_HEADERS, display_groups, fmt_number
 
 if TYPE_CHECKING:
@@ -38,11 +38,11 @@ MARK_STYLES: dict[str, str] = {
 }
 
 
-def _print_matrix(console: Any, frame: Any) -> None:
+def _print_matrix(console: Any, view: Overview) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    matrix = verdict_matrix(frame)
+    matrix = view.matrix
     if not matrix.rows:
         return
     table = Table(
@@ -79,11 +79,11 @@ def _print_matrix(console: Any, frame: Any) -> None:
     console.print(legend)
 
 
-def _print_speed(console: Any, frame: Any, max_rows: int = 40) -> None:
+def _print_speed(console: Any, view: Overview) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    modes, rows = speed_table(frame)
+    modes, rows = view.modes, view.speed
     if not rows:
         return
     key_axes = list(rows[0].key)
@@ -95,7 +95,7 @@ def _print_speed(console: Any, frame: Any, max_rows: int = 40) -> None:
     for m in modes:
         if m != "eager":
             table.add_column(f"{MODE_LABELS.get(m, m)} ×", justify="right")
-    for row in rows[:max_rows]:
+    for row in rows:
         cells = [row.pair, *(row.key[a] for a in key_axes)]
         for m in modes:
             med, lo, hi = row.step_ms.get(m, (None, None, None))
@@ -103,8 +103,8 @@ def _print_speed(console: Any, frame: Any, max_rows: int = 40) -> None:
         cells += [f"{row.speedup[m]:.2f}×" if m in row.speedup else "—" for m in modes if m != "eager"]
         table.add_row(*(Text(c) for c in cells))
     console.print(table)
-    if len(rows) > max_rows:
-        console.print(f"(first {max_rows} of {len(rows)} rows)", style="dim")
+    if view.speed_total > len(rows):
+        console.print(f"(first {len(rows)} of {view.speed_total:,} rows)", style="dim")
 
 
 def print_report(
@@ -115,6 +115,7 @@ def print_report(
     summary: Summary,
     group_by: Sequence[str] = (),
     shown: tuple[Any, int] | None = None,
+    view: Overview | None = None,
 ) -> None:
     """Print the summary, problems, controls, verdict matrix, speed table and results table.
 
@@ -125,6 +126,7 @@ def print_report(
         summary: the report's summary.
         group_by: group keys (one results table per group).
         shown: ``(rows, left out)`` of the results table (default: every row).
+        view: the verdict matrix and speed table (default: computed from ``frame``).
     """
     from rich.table import Table
     from rich.text import Text
@@ -144,8 +146,9 @@ def print_report(
         console.print(Text(summary.controls.line, style="bold red" if summary.controls.unexpected else "dim"))
     if summary.not_run:
         console.print(Text(summary.not_run, style="dim"))
-    _print_matrix(console, frame)
-    _print_speed(console, frame)
+    view = overview(frame) if view is None else view
+    _print_matrix(console, view)
+    _print_speed(console, view)
     constants, groups = display_groups(rows, group_by, compact=True)
     if constants:
         console.print(Text(" · ".join(f"{k}: {v}" for k, v in constants.items()), style="dim"))
