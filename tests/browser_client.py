@@ -48,6 +48,13 @@ FLAGS: tuple[str, ...] = (
     "--hide-scrollbars",
     "--mute-audio",
 )
+#: what ``render(offline=True)`` adds: no name resolves but localhost, no connection leaves the
+#: loopback address (a dead proxy on the discard port catches everything else)
+OFFLINE_FLAGS: tuple[str, ...] = (
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=127.0.0.1;localhost",
+)
 #: a screenshot whose grey levels (0–1) have a standard deviation below this is "blank"
 BLANK_STD = 0.01
 _IMAGES_JS = (
@@ -244,8 +251,9 @@ def render(
         timeout_s: limit for the whole check.
         probes: ``{name: JavaScript expression}`` evaluated after the load (read-only
             ``Runtime.evaluate``, results returned by value in ``values``).
-        offline: emulate a browser with no network at all (DevTools
-            ``Network.emulateNetworkConditions``): every request but ``file:``/``data:`` fails.
+        offline: a browser without network: every host name but ``localhost`` fails to resolve
+            and every connection not to the loopback address goes to a dead proxy, so only
+            ``file:``, ``data:`` and ``http://127.0.0.1`` (a test's own server) load.
 
     Returns:
         The :class:`BrowserCheck`.
@@ -265,6 +273,8 @@ def render(
         to_r, to_w = os.pipe()
         from_r, from_w = os.pipe()
         args = [exe, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"]
+        if offline:
+            args += list(OFFLINE_FLAGS)
         args += ["--remote-debugging-pipe", "about:blank"]
         # Chromium reads commands on fd 3 and writes replies on fd 4: a tiny Python trampoline
         # puts the pipe ends there (a shell cannot redirect fds above 9 portably).
@@ -279,7 +289,7 @@ def render(
         os.close(from_w)
         try:
             pipe = _Pipe(proc, to_w, from_r, deadline)
-            return _check(pipe, url, shot, width, height, max_height, settle_s, probes or {}, offline)
+            return _check(pipe, url, shot, width, height, max_height, settle_s, probes or {})
         finally:
             for fd in (to_w, from_r):
                 os.close(fd)
@@ -299,7 +309,6 @@ def _check(
     max_height: int,
     settle_s: float,
     probes: dict[str, str],
-    offline: bool,
 ) -> BrowserCheck:
     target = pipe.send("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = pipe.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -311,9 +320,6 @@ def _check(
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
             session=session,
         )
-        if offline:
-            conditions = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
-            pipe.send("Network.emulateNetworkConditions", conditions, session=session)
         pipe.events.clear()
         pipe.send("Page.navigate", {"url": url}, session=session)
         if not pipe.wait_event("Page.loadEventFired", pipe.deadline):
