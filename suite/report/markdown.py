@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from suite.report.overview import MODE_LABELS, Overview, VerdictMatrix, overview
-from suite.report.table import DISPLAY_HEADERS, display_groups, fmt_number
+from suite.report.overview import MODE_LABELS, Overview, VerdictMatrix, overview, speed_text
+from suite.report.table import DISPLAY_HEADERS, display_groups
 
 if TYPE_CHECKING:
     from suite.report.summary import Summary
@@ -120,25 +120,14 @@ def matrix_lines(matrix: VerdictMatrix) -> list[str]:
 
 def speed_lines(view: Overview) -> list[str]:
     """The speed table as Markdown (median step ms [p10–p90] per mode, speed-up over eager)."""
-    modes, rows = view.modes, view.speed
-    if not rows:
+    header, table = speed_text(view)
+    if not table:
         return []
-    key_axes = list(rows[0].key)
-    header = ["pair", *key_axes, *(f"{MODE_LABELS.get(m, m)} ms" for m in modes)]
-    header += [f"{MODE_LABELS.get(m, m)} ×" for m in modes if m != "eager"]
-    table = []
-    for row in rows:
-        cells = [row.pair, *(row.key[a] for a in key_axes)]
-        for m in modes:
-            med, lo, hi = row.step_ms.get(m, (None, None, None))
-            cells.append(f"{fmt_number(med)} [{fmt_number(lo)}–{fmt_number(hi)}]" if med is not None else "—")
-        cells += [f"{row.speedup[m]:.2f}×" if m in row.speedup else "—" for m in modes if m != "eager"]
-        table.append(cells)
     note = (
         "Median over the pair's members (controls left out); [p10–p90] over their repeats; × = eager / mode"
     )
-    if view.speed_total > len(rows):
-        note += f"; first {len(rows)} of {view.speed_total:,} rows"
+    if view.speed_total > len(table):
+        note += f"; first {len(table)} of {view.speed_total:,} rows"
     return [*md_table(header, table), "", note + "."]
 
 

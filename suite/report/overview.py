@@ -234,3 +234,24 @@ def overview(frame: Any, max_speed_rows: int = MAX_SPEED_ROWS) -> Overview:
     """The verdict matrix and the first ``max_speed_rows`` rows of the speed table of ``frame``."""
     modes, rows, total = speed_table(frame, limit=max_speed_rows)
     return Overview(verdict_matrix(frame), modes, rows, total)
+
+
+def speed_text(view: Overview) -> tuple[list[str], list[list[str]]]:
+    """The speed table as text ``(header, rows)``: step times ``median [p10–p90]``, speed-ups ``2.31×``."""
+    from suite.report.table import fmt_number
+
+    modes, rows = view.modes, view.speed
+    if not rows:
+        return [], []
+    key_axes = list(rows[0].key)
+    header = ["pair", *key_axes, *(f"{MODE_LABELS.get(m, m)} ms" for m in modes)]
+    header += [f"{MODE_LABELS.get(m, m)} ×" for m in modes if m != "eager"]
+    table = []
+    for row in rows:
+        cells = [row.pair, *(row.key[a] for a in key_axes)]
+        for m in modes:
+            med, lo, hi = row.step_ms.get(m, (None, None, None))
+            cells.append(f"{fmt_number(med)} [{fmt_number(lo)}–{fmt_number(hi)}]" if med is not None else "—")
+        cells += [f"{row.speedup[m]:.2f}×" if m in row.speedup else "—" for m in modes if m != "eager"]
+        table.append(cells)
+    return header, table

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from suite.report.overview import MODE_LABELS, Overview, overview
-from suite.report.table import AXES, COMPACT_HEADERS, display_groups, fmt_number
+from suite.report.overview import MODE_LABELS, Overview, overview, speed_text
+from suite.report.table import AXES, COMPACT_HEADERS, display_groups
 
 if TYPE_CHECKING:
     from suite.report.summary import Summary
@@ -83,24 +83,14 @@ def _print_speed(console: Any, view: Overview) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    modes, rows = view.modes, view.speed
+    header, rows = speed_text(view)
     if not rows:
         return
-    key_axes = list(rows[0].key)
     table = Table(title="Speed: step ms median \\[p10–p90], × = speed-up over eager", title_justify="left")
-    for col in ("pair", *key_axes):
-        table.add_column(col)
-    for m in modes:
-        table.add_column(f"{MODE_LABELS.get(m, m)} ms", justify="right", no_wrap=True)
-    for m in modes:
-        if m != "eager":
-            table.add_column(f"{MODE_LABELS.get(m, m)} ×", justify="right")
-    for row in rows:
-        cells = [row.pair, *(row.key[a] for a in key_axes)]
-        for m in modes:
-            med, lo, hi = row.step_ms.get(m, (None, None, None))
-            cells.append(f"{fmt_number(med)} [{fmt_number(lo)}–{fmt_number(hi)}]" if med is not None else "—")
-        cells += [f"{row.speedup[m]:.2f}×" if m in row.speedup else "—" for m in modes if m != "eager"]
+    for col in header:
+        numeric = col.endswith((" ms", " ×"))
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=col.endswith(" ms"))
+    for cells in rows:
         table.add_row(*(Text(c) for c in cells))
     console.print(table)
     if view.speed_total > len(rows):
