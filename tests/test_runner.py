@@ -106,7 +106,7 @@ def test_load_frame_takes_a_string_and_keeps_counts_integer(tmp_path):
     run.append(Record(case=case(pair="b"), verdict="error", reason="boom"))  # no timing at all
     frame = load_frame("r", str(tmp_path))  # a run id and a results dir given as strings
     assert len(frame) == 2
-    repeats = frame.set_index("pair")["timing.repeats"]
+    repeats = frame.set_index("pair")["repeats"]  # the typed frame (docs/columns.md)
     assert str(repeats.dtype) == "Int64" and repeats["a"] == 5 and repeats.isna()["b"]
 
 
