@@ -136,3 +136,11 @@ def test_large_run_is_read_block_by_block_in_bounded_memory(tmp_path, monkeypatc
     frame = _same_frames_both_paths(run)
     assert len(frame) == 12000 and frame["pair"].nunique() == 40
     assert set(frame["verdict"].astype(str)) >= {"identical", "close", "structural-mismatch", "diverged"}
+
+
+def test_a_new_run_records_each_pairs_reference_and_controls():
+    from suite.run.lifecycle import _pair_roles
+
+    roles = _pair_roles(["mlp", "lstm"])
+    assert roles["mlp"] == {"reference": "sequential", "controls": ["faulty"]}
+    assert set(roles) == {"mlp", "lstm"} and roles["lstm"]["controls"] == ["faulty"]
