@@ -7,9 +7,10 @@ with an explicit schema of the fields ``compare`` reads (:func:`compare_schema`:
 verdict, reason, flags, notes, :data:`TIMING` and, per reference, :data:`METRICS` and
 :data:`RERUN`), matched by case id, and turned into records a chunk at a time, so at most
 :data:`CHUNK` pairs of records exist at once. The statistics stay in :mod:`suite.compare`
-(:func:`~suite.compare.compare_records`), which sees ordinary records holding those fields:
-a statistic that starts reading another field must add it here (a test compares this path
-with :meth:`RunDir.records` on the same runs).
+(:func:`~suite.compare.compare_records`), which sees ordinary records holding those fields
+(a field the record lacks is None, which ``compare`` reads as absent): a statistic that starts
+reading another field must add it here (a test compares this path with :meth:`RunDir.records`
+on the same runs).
 
 A file Arrow cannot read exactly like the line reader (a damaged or incomplete line, a value
 of an unexpected type) is read with :meth:`RunDir.records` instead: same records, slower.
@@ -28,20 +29,18 @@ from suite.results import RunDir
 
 #: pairs of records built at once
 CHUNK = 50_000
-#: fields of a METRICS dict compare reads: name -> "float", "int", "bool" or "str"
-METRICS = {
-    "max_abs": "float",
-    "max_ulp": "float",
-    "bitwise_equal": "bool",
-    "nan_count": "int",
-    "inf_count": "int",
-}
-RERUN = {"runs": "int", "distinct": "int", "max_abs": "float", "max_ulp": "float"}
+#: the fields of a reference's METRICS dict that compare reads: name -> "float", "int", "bool" or "str"
+METRICS = {"max_ulp": "float"}
+#: the fields of the RERUN dict that compare reads
+RERUN = {"distinct": "int"}
+#: the fields of ``timing`` that compare reads (besides the ``step_s`` samples)
 TIMING = {
-    "compile_s": "float", "step_s_median": "float", "step_s_p10": "float", "step_s_p90": "float",
-    "step_s_iqr": "float", "samples_per_s": "float", "steps_per_repeat": "int", "batch": "int",
+    "step_s_median": "float",
+    "step_s_p10": "float",
+    "step_s_p90": "float",
+    "step_s_iqr": "float",
     "repeats": "int",
-}  # fmt: skip
+}
 
 
 def compare_schema() -> Any:
@@ -69,26 +68,6 @@ def compare_schema() -> Any:
     )
 
 
-def _leaves(array: Any, fields: dict[str, str]) -> tuple[list[Any], dict[str, list[Any]]]:
-    """(is the struct present, {field: values}) of a struct column, as Python lists."""
-    import pyarrow.compute as pc
-
-    present = array.is_valid().to_pylist()
-    return present, {k: pc.struct_field(array, k).to_pylist() for k in fields}
-
-
-def _dicts(present: list[Any], leaves: dict[str, list[Any]]) -> list[dict[str, Any] | None]:
-    """Per row: the struct as the record held it (absent fields left out), or None."""
-    names = list(leaves)
-    columns = [leaves[k] for k in names]
-    out: list[dict[str, Any] | None] = []
-    for i, here in enumerate(present):
-        out.append(
-            {k: col[i] for k, col in zip(names, columns, strict=True) if col[i] is not None} if here else None
-        )
-    return out
-
-
 class _Source:
     """One run's records: an Arrow table with the last row of each case, or parsed records."""
 
@@ -112,41 +91,19 @@ class _Source:
         """The records of ``case_ids``, in that order."""
         if self.table is None:
             return [self.records[c] for c in case_ids]
-        import pyarrow.compute as pc
-
         part = self.table.take([self.rows[c] for c in case_ids])
-        timing = part.column("timing").combine_chunks()
-        timings = _dicts(*_leaves(timing, TIMING))
-        steps = pc.struct_field(timing, "step_s").to_pylist()
-        div = part.column("divergence").combine_chunks()
-        refs = {ref: _dicts(*_leaves(pc.struct_field(div, ref), METRICS)) for ref in REFERENCES}
-        reruns = _dicts(*_leaves(pc.struct_field(div, "rerun"), RERUN))
-        case = part.column("case").combine_chunks()
-        axes = [pc.struct_field(case, a).to_pylist() for a in AXES]
-        verdicts, reasons = part.column("verdict").to_pylist(), part.column("reason").to_pylist()
-        flags, notes = part.column("flags").to_pylist(), part.column("notes").to_pylist()
-        div_present = div.is_valid().to_pylist()
-        out = []
-        for i in range(part.num_rows):
-            t = timings[i] or {}
-            if steps[i] is not None:
-                t["step_s"] = steps[i]
-            divergence: dict[str, Any] = {}
-            if div_present[i]:
-                divergence = {ref: refs[ref][i] for ref in REFERENCES}
-                divergence["rerun"] = reruns[i]
-            out.append(
-                Record(
-                    case=Case(*(a[i] for a in axes)),
-                    verdict=verdicts[i],
-                    reason=reasons[i] or "",
-                    timing=t,
-                    divergence=divergence,
-                    flags=flags[i] or [],
-                    notes=notes[i] or [],
-                )
+        return [
+            Record(
+                case=Case(**row["case"]),
+                verdict=row["verdict"],
+                reason=row["reason"] or "",
+                timing=row["timing"] or {},
+                divergence=row["divergence"] or {},
+                flags=row["flags"] or [],
+                notes=row["notes"] or [],
             )
-        return out
+            for row in part.to_pylist()
+        ]
 
 
 def _case_ids(case: Any) -> list[str]:
@@ -174,9 +131,14 @@ def _read_table(run: RunDir) -> Any:
         fh.seek(-1, 2)
         if fh.read(1) != b"\n":
             return None
+    from suite.record_columns import BLOCK_BYTES
+
     options = pj.ParseOptions(explicit_schema=compare_schema(), unexpected_field_behavior="ignore")
-    try:
-        table = pj.read_json(path, parse_options=options)
+    try:  # block by block: the JSON text is never held whole
+        reader = pj.open_json(
+            path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=options
+        )
+        table = pa.Table.from_batches(list(reader), schema=compare_schema())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
     case = table.column("case")
