@@ -191,3 +191,13 @@ def test_report_tables_are_capped_but_keep_every_problem(tmp_path, monkeypatch):
     assert "cases shown (every problem case)" in html
     # the matrix links only to rows that are on the page
     assert set(re.findall(r'href="#c-([^"]+)"', html)) <= set(rows)
+
+
+def test_float64_references_stay_out_of_the_first_screen():
+    from suite.report.overview import overview
+
+    recs = [*standard_records(), make_record(case(precision="float64"), "identical")]
+    view = overview(frame_from_records(recs))
+    marks = [m for cell in view.matrix.cells.values() for m in cell if m is not None]
+    assert len(marks) == len(recs) - 1 and "float64" not in {k for key in view.matrix.sub_keys for k in key}
+    assert all(r.key.get("precision") != "float64" for r in view.speed)

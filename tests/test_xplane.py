@@ -326,3 +326,8 @@ def test_trace_kernels_prints_full_names_without_tensorflow_noise(traced_run, ca
     assert len(names) == 2 and all(n in flat for n in names)
     assert "occupancy" in out and "Tensor" in out
     assert not [line for line in err.splitlines() if line.strip()]  # no absl / converter log lines
+    # a case without kernels/<case>.csv is converted from its trace: still no log lines
+    rc = main(["trace", "r1", "--results-dir", str(traced_run.parent), "--kernels", "--case", CPU_CASE])
+    out, err = capfd.readouterr()
+    assert rc == 0 and "no device kernels (CPU trace)" in out
+    assert not [line for line in err.splitlines() if line.strip()], err

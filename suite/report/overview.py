@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from suite.axes import MEMBERS, MODES, WORKLOADS
+from suite.axes import FLOAT64, MEMBERS, MODES, WORKLOADS
 from suite.report.table import VERDICT_SEVERITY
 
 #: axes that make the sub-keys of a matrix cell (in this order)
@@ -231,7 +231,12 @@ class Overview:
 
 
 def overview(frame: Any, max_speed_rows: int = MAX_SPEED_ROWS) -> Overview:
-    """The verdict matrix and the first ``max_speed_rows`` rows of the speed table of ``frame``."""
+    """The verdict matrix and the first ``max_speed_rows`` rows of the speed table of ``frame``.
+
+    The float64 reference cases (precision ``float64``, run for ``vs_fp64``) are left out of
+    both: they are references, not a precision the user chose (the results table lists them).
+    """
+    frame = frame[frame["precision"].astype(str) != FLOAT64]
     modes, rows, total = speed_table(frame, limit=max_speed_rows)
     return Overview(verdict_matrix(frame), modes, rows, total)
 
