@@ -361,9 +361,11 @@ def compare_runs(a: RunDir, b: RunDir, *, force: bool = False) -> Comparison:
             f"({'; '.join(diffs)}); pass --force to compare anyway"
         )
     from suite.compare_io import match_runs
+    from suite.record_columns import gc_paused
 
     matched = match_runs(a, b)
     cases: list[CaseDelta] = []
-    for records_a, records_b in matched.chunks():
-        cases += compare_records(records_a, records_b).cases
+    with gc_paused():
+        for records_a, records_b in matched.chunks():
+            cases += compare_records(records_a, records_b).cases
     return Comparison(a.run_id, b.run_id, cases, matched.only_a, matched.only_b, diffs)
