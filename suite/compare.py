@@ -31,7 +31,7 @@ from suite.errors import UsageError
 from suite.record import Record
 from suite.report.table import REFERENCES, VERDICT_SEVERITY
 from suite.results import RunDir
-from suite.significance import MIN_REPEATS, RunNoise, SpeedChange, speed_change
+from suite.significance import MIN_REPEATS, RunNoise, SpeedChange, speed_change, speed_changes
 
 #: a case whose IQR is at least this fraction of its median is flagged unstable (pyperf's habit)
 UNSTABLE_IQR = 0.10
@@ -151,7 +151,9 @@ def parse_fail_on(text: str) -> FailOn:
 
 def _samples(timing: dict[str, Any]) -> list[float]:
     """The per-repeat step times of a record (empty for records without them)."""
-    return [float(x) for x in timing.get("step_s") or [] if isinstance(x, int | float)]
+    return [
+        float(x) for x in timing.get("step_s") or [] if isinstance(x, int | float) and not isinstance(x, bool)
+    ]
 
 
 def speed_significant(timing_a: dict[str, Any], timing_b: dict[str, Any]) -> bool:
@@ -341,12 +343,16 @@ def compare_records(
     """Compare two lists of records by ``case_id`` (no machine check; see :func:`compare_runs`)."""
     by_a = {r.case_id: r for r in records_a}
     by_b = {r.case_id: r for r in records_b}
+    common = sorted(by_a.keys() & by_b.keys())
+    timed = [cid for cid in common if _median(by_a[cid].timing or {}) and _median(by_b[cid].timing or {})]
+    tests = speed_changes([(_samples(by_a[c].timing), _samples(by_b[c].timing)) for c in timed])
+    speeds = dict(zip(timed, tests, strict=True))
     deltas = []
-    for cid in sorted(by_a.keys() & by_b.keys()):
+    for cid in common:
         a, b = by_a[cid], by_b[cid]
         ta, tb = a.timing or {}, b.timing or {}
         ma, mb = _median(ta), _median(tb)
-        speed = speed_change(_samples(ta), _samples(tb)) if ma and mb else None
+        speed = speeds.get(cid)
         deltas.append(
             CaseDelta(
                 case_id=cid,
@@ -390,5 +396,12 @@ def compare_runs(a: RunDir, b: RunDir, *, force: bool = False) -> Comparison:
             f"runs {a.run_id} and {b.run_id} were measured on different machines "
             f"({'; '.join(diffs)}); pass --force to compare anyway"
         )
-    comp = compare_records(a.records(), b.records(), run_a=a.run_id, run_b=b.run_id)
-    return Comparison(comp.run_a, comp.run_b, comp.cases, comp.only_a, comp.only_b, diffs)
+    from suite.compare_io import match_runs
+    from suite.record_columns import gc_paused
+
+    matched = match_runs(a, b)
+    cases: list[CaseDelta] = []
+    with gc_paused():
+        for records_a, records_b in matched.chunks():
+            cases += compare_records(records_a, records_b).cases
+    return Comparison(a.run_id, b.run_id, cases, matched.only_a, matched.only_b, diffs)

@@ -30,6 +30,7 @@ The point estimate shown is the ratio of the medians (``b / a``).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -105,12 +106,23 @@ def _u_counts(m: int, n: int) -> tuple[int, ...]:
     return tuple(rows[n])
 
 
+@lru_cache(maxsize=256)
+def _u_cdf_table(m: int, n: int) -> tuple[float, ...]:
+    """P(U <= u) for u = 0..m*n under the null hypothesis, exact."""
+    total = math.comb(m + n, m)
+    out, running = [], 0
+    for count in _u_counts(m, n):
+        running += count
+        out.append(running / total)
+    return tuple(out)
+
+
 def _u_cdf(m: int, n: int, u: int) -> float:
     """P(U <= u) under the null hypothesis, exact."""
     if u < 0:
         return 0.0
-    counts = _u_counts(m, n)
-    return sum(counts[: u + 1]) / math.comb(m + n, m)
+    table = _u_cdf_table(m, n)
+    return table[min(u, len(table) - 1)]
 
 
 def mann_whitney(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
@@ -131,7 +143,8 @@ def mann_whitney(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
     m, n = len(a), len(b)
     if not m or not n:
         raise ValueError("mann_whitney needs two non-empty samples")
-    u = sum((y > x) + 0.5 * (y == x) for x in a for y in b)
+    ordered = sorted(a)
+    u = sum(bisect_left(ordered, y) + 0.5 * (bisect_right(ordered, y) - bisect_left(ordered, y)) for y in b)
     tail = min(u, m * n - u)
     if max(m, n) <= EXACT_MAX:
         return u, min(1.0, 2.0 * _u_cdf(m, n, math.ceil(tail)))
@@ -153,6 +166,7 @@ def mann_whitney(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
     return u, min(1.0, math.erfc(-z / math.sqrt(2.0)))
 
 
+@lru_cache(maxsize=1024)
 def _rank_for_interval(m: int, n: int, alpha: float) -> int:
     """The largest k with P(U <= k - 1) <= alpha / 2 (0: no interval at this level)."""
     if max(m, n) > EXACT_MAX:
@@ -191,8 +205,8 @@ def ratio_interval(
     k = _rank_for_interval(len(a), len(b), alpha)
     if k < 1:
         return None
-    diffs = sorted(math.log(y) - math.log(x) for x in a for y in b)
-    return math.exp(diffs[k - 1]), math.exp(diffs[len(diffs) - k])
+    ratios = sorted([y / x for x in a for y in b])  # the order of log(b) - log(a), without logs
+    return ratios[k - 1], ratios[len(ratios) - k]
 
 
 def speed_change(samples_a: Sequence[float], samples_b: Sequence[float]) -> SpeedChange:
@@ -205,8 +219,7 @@ def speed_change(samples_a: Sequence[float], samples_b: Sequence[float]) -> Spee
     Returns:
         The :class:`SpeedChange`.
     """
-    a = [float(x) for x in samples_a if _positive(x)]
-    b = [float(x) for x in samples_b if _positive(x)]
+    a, b = _positives(samples_a), _positives(samples_b)
     if not a or not b:
         missing = " and ".join(r for r, s in (("a", a), ("b", b)) if not s)
         return SpeedChange(None, len(a), len(b), why_untested=f"no per-repeat times in {missing}")
@@ -226,8 +239,65 @@ def speed_change(samples_a: Sequence[float], samples_b: Sequence[float]) -> Spee
     )
 
 
+def speed_changes(pairs: Sequence[tuple[Sequence[float], Sequence[float]]]) -> list[SpeedChange]:
+    """:func:`speed_change` of many cases at once (the same results), vectorised with numpy over
+    the cases that share their repeat counts: about a microsecond a case instead of tens.
+
+    Args:
+        pairs: ``(samples_a, samples_b)`` per case.
+
+    Returns:
+        One :class:`SpeedChange` per pair, in order.
+    """
+    import numpy as np
+
+    out: list[SpeedChange | None] = [None] * len(pairs)
+    groups: dict[tuple[int, int], list[tuple[int, list[float], list[float]]]] = {}
+    for i, (samples_a, samples_b) in enumerate(pairs):
+        a, b = _positives(samples_a), _positives(samples_b)
+        m, n = len(a), len(b)
+        if min(m, n) < MIN_REPEATS or max(m, n) > EXACT_MAX:  # untested, or the normal approximation
+            out[i] = speed_change(a, b)
+        else:
+            groups.setdefault((m, n), []).append((i, a, b))
+    for (m, n), items in groups.items():
+        a_all = np.array([a for _, a, _ in items])
+        b_all = np.array([b for _, _, b in items])
+        above = b_all[:, None, :] > a_all[:, :, None]
+        ties = b_all[:, None, :] == a_all[:, :, None]
+        u = above.sum(axis=(1, 2)) + 0.5 * ties.sum(axis=(1, 2))
+        tail = np.ceil(np.minimum(u, m * n - u)).astype(np.int64)
+        p = np.minimum(1.0, 2.0 * np.asarray(_u_cdf_table(m, n))[tail])
+        ratios = np.sort((b_all[:, None, :] / a_all[:, :, None]).reshape(len(items), m * n), axis=1)
+        k = _rank_for_interval(m, n, ALPHA)
+        low, high = ratios[:, k - 1], ratios[:, m * n - k]
+        ratio = np.median(b_all, axis=1) / np.median(a_all, axis=1)
+        for j, (i, _, _) in enumerate(items):
+            lo, hi = float(low[j]), float(high[j])
+            out[i] = SpeedChange(
+                float(ratio[j]),
+                m,
+                n,
+                p_value=float(p[j]),
+                ci_low=lo,
+                ci_high=hi,
+                significant=lo > 1.0 or hi < 1.0,
+            )
+    return [c for c in out if c is not None]
+
+
 def _positive(x: object) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
+def _positives(values: Sequence[object]) -> list[float]:
+    """The finite positive numbers of a sample (numbers that all are pass in a few C-level calls)."""
+    try:
+        if values and min(values) > 0.0 and math.isfinite(math.fsum(values)):  # type: ignore[arg-type]
+            return [float(x) for x in values]  # type: ignore[arg-type]
+    except TypeError:  # something that is not a number
+        pass
+    return [float(x) for x in values if _positive(x)]
 
 
 #: fewest cases timed in both runs from which the run-to-run noise is estimated

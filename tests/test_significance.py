@@ -157,3 +157,17 @@ def test_too_few_cases_to_estimate_the_noise_leave_each_case_to_its_own_test():
     comp = _comparison_with_ratios([1.5, 0.6, 2.0])
     assert comp.noise.n == 3 and comp.noise.resolves(1.1)
     assert {c.case_id.split(".")[0] for c in comp.speed_regressions(1.1)} == {"p0", "p2"}
+
+
+def test_the_vectorised_rule_gives_the_same_results_as_the_one_case_rule():
+    from suite.significance import speed_changes
+
+    rng = random.Random(5)
+    pairs = []
+    for _ in range(60):
+        m, n = rng.choice([(5, 5), (10, 10), (7, 5), (3, 10), (40, 40)])
+        shift = rng.choice([1.0, 1.05, 1.5, 0.7])
+        a = [round(rng.gauss(1.0, 0.05), 3) for _ in range(m)]  # rounded: some ties
+        pairs.append((a, [round(shift * rng.gauss(1.0, 0.05), 3) for _ in range(n)]))
+    pairs.append(([], [1.0]))
+    assert speed_changes(pairs) == [speed_change(a, b) for a, b in pairs]

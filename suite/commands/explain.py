@@ -79,7 +79,7 @@ def _load_pair(case: Any, meta: dict[str, Any]) -> Any:
 
     if case.pair not in registered():
         for entry in meta.get("options", {}).get("pairs_from", []):
-            path = entry.get("path") if isinstance(entry, dict) else entry  # run.json 2: {path, sha256}
+            path = entry.get("path", "") if isinstance(entry, dict) else str(entry)  # schema 2: a dict
             if path and Path(path).is_file():
                 load_pairs_from(path)
     if case.pair not in registered():
@@ -171,33 +171,25 @@ def explain_case(
     import keras
     import tensorflow as tf
 
-    from suite.axes import tf_device
+    from suite.axes import FLOAT64, tf_device
     from suite.divergence import localise
-    from suite.errors import root_cause, unsupported_from_error
+    from suite.errors import AmbiguousAlignment, root_cause, unsupported_from_error
     from suite.execution import make_optimizer
-    from suite.zoo.audit import audit
-    from suite.zoo.weights import copy_weights, ensure_built
+    from suite.zoo.prepare import as_inputs, build_members
 
     seed = int(meta.get("options", {}).get("seed", 0))
     hp = pair.hparams(case.size)
     batch = pair.inputs(hp, seed)
     try:
         with tf.device(tf_device(case.device)):
-            keras.utils.set_random_seed(seed)
-            reference = pair.build(pair.reference, case.size)
-            ensure_built(reference, batch.x)
-            model = reference
-            differences: list[str] = []
-            if case.member != pair.reference:
-                keras.utils.set_random_seed(seed + 1)
-                model = pair.build(case.member, case.size)
-                ensure_built(model, batch.x)
-                differences = audit(reference, model)
-                try:
-                    copy_weights(reference, model)
-                except StructuralMismatch as exc:  # the whole audit, not only what blocked the copy
-                    extra = [d for d in differences if d not in exc.differences]
-                    return {"audit": exc.differences + extra, "copied": False}
+            x = as_inputs(batch.x, keras.config.dtype_policy().compute_dtype)
+            try:
+                built = build_members(
+                    pair, case.member, case.size, batch, x, seed, float64=case.precision == FLOAT64
+                )
+            except StructuralMismatch as exc:  # the whole audit, not only what blocked the copy
+                return {"audit": list(exc.differences), "copied": False}
+        reference, model = built.reference, built.model
         models, mode, device = [model], case.mode, case.device
         if against == "vs_pair":
             models = [reference, model]
@@ -210,8 +202,8 @@ def explain_case(
         found = localise(
             models,
             batch.x,
-            batch.y,
-            pair.loss,
+            built.training.y,
+            built.training.loss,
             mode=mode,
             device=device,
             training=training,
@@ -220,9 +212,13 @@ def explain_case(
             against=against,
             optimizer=(lambda: make_optimizer(pair)) if training else None,
         )
-        return {**found, "audit": differences, "copied": True}
+        return {**found, "audit": list(built.audit), "copied": True}
     except StructuralMismatch as exc:
         raise UsageError(f"{case.case_id}: structural mismatch, nothing to localise: {exc}") from None
+    except AmbiguousAlignment as exc:
+        raise UsageError(f"{case.case_id}: ambiguous weight alignment, nothing to localise: {exc}") from None
+    except CaseUnsupported as exc:
+        raise UsageError(f"cannot rebuild {case.case_id} here: {exc}") from None
     except Exception as exc:  # the case cannot be rebuilt or stepped here: one line, the cause
         reason = unsupported_from_error(exc)
         if reason:
@@ -267,6 +263,8 @@ def run(args: argparse.Namespace) -> int:
         "flags": list(record.flags),
         "notes": list(record.notes),
         "audit": audit,
+        "weight_match": record.extra.get("weight_match"),
+        "weight_map": record.extra.get("weight_map"),
         "localisation": result if copied else None,
     }
     if args.json:
@@ -311,6 +309,7 @@ def _print_summary(out: dict[str, Any]) -> None:
         console.print(f"structural audit against the reference ({len(out['audit'])} differences):")
         for difference in out["audit"]:
             console.print(f"  - {difference}", highlight=False, markup=False)
+    _print_weight_map(console, out.get("weight_match"), out.get("weight_map"))
     if loc is None:
         console.print("the reference's weights do not fit this member: nothing to localise")
         return
@@ -340,3 +339,32 @@ def _print_summary(out: dict[str, Any]) -> None:
     )
     console.print(table)
     console.print(loc["note"], highlight=False, markup=False)
+
+
+def weight_map_lines(method: str | None, mapping: list[list[str]] | None, limit: int = 40) -> list[str]:
+    """How the member's variables took the reference's, as lines for a reader.
+
+    Args:
+        method: the record's ``extra["weight_match"]`` (``name``, ``structure``, ``order``).
+        mapping: its ``extra["weight_map"]``: ``[[member variable, reference variable], ...]``.
+        limit: at most this many ``member -> reference`` lines.
+
+    Returns:
+        A heading and, unless matched by name, one ``member -> reference`` line per variable;
+        empty when the record has no mapping (the reference member, an older run).
+    """
+    if not method or mapping is None:
+        return []
+    if method == "name":
+        return [f"weights matched by name ({len(mapping)} variables)"]
+    how = {"structure": "by structure (forward order, shape, dtype)", "order": "by creation order"}
+    lines = [f"weights matched {how.get(method, method)}: member variable -> reference variable"]
+    lines += [f"  {m} -> {r}" for m, r in mapping[:limit]]
+    if len(mapping) > limit:
+        lines.append(f"  ... {len(mapping) - limit} more (pairbench explain --json shows all)")
+    return lines
+
+
+def _print_weight_map(console: Any, method: str | None, mapping: list[list[str]] | None) -> None:
+    for line in weight_map_lines(method, mapping):
+        console.print(line, highlight=False, markup=False)

@@ -147,6 +147,7 @@ def finish(
     from suite.divergence import decide_verdict, rerun_spread
     from suite.divergence.verdict import tolerance_for
     from suite.zoo import get_pair
+    from suite.zoo.prepare import rng_verdict
 
     timing = step_stats(
         [r.seconds for r in repeats],
@@ -176,6 +177,7 @@ def finish(
         unavailable={u.reference: u.why for u in unavailable if u.requested},
         absent=[u.reference for u in unavailable if not u.requested],
     )
+    verdict, reason = rng_verdict(verdict, reason, prep.rng_layers)
     note = _determinism_note(others, case, verdict, divergence)
     if note:
         reason = f"{reason}; {note}" if reason else note
@@ -189,9 +191,9 @@ def finish(
         divergence=divergence,
         numerics=numerics(state, case),
         telemetry=telemetry,
-        extra={"outputs": out_file, "finished_at": time.time()},
-        flags=flags,
-        notes=notes,
+        extra={"outputs": out_file, "finished_at": time.time(), **prep.extra},
+        flags=[*prep.flags, *(f for f in flags if f not in prep.flags)],
+        notes=[*prep.notes, *notes],
     )
     localisation = _localise(options, case, prep, verdict, divergence) if options.localise else None
     profile = _profile(run, case, prep) if options.profile else None
@@ -255,7 +257,7 @@ def _localise(
                 models,
                 prep.x,
                 prep.y,
-                pair.loss,
+                prep.loss,
                 mode=mode,
                 device=device,
                 training=case.workload != "predict",
