@@ -353,6 +353,7 @@ def read_raw_table(run: RunDir) -> Any:
     schema = raw_schema()
     if not run.records_path.exists():
         return schema.empty_table()
+    run.check_records_file()  # a records.jsonl that is a folder is bad input (one line, exit 2)
     with gc_paused():
         try:
             tables = list(_arrow_tables(run))
