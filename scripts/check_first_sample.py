@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         if ratio > args.limit:
             t = rec.timing
             print(
-                f"  {ratio:5.2f}x  {rec.case_id}  (steps/sample {t.get('steps_per_sample')}, "
+                f"  {ratio:5.2f}x  {rec.case_id}  (steps/sample {t.get('steps_per_repeat')}, "
                 f"warm-up {t.get('warmup_samples')} samples, stable {t.get('warmup_stable')})"
             )
     return 0 if verdict == "PASS" else 1

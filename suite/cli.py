@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "doctor",
     "nightly": "nightly",
     "overhead": "overhead",
+    "asv-offline": "asv_offline",
 }
 
 PROG = "pairbench"

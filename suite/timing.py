@@ -127,7 +127,8 @@ def step_stats(
     Returns:
         ``step_s`` (per sample), ``step_s_median``, ``step_s_p10``, ``step_s_p90``,
         ``step_s_iqr``, ``samples_per_s`` (from the median), ``compile_s``, ``repeats``,
-        ``steps_per_sample`` (the calibrated steps timed in each sample), ``output_steps``,
+        ``steps_per_repeat`` (the calibrated steps of the one timed sample of each repeat),
+        ``output_steps``,
         ``batch``.
     """
     steps = units * steps_per_unit
@@ -144,7 +145,7 @@ def step_stats(
         "samples_per_s": float(batch / p50) if p50 > 0 else float("nan"),
         "compile_s": float(compile_s),
         "repeats": int(per_step.size),
-        "steps_per_sample": int(steps),
+        "steps_per_repeat": int(steps),
         "output_steps": int(steps if output_steps is None else output_steps),
         "batch": int(batch),
     }

@@ -78,3 +78,17 @@ def chaos_run(tmp_path_factory) -> Path:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return only_run(results)
+
+
+def run_tiny(results: Path, *args: str, env: dict | None = None) -> tuple[Path, str]:
+    """``pairbench run --sizes tiny --quiet --results-dir RESULTS ARGS`` that must succeed.
+
+    Returns:
+        The run folder and the command's stdout.
+    """
+    proc = pairbench("run", "--sizes", "tiny", "--quiet", "--results-dir", str(results), *args, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_id = next(
+        ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("run ") and " finished:" in ln
+    )
+    return Path(results) / run_id, proc.stdout

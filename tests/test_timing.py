@@ -175,7 +175,7 @@ def test_timing_stats_record_the_calibration_and_thread_settings(clock, monkeypa
     fake = FakeCase(clock, lambda n: 0.001, steps=3)
     calibrate(fake.prepared, SamplingPlan(min_sample_s=0.02, max_warmup_s=1.0))
     stats = timing_record(fake.prepared, [fake.prepared.repeat() for _ in range(3)])
-    assert stats["steps_per_sample"] == 20 and stats["units_per_sample"] == 20
+    assert stats["steps_per_repeat"] == 20 and stats["units_per_sample"] == 20
     assert stats["output_steps"] == 3 and stats["repeats"] == 3
     assert stats["warmup_stable"] is True and stats["warmup_samples"] >= WARMUP_WINDOW
     assert stats["min_sample_s"] == 0.02 and "paused" in stats["gc"]
@@ -192,7 +192,7 @@ def test_pure_helpers():
     assert not is_stable([1.0, 1.0, 0.9, 1.0])  # still getting faster
     assert first_sample_ratios([[3.0, 1.0, 1.0], [1.0], [1.0, 2.0, 2.0]]) == [3.0, 0.5]
     stats = step_stats([0.2, 0.4], units=10, steps_per_unit=2, batch=8, compile_s=1.0, output_steps=3)
-    assert stats["step_s"] == pytest.approx([0.01, 0.02]) and stats["steps_per_sample"] == 20
+    assert stats["step_s"] == pytest.approx([0.01, 0.02]) and stats["steps_per_repeat"] == 20
     assert stats["output_steps"] == 3
 
 
@@ -438,7 +438,7 @@ def test_thread_settings_are_applied_in_the_worker_and_recorded(tmp_path):
     for rec in records.values():
         t = rec["timing"]
         assert (t["intra_op_threads"], t["inter_op_threads"]) == (1, 2)  # read back from TensorFlow
-        assert t["steps_per_sample"] == t["units_per_sample"] >= 1 and t["output_steps"] == 10
+        assert t["steps_per_repeat"] == t["units_per_sample"] >= 1 and t["output_steps"] == 10
         assert t["repeats"] == len(t["step_s"]) == 2 and t["warmup_samples"] >= 1
         assert rec["divergence"]["rerun"]["runs"] == 2
 

@@ -77,6 +77,7 @@ class RunOutcome:
         exit_code: 0 finished, 1 failed, 128 + signal number when interrupted.
         counts: verdicts of the matrix cases recorded by this invocation.
         reference_counts: verdicts of the float64 reference cases recorded by this invocation.
+        flag_counts: flags (``non-finite``, ``reference-unavailable``) of those matrix cases.
         message: one line for the user (why it failed, how to continue).
         report: paths of the report files, when written.
     """
@@ -86,6 +87,7 @@ class RunOutcome:
     exit_code: int
     counts: dict[str, int] = field(default_factory=dict)
     reference_counts: dict[str, int] = field(default_factory=dict)
+    flag_counts: dict[str, int] = field(default_factory=dict)
     message: str = ""
     report: dict[str, Path] = field(default_factory=dict)
     repaired: list[str] = field(default_factory=list)
@@ -126,6 +128,20 @@ def _load_pairs(options: RunOptions) -> None:
             load_pairs_from(pairs_file.path)
 
 
+def _pair_roles(names: list[str]) -> dict[str, dict[str, Any]]:
+    """Each pair's reference and controls, for reports (which never import the zoo's models)."""
+    from suite.zoo import get_pair
+
+    roles = {}
+    for name in names:
+        pair = get_pair(name)
+        roles[name] = {
+            "reference": pair.reference,
+            "controls": [m for m in pair.members() if m in pair.controls],
+        }
+    return roles
+
+
 def start_run(
     options: RunOptions,
     *,
@@ -157,6 +173,7 @@ def start_run(
         "selection": options.selection.to_dict(),
         "options": options.to_dict(),
         "n_cases": len(cases),
+        "pairs": _pair_roles(sorted({c.pair for c in cases})),
         "visible_gpus": info["gpus"],
         "provenance": info["provenance"],
         "invocations": [],
@@ -283,6 +300,8 @@ def _run_cases(
         done.add(record.case_id)
         counts = outcome.counts if record.case_id in matrix_ids else outcome.reference_counts
         counts[record.verdict] = counts.get(record.verdict, 0) + 1
+        for flag in record.flags if record.case_id in matrix_ids else ():
+            outcome.flag_counts[flag] = outcome.flag_counts.get(flag, 0) + 1
         progress.finished(record)
 
     try:
