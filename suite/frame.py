@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from suite.results import DEFAULT_RESULTS_DIR, RunDir, open_run
+from suite.errors import UsageError
+from suite.results import DEFAULT_RESULTS_DIR, RunDir, machine_of, open_run
 
 
 def _flatten(data: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
@@ -33,7 +34,8 @@ def load_frame(run: RunDir | str | Path, results_dir: Path | str = DEFAULT_RESUL
     """Load a run's records as a pandas DataFrame, one row per case.
 
     Nested fields are flattened with dots (``timing.step_s_median``,
-    ``divergence.vs_pair.max_abs``); the case axes are top-level columns. Counts
+    ``divergence.vs_pair.max_abs``); the case axes are top-level columns, after ``run_id`` and
+    ``machine`` (see :func:`suite.results.machine_of`), so frames of several runs concatenate. Counts
     (``timing.repeats``, ``divergence.rerun.distinct``...) are nullable integers.
 
     Args:
@@ -57,4 +59,12 @@ def load_frame(run: RunDir | str | Path, results_dir: Path | str = DEFAULT_RESUL
         names.update(dict.fromkeys(row))
     frame = pd.DataFrame({name: _column([row.get(name) for row in rows]) for name in names})
     frame.insert(0, "run_id", rd.run_id)
+    frame.insert(1, "machine", _machine(rd))
     return frame
+
+
+def _machine(run: RunDir) -> str | None:
+    try:
+        return machine_of(run.read_meta())
+    except UsageError:  # a damaged run.json: the records still load
+        return None

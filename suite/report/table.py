@@ -15,7 +15,7 @@ from typing import Any
 from suite.axes import check_names
 from suite.errors import UsageError
 from suite.record import Record
-from suite.results import RunDir
+from suite.results import RunDir, machine_of
 
 AXES: tuple[str, ...] = ("pair", "member", "workload", "mode", "device", "precision", "determinism", "size")
 REFERENCES: tuple[str, ...] = ("vs_pair", "vs_eager", "vs_cpu", "vs_fp64")
@@ -37,6 +37,11 @@ VERDICT_SEVERITY: dict[str, int] = {
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("case_id", "str", "stable case identifier"),
     *((axis, "str", f"case axis: {axis}") for axis in AXES),
+    (
+        "machine",
+        "str",
+        "the machine of the run (PAIRBENCH_MACHINE or the host name): a fleet report groups by it",
+    ),
     ("tf32", "bool", "TF32 matmuls actually enabled in the worker"),
     ("batch", "int", "samples per step"),
     ("repeats", "int", "timed repeats"),
@@ -70,7 +75,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(c[0] for c in COLUMNS)
 
-GROUP_KEYS: tuple[str, ...] = (*AXES, "verdict")
+GROUP_KEYS: tuple[str, ...] = (*AXES, "machine", "verdict")
 SORT_KEYS: dict[str, str] = {
     "case": "case id (pair, member, workload, mode, ...)",
     "verdict": "worst verdict first",
@@ -186,11 +191,12 @@ def record_row(rec: Record) -> dict[str, Any]:
     return row
 
 
-def frame_from_records(records: Iterable[Record]):
+def frame_from_records(records: Iterable[Record], machine: str | None = None):
     """The report DataFrame for some records, sorted by case id.
 
     Args:
         records: records (one per case).
+        machine: the machine they were measured on (the ``machine`` column).
 
     Returns:
         A DataFrame with :data:`COLUMN_NAMES`; numbers are float (NaN when missing),
@@ -198,7 +204,7 @@ def frame_from_records(records: Iterable[Record]):
     """
     import pandas as pd
 
-    rows = [record_row(r) for r in records]
+    rows = [{**record_row(r), "machine": machine} for r in records]
     frame = pd.DataFrame(rows, columns=list(COLUMN_NAMES))
     for name, kind, _ in COLUMNS:
         if kind == "float":
@@ -221,7 +227,11 @@ def report_frame(run: RunDir):
     Returns:
         The report DataFrame (see :data:`COLUMNS` for columns and units).
     """
-    return frame_from_records(run.records())
+    try:
+        machine = machine_of(run.read_meta())
+    except UsageError:  # a damaged run.json: the records still make a report
+        machine = None
+    return frame_from_records(run.records(), machine)
 
 
 def parse_group_by(value: str | Sequence[str] | None) -> list[str]:

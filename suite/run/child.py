@@ -95,7 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     for pairs_file in job.options.pairs_from:
         load_pairs_from(pairs_file.path)
     state = configure_process(job.precision, job.determinism)
-    channel.send("hello", pid=os.getpid(), state=state.__dict__)
+    try:
+        from suite.run.placement import describe_worker
+
+        placement = describe_worker([c.device for c in job.cases])
+    except Exception as exc:  # informative only: the cases still run
+        placement = {"reason": f"{type(exc).__name__}: {exc}"[:200]}
+    channel.send("hello", pid=os.getpid(), state=state.__dict__, placement=placement)
     run = RunDir(Path(job.run_dir))
     try:
         for group in job.groups:
