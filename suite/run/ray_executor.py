@@ -235,9 +235,10 @@ class RayExecutor:
         return {**info, "gpus": 1 if on_gpu else 0, "cluster": self.describe()}
 
     def units(self, plans: list[JobPlan]) -> list[Unit]:
-        """Units per device, the plan split into one bucket per node."""
+        """Units per device, the plan split into one bucket per node with CPUs."""
         self._refresh(force=True)
-        return make_units(plans, split_devices=True, buckets=max(1, len(self._nodes)))
+        workers = sum(1 for n in self._nodes if float(n.get("Resources", {}).get("CPU", 0)) > 0)
+        return make_units(plans, split_devices=True, buckets=max(1, workers))
 
     def admit(self, unit: Unit, running: list[Unit]) -> bool:
         """No more units than the cluster can run at once (GPUs, largest nodes)."""
