@@ -525,11 +525,12 @@ class RunDir:
 
 
 def machine_of(meta: dict[str, Any]) -> str | None:
-    """The machine a run was measured on: ``machine`` of ``run.json`` (``$PAIRBENCH_MACHINE`` or
-    the host name when the run started), else the nightly's machine, else the probed host name."""
+    """The machine a run was measured on: the nightly's ``--machine``, else ``machine`` of
+    ``run.json`` (``$PAIRBENCH_MACHINE`` or the host name when the run started), else the probed
+    host name."""
     for value in (
-        meta.get("machine"),
         (meta.get("nightly") or {}).get("machine") if isinstance(meta.get("nightly"), dict) else None,
+        meta.get("machine"),
         (meta.get("provenance") or {}).get("hostname") if isinstance(meta.get("provenance"), dict) else None,
     ):
         if isinstance(value, str) and value:
