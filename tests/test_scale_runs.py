@@ -3,7 +3,7 @@ and static shards merged back into one run.
 
 ``$PAIRBENCH_SIMULATED_GPUS=2`` makes the parent believe two GPUs exist; the workers run the
 ``gpu:N`` cases on the CPU and every such record says so (flag ``simulated-gpu``). The
-``gate`` pair (``tests/barrier_pairs.py``) makes the proof: its GPU cases wait for each other
+``gate`` pair (``tests/fault_pairs.py``) makes the proof: its GPU cases wait for each other
 at a barrier (they fail unless one worker per GPU runs at the same time) and its CPU cases
 fail if any GPU worker of the run is alive (CPU cases run alone).
 """
@@ -26,7 +26,7 @@ def two_gpu_run(tmp_path_factory):
     proc = pairbench(
         "run",
         "--pairs-from",
-        str(TESTS / "barrier_pairs.py"),
+        str(TESTS / "fault_pairs.py"),
         "--pairs",
         "gate",
         "--workloads",
