@@ -98,6 +98,18 @@ def test_corrupt_line_is_reported_with_its_number_and_the_rest_loads(tmp_path):
     assert len(frame) == 2 and {"timing.step_s_median", "pair", "verdict"} <= set(frame.columns)
 
 
+def test_load_frame_takes_a_string_and_keeps_counts_integer(tmp_path):
+    from fake_runs import case, make_record
+
+    run = create_run(tmp_path, "r")
+    run.append(make_record(case(pair="a")))
+    run.append(Record(case=case(pair="b"), verdict="error", reason="boom"))  # no timing at all
+    frame = load_frame("r", str(tmp_path))  # a run id and a results dir given as strings
+    assert len(frame) == 2
+    repeats = frame.set_index("pair")["timing.repeats"]
+    assert str(repeats.dtype) == "Int64" and repeats["a"] == 5 and repeats.isna()["b"]
+
+
 # ---- real runs ---------------------------------------------------------------------------
 
 
