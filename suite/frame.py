@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from suite.errors import UsageError
-from suite.results import DEFAULT_RESULTS_DIR, RunDir, machine_of, open_run
+from suite.results import DEFAULT_RESULTS_DIR, RunDir, open_run, run_machine
 
 
 def _flatten(data: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
@@ -59,12 +58,5 @@ def load_frame(run: RunDir | str | Path, results_dir: Path | str = DEFAULT_RESUL
         names.update(dict.fromkeys(row))
     frame = pd.DataFrame({name: _column([row.get(name) for row in rows]) for name in names})
     frame.insert(0, "run_id", rd.run_id)
-    frame.insert(1, "machine", _machine(rd))
+    frame.insert(1, "machine", run_machine(rd))
     return frame
-
-
-def _machine(run: RunDir) -> str | None:
-    try:
-        return machine_of(run.read_meta())
-    except UsageError:  # a damaged run.json: the records still load
-        return None

@@ -150,6 +150,8 @@ def test_pin_value_follows_the_parents_cuda_visible_devices():
     assert pin_value("gpu:1", {}) == "1"
     assert pin_value("gpu:1", {"CUDA_VISIBLE_DEVICES": "2,3"}) == "3"
     assert pin_value("gpu:0", {"CUDA_VISIBLE_DEVICES": "GPU-abc, GPU-def"}) == "GPU-abc"
+    assert pin_value("gpu:0", {"CUDA_VISIBLE_DEVICES": ""}) == "-1"  # hidden from the parent, hidden here
+    assert pin_value("gpu:2", {"CUDA_VISIBLE_DEVICES": "0,1"}) == "-1"
 
 
 def test_a_pinned_worker_sees_its_gpu_as_gpu0_and_refuses_another():

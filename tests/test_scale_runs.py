@@ -29,6 +29,8 @@ def two_gpu_run(tmp_path_factory):
         str(TESTS / "fault_pairs.py"),
         "--pairs",
         "gate",
+        "--members",
+        "sequential,functional",
         "--workloads",
         "predict",
         "--modes",

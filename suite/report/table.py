@@ -15,7 +15,7 @@ from typing import Any
 from suite.axes import check_names
 from suite.errors import UsageError
 from suite.record import Record
-from suite.results import RunDir, machine_of
+from suite.results import RunDir, run_machine
 
 AXES: tuple[str, ...] = ("pair", "member", "workload", "mode", "device", "precision", "determinism", "size")
 REFERENCES: tuple[str, ...] = ("vs_pair", "vs_eager", "vs_cpu", "vs_fp64")
@@ -227,11 +227,7 @@ def report_frame(run: RunDir):
     Returns:
         The report DataFrame (see :data:`COLUMNS` for columns and units).
     """
-    try:
-        machine = machine_of(run.read_meta())
-    except UsageError:  # a damaged run.json: the records still make a report
-        machine = None
-    return frame_from_records(run.records(), machine)
+    return frame_from_records(run.records(), run_machine(run))
 
 
 def parse_group_by(value: str | Sequence[str] | None) -> list[str]:

@@ -234,6 +234,8 @@ class Dispatcher:
         event = msg.get("event")
         if event in ("hello", "node") and isinstance(msg.get("placement"), dict):
             state.placement.update(msg["placement"])
+            if event == "node":  # a cluster task has left the queue: its worker's start-up begins now
+                state.deadline = time.monotonic() + self.options.timeout_s * 2
         elif event == "start":
             state.in_flight = [str(c) for c in msg.get("case_ids", [])]
             state.deadline = time.monotonic() + self.options.timeout_s * max(1, len(state.in_flight))

@@ -96,15 +96,15 @@ def pin_value(device: str, environ: dict[str, str] | None = None) -> str:
     TensorFlow numbers the GPUs CUDA shows it, in CUDA's order: ``gpu:N`` is the N-th entry of
     this process's ``CUDA_VISIBLE_DEVICES`` when it is set (an index, a UUID or a MIG device),
     else CUDA device N. The worker inherits ``CUDA_DEVICE_ORDER``, so it counts the same way.
+    A GPU this process does not see stays hidden from the worker too (``-1``: no device).
     """
     environ = dict(os.environ) if environ is None else environ
     index = int(device.split(":", 1)[1])
     visible = environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip():
-        entries = [e.strip() for e in visible.split(",") if e.strip()]
-        if index < len(entries):
-            return entries[index]
-    return str(index)
+    if visible is None:
+        return str(index)
+    entries = [e.strip() for e in visible.split(",") if e.strip()]
+    return entries[index] if index < len(entries) else "-1"
 
 
 def make_executor(kind: str, *, address: str | None = None, gpu_type: str | None = None) -> Executor:

@@ -10,8 +10,8 @@ the tasks:
   Ray sets ``CUDA_VISIBLE_DEVICES`` to the GPU it assigns, so the worker sees only that GPU;
 - a CPU unit requests as many CPUs as the largest node has, i.e. a whole node of that size,
   so nothing else runs beside it (CPU cases only run on the largest nodes, which keeps their
-  timings comparable). Without any GPU in the cluster, GPU units run the same way and their
-  cases are recorded as ``unsupported``.
+  timings comparable). Without any GPU in the cluster (when the executor starts, and without
+  ``--gpu-type``), GPU units run the same way and their cases are recorded as ``unsupported``.
 
 Tasks have ``max_retries=0``: the dispatcher (:mod:`suite.run.dispatch`) decides what runs
 again, so a lost node never records a case twice; it submits no more units than the cluster
@@ -162,6 +162,8 @@ class RayExecutor:
         self._nodes: list[dict[str, Any]] = []
         self._refresh(force=True)
         self._check_gpu_types()
+        #: decided once: GPU units request a GPU (and wait for one) for the whole invocation
+        self.uses_gpus = self.gpu_type is not None or self.gpu_slots > 0
 
     # ------------------------------------------------------------------ the cluster
     def _refresh(self, force: bool = False) -> None:
@@ -206,7 +208,7 @@ class RayExecutor:
         return sum(1 for n in self._nodes if float(n.get("Resources", {}).get("CPU", 0)) >= size) or 1
 
     def _on_gpu(self, unit: Unit) -> bool:
-        return unit.kind == "gpu" and (self.gpu_slots > 0 or self.gpu_type is not None)
+        return unit.kind == "gpu" and self.uses_gpus
 
     # ------------------------------------------------------------------ the executor
     def probe(self) -> dict[str, Any]:
@@ -215,7 +217,7 @@ class RayExecutor:
         Raises:
             UsageError: the probe failed on the node (the cause, in one line), or no node took it.
         """
-        on_gpu = self.gpu_slots > 0 or self.gpu_type is not None
+        on_gpu = self.uses_gpus
         options: dict[str, Any] = {"max_retries": 0, "num_cpus": 1, "num_gpus": 1 if on_gpu else 0}
         if self.gpu_type:
             options["accelerator_type"] = self.gpu_type
