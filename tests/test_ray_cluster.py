@@ -144,10 +144,12 @@ def _node_running(cluster, pid: int) -> str | None:
     return None
 
 
-def _gone_within(run: Path, seconds: float = 30) -> bool:
+def _gone_within(run: Path, seconds: float = 30, pids: set[int] | None = None) -> bool:
+    """Whether the run's workers (only ``pids`` among them, if given) are gone within ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not _children_of(run):
+        alive = set(_children_of(run))
+        if not (alive & pids if pids is not None else alive):
             return True
         time.sleep(0.3)
     return False
@@ -236,7 +238,7 @@ def test_a_worker_node_killed_mid_run_loses_nothing_and_records_nothing_twice(cl
     before = (run / "records.jsonl").read_text().splitlines()
     killed = nodes.pop(name)
     made.remove_node(killed, allow_graceful=False)
-    assert _gone_within(run), "the killed node's worker survived it"
+    assert _gone_within(run, pids={child}), "the killed node's worker survived it"
     hold.unlink()
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
