@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "overhead": "overhead",
     "merge": "merge",
     "fleet": "fleet",
+    "asv-offline": "asv_offline",
 }
 
 PROG = "pairbench"

@@ -77,6 +77,15 @@ class StructuralMismatch(Exception):
         super().__init__(" ; ".join(self.differences) or "structure differs")
 
 
+class AmbiguousAlignment(Exception):
+    """The member's variables could be matched to the reference's in more than one way.
+
+    pairbench does not guess: the case gets verdict ``incomparable`` with this reason, which
+    names the variables and why (``"3 variables of shape (64,) are never used in the forward
+    pass: ..."``).
+    """
+
+
 # (pattern, template) pairs; the template gets the pattern's groups as {0}, {1}...
 _DETERMINISM_ERRORS: tuple[tuple[str, str], ...] = (
     (
@@ -166,10 +175,13 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
 
     ``unsupported``: the configuration cannot run (device, precision, op determinism has no
     kernel, XLA cannot compile an op). ``structural-mismatch``: weights do not fit.
+    ``incomparable``: weights could be matched in more than one way (no guess is made).
     Everything else is ``error`` (out of memory is named as such).
     """
     if isinstance(exc, StructuralMismatch):
         return "structural-mismatch", str(exc)
+    if isinstance(exc, AmbiguousAlignment):
+        return "incomparable", f"ambiguous weight alignment: {exc}"
     if isinstance(exc, CaseUnsupported):
         return "unsupported", str(exc)
     determinism = unsupported_from_error(exc)

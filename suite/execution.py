@@ -23,7 +23,7 @@ import numpy as np
 
 from suite.axes import FLOAT64, gpu_index, is_gpu, tf_device
 from suite.case import Case
-from suite.errors import CaseUnsupported, StructuralMismatch
+from suite.errors import CaseUnsupported
 
 #: forward calls per timed repeat of the ``predict`` workload
 PREDICT_STEPS = 10
@@ -137,6 +137,12 @@ class Prepared:
         audit: structural differences that did not prevent the weight copy (e.g. an activation).
         jit_compile: whether XLA compiles the step.
         steps_per_unit: optimizer steps (or forward calls) in one unit: ``k`` for ``fit``, else 1.
+        loss: the loss ``train_step``/``fit`` minimise (the pair's, or inferred from the labels).
+        notes: sentences about the member to show next to the verdict (untracked variables,
+            random numbers drawn at inference).
+        flags: machine-readable tags for the record (``rng-at-inference``...).
+        extra: what the record keeps in ``extra`` (``weight_match``, ``weight_map``, ``loss``).
+        rng_layers: layers of the member that draw random numbers at inference.
     """
 
     case: Case
@@ -153,6 +159,11 @@ class Prepared:
     audit: list[str] = field(default_factory=list)
     jit_compile: bool = False
     steps_per_unit: int = 1
+    loss: Any = None
+    notes: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    rng_layers: list[str] = field(default_factory=list)
 
     def step(self) -> None:
         """One unit (forward call, or one optimizer step), device-synced: what asv times."""
@@ -201,20 +212,21 @@ def prepare_case(case: Case, *, seed: int = 0, steps: int | None = None) -> Prep
 
     Args:
         case: what to run.
-        seed: seeds the reference's initial weights, dropout and inputs.
+        seed: seeds the reference's initial weights, dropout and inputs; every repeat starts
+            from this seed's random state.
         steps: units per repeat (default: ``PREDICT_STEPS`` for predict, the pair's
             ``train_steps`` for training workloads).
 
     Raises:
-        CaseUnsupported: the case cannot run here (device, precision, raw member with ``fit``).
+        CaseUnsupported: the case cannot run here (device, precision, raw member with ``fit``,
+            no trainable variables for ``train_step``/``fit``).
         StructuralMismatch: the member cannot take the reference's weights.
+        AmbiguousAlignment: its variables match the reference's in more than one way.
     """
     import keras
-    import tensorflow as tf
 
     from suite.zoo import get_pair
-    from suite.zoo.audit import audit
-    from suite.zoo.weights import copy_weights, ensure_built
+    from suite.zoo.prepare import as_inputs, build_members
 
     check_device_supported(case)
     pair = get_pair(case.pair)
@@ -222,40 +234,32 @@ def prepare_case(case: Case, *, seed: int = 0, steps: int | None = None) -> Prep
     batch = pair.inputs(hp, seed)
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
     with _device(case):
-        x = _to_tensor(batch.x, compute_dtype)
-        y = tf.constant(batch.y)
-        keras.utils.set_random_seed(seed)
-        reference = pair.build(pair.reference, case.size)
-        ensure_built(reference, x)
-        if case.precision == FLOAT64:
-            _float32_initial_weights(pair, case, reference, batch.x, seed)
-        if case.member == pair.reference:
-            model = reference
-            differences: list[str] = []
-        else:
-            keras.utils.set_random_seed(seed + 1)
-            model = pair.build(case.member, case.size)
-            ensure_built(model, x)
-            differences = audit(reference, model)
-            try:
-                copy_weights(reference, model)
-            except StructuralMismatch as exc:  # report the whole audit, not only what blocked the copy
-                extra = [d for d in differences if d not in exc.differences]
-                raise StructuralMismatch(exc.differences + extra) from None
+        x = as_inputs(batch.x, compute_dtype)
+        members = build_members(
+            pair, case.member, case.size, batch, x, seed, float64=case.precision == FLOAT64
+        )
+        model = members.model
+        if case.workload != "predict":
+            members.require_trainable()
         if case.workload == "fit" and not isinstance(model, keras.Model):
             raise CaseUnsupported("fit needs a keras.Model; this member is a tf.Module")
         builder = {"predict": _predict, "train_step": _train_step, "fit": _fit}[case.workload]
         common = {
             "case": case,
             "model": model,
-            "reference_model": reference,
+            "reference_model": members.reference,
             "x": x,
-            "y": y,
+            "y": members.training.y,
             "batch_size": int(hp["batch"]),
             "jit_compile": case.mode == "xla",
+            "loss": members.training.loss,
+            "notes": members.notes,
+            "flags": members.flags,
+            "extra": members.extra(),
+            "rng_layers": members.rng_layers,
         }
-        prepared = builder(common, pair, steps)
-        prepared.audit = differences
+        prepared = builder(common, pair, steps, seed)
+        prepared.audit = members.audit
         keras.utils.set_random_seed(seed)
         start = time.perf_counter()
         prepared.unit()
@@ -266,36 +270,6 @@ def prepare_case(case: Case, *, seed: int = 0, steps: int | None = None) -> Prep
     return prepared
 
 
-def _float32_initial_weights(pair: Any, case: Case, reference: Any, x_np: Any, seed: int) -> None:
-    """Give a float64 build the float32 build's initial weights (cast exactly).
-
-    Keras initialisers draw different numbers in float64, so the float64 reference would
-    otherwise start from other weights than the cases it is compared with.
-    """
-    import keras
-
-    from suite.zoo.weights import copy_weights, ensure_built
-
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-        keras.utils.set_random_seed(seed)
-        donor = pair.build(pair.reference, case.size)
-        ensure_built(donor, _to_tensor(x_np, "float32"))
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-    copy_weights(donor, reference, allow_cast=True)
-
-
-def _to_tensor(array: Any, compute_dtype: str):
-    import tensorflow as tf
-
-    tensor = tf.constant(array)
-    if tensor.dtype.is_floating:
-        tensor = tf.cast(tensor, compute_dtype)
-    return tensor
-
-
 def _wrap(fn: Callable[..., Any], mode: str) -> Callable[..., Any]:
     import tensorflow as tf
 
@@ -304,7 +278,7 @@ def _wrap(fn: Callable[..., Any], mode: str) -> Callable[..., Any]:
     return tf.function(fn, jit_compile=(mode == "xla"), reduce_retracing=True)
 
 
-def _predict(common: dict[str, Any], pair: Any, steps: int | None) -> Prepared:
+def _predict(common: dict[str, Any], pair: Any, steps: int | None, seed: int) -> Prepared:
     case, model, x = common["case"], common["model"], common["x"]
 
     def forward():
@@ -319,7 +293,7 @@ def _predict(common: dict[str, Any], pair: Any, steps: int | None) -> Prepared:
         **common,
         steps=steps or PREDICT_STEPS,
         unit=fn,
-        restore=lambda: None,
+        restore=_state_snapshot(_state_variables(model), seed),
         collect=collect,
     )
 
@@ -333,15 +307,26 @@ def _optimizer(pair: Any):
     return opt
 
 
-def _state_snapshot(variables: list[Any]) -> Callable[[], None]:
-    """A callable restoring ``variables`` to their current values."""
+def _state_snapshot(variables: list[Any], seed: int) -> Callable[[], None]:
+    """A callable restoring ``variables`` to their current values and the random state to
+    ``seed`` (Python, numpy, TensorFlow's global generator, Keras' global seed), so every
+    repeat starts from the same state."""
+    import keras
+
     saved = [(v, v.numpy()) for v in variables]
 
     def restore() -> None:
         for var, value in saved:
             var.assign(value)
+        keras.utils.set_random_seed(seed)
 
     return restore
+
+
+def _state_variables(model: Any) -> list[Any]:
+    """What inference may change: non-trainable variables (BatchNorm statistics, dropout seed
+    state of a layer that draws random numbers at inference)."""
+    return [v for v in model.variables if not v.trainable]
 
 
 def _model_variables(model: Any) -> list[Any]:
@@ -350,18 +335,22 @@ def _model_variables(model: Any) -> list[Any]:
     return list(model.variables)
 
 
-def _weights_out(model: Any) -> dict[str, np.ndarray]:
+def _weights_out(model: Any, weight_map: list[list[str]] | None) -> dict[str, np.ndarray]:
+    """Every variable's value, named after the reference's variable it took its weights from
+    (so that a member and the reference are compared variable by variable)."""
     from suite.zoo.weights import variables_by_path
 
-    return {f"weights/{path}": np.asarray(v.numpy()) for path, v in variables_by_path(model).items()}
+    renamed = dict(map(tuple, weight_map or []))
+    variables = variables_by_path(model)
+    return {f"weights/{renamed.get(path, path)}": np.asarray(v.numpy()) for path, v in variables.items()}
 
 
-def _train_step(common: dict[str, Any], pair: Any, steps: int | None) -> Prepared:
+def _train_step(common: dict[str, Any], pair: Any, steps: int | None, seed: int) -> Prepared:
     case, model, x, y = common["case"], common["model"], common["x"], common["y"]
     import keras
     import tensorflow as tf
 
-    loss_fn = keras.losses.get(pair.loss)
+    loss_fn = keras.losses.get(common["loss"])
     optimizer = _optimizer(pair)
     trainable = list(model.trainable_variables)
     optimizer.build(trainable)
@@ -376,11 +365,11 @@ def _train_step(common: dict[str, Any], pair: Any, steps: int | None) -> Prepare
         optimizer.apply_gradients(zip(grads, trainable, strict=True))
         return loss
 
-    restore = _state_snapshot(_model_variables(model) + list(optimizer.variables))
+    restore = _state_snapshot(_model_variables(model) + list(optimizer.variables), seed)
 
     def collect(results: list[Any]) -> dict[str, np.ndarray]:
         out = {"loss": np.asarray([np.asarray(r) for r in results], dtype=np.float32)}
-        out.update(_weights_out(model))
+        out.update(_weights_out(model, common["extra"].get("weight_map")))
         return out
 
     return Prepared(
@@ -392,7 +381,7 @@ def _train_step(common: dict[str, Any], pair: Any, steps: int | None) -> Prepare
     )
 
 
-def _fit(common: dict[str, Any], pair: Any, steps: int | None) -> Prepared:
+def _fit(common: dict[str, Any], pair: Any, steps: int | None, seed: int) -> Prepared:
     """``model.fit`` for k steps per repeat; a unit here is one whole ``fit`` call of k steps."""
     case, model, x, y = common["case"], common["model"], common["x"], common["y"]
     import keras
@@ -401,13 +390,13 @@ def _fit(common: dict[str, Any], pair: Any, steps: int | None) -> Prepared:
     k = steps or pair.train_steps
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=pair.learning_rate),
-        loss=pair.loss,
+        loss=common["loss"],
         jit_compile=case.mode == "xla",
         run_eagerly=case.mode == "eager",
     )
     dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
     model.optimizer.build(model.trainable_variables)
-    restore = _state_snapshot(_model_variables(model) + list(model.optimizer.variables))
+    restore = _state_snapshot(_model_variables(model) + list(model.optimizer.variables), seed)
 
     def fit_k():
         history = model.fit(dataset, epochs=1, steps_per_epoch=k, verbose=0, shuffle=False)
@@ -415,7 +404,7 @@ def _fit(common: dict[str, Any], pair: Any, steps: int | None) -> Prepared:
 
     def collect(results: list[Any]) -> dict[str, np.ndarray]:
         out = {"loss": np.asarray(results, dtype=np.float32)}
-        out.update(_weights_out(model))
+        out.update(_weights_out(model, common["extra"].get("weight_map")))
         return out
 
     return Prepared(

@@ -113,7 +113,7 @@ def fleet_frame(sources: list[Source], group_by: str | None = None) -> Any:
     frames = []
     for source in sources:
         frame = report_frame(source.run)
-        frame["machine"] = source.machine
+        frame["machine"] = pd.array([source.machine] * len(frame), dtype="string")
         frames.append(frame)
     return arrange(pd.concat(frames, ignore_index=True), group_by=_groups(group_by))
 

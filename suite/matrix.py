@@ -117,8 +117,8 @@ def expand(selection: Selection, n_gpus: int) -> list[Case]:
         members = [m for m in pair.members() if not selection.members or m in selection.members]
         for device in devices:
             kind = "cpu" if device == "cpu" else "gpu"
-            sizes = selection.sizes or (selection.sizes_by_device[kind],)
-            for size in sizes:
+            wanted = selection.sizes or (selection.sizes_by_device[kind],)
+            for size in dict.fromkeys(pair.size_for(s) for s in wanted):  # a pair may have one size
                 for member in members:
                     for workload in selection.workloads:
                         for mode in selection.modes:

@@ -40,7 +40,10 @@ class Record:
         localisation: first differing layer/gradient (see ``suite.divergence``), or None.
         profile: ``trace_dir``, ``top_kernels``, ``kernels_csv``... or None.
         telemetry: NVML summary or ``{"reason": "..."}``.
-        extra: free-form metadata (worker pid, wall time, output file...).
+        extra: free-form metadata (worker pid, wall time, output file...). A member's case
+            also has ``weight_match`` (``name``, ``structure`` or ``order``: how its variables
+            were matched with the reference's) and ``weight_map`` (``[[member variable,
+            reference variable], ...]``); a measured case has ``loss`` (how it was chosen).
         flags: machine-readable tags that qualify the verdict (e.g. ``non-finite``,
             ``reference-unavailable``); see ``docs/divergence.md``.
         notes: sentences that must be shown next to the verdict (terminal, report, summary).

@@ -538,17 +538,6 @@ def machine_of(meta: dict[str, Any]) -> str | None:
     return None
 
 
-def run_machine(run: RunDir) -> str | None:
-    """:func:`machine_of` a run; None when its ``run.json`` is damaged (its records still load).
-    Whoever reads ``run.json`` for itself warns about a newer schema: not this."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SchemaWarning)
-            return machine_of(run.read_meta())
-    except UsageError:
-        return None
-
-
 def _read_json(path: Path, kind: type, what: str) -> Any:
     if path.is_dir():
         raise UsageError(f"{path} is a directory, not {what}")
@@ -697,5 +686,4 @@ __all__ = [
     "open_run",
     "open_run_for_writing",
     "parse_record",
-    "run_machine",
 ]

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 NOISE = re.compile(
     r"^(WARNING: All log messages before absl|To enable the following instructions|"
     r"[IW]\d{4} \d\d:\d\d:\d\d|E\d{4} .*(cuInit|cuda_platform|cuda_dnn|cuda_fft|cuda_blas|cudart_stub)|"
+    r"E\d{4} .*unified_profile_processor_factory.*No UnifiedProfileProcessor|"
     r"This TensorFlow binary is optimized|.*cpu_feature_guard|"
     r"@\s+0x[0-9a-f]+|\*\*\* Check failure stack trace)"
 )

@@ -48,6 +48,13 @@ FLAGS: tuple[str, ...] = (
     "--hide-scrollbars",
     "--mute-audio",
 )
+#: what ``render(offline=True)`` adds: no name resolves but localhost, no connection leaves the
+#: loopback address (a dead proxy on the discard port catches everything else)
+OFFLINE_FLAGS: tuple[str, ...] = (
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=127.0.0.1;localhost",
+)
 #: a screenshot whose grey levels (0–1) have a standard deviation below this is "blank"
 BLANK_STD = 0.01
 _IMAGES_JS = (
@@ -85,6 +92,8 @@ class BrowserCheck:
             ``naturalWidth``, ``naturalHeight``.
         requests: URLs the page requested (the page itself included).
         screenshot_std: standard deviation of the screenshot's grey levels (0–1).
+        values: the result of each ``probes`` expression (JSON values), by name.
+        viewport_path: a screenshot of the first viewport only (what a reader sees first).
     """
 
     console_errors: list[str]
@@ -94,6 +103,8 @@ class BrowserCheck:
     images: list[dict[str, Any]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     screenshot_std: float = 0.0
+    values: dict[str, Any] = field(default_factory=dict)
+    viewport_path: Path | None = None
 
     @property
     def external_requests(self) -> list[str]:
@@ -225,6 +236,8 @@ def render(
     max_height: int = 6000,
     settle_s: float = 0.5,
     timeout_s: float = 60.0,
+    probes: dict[str, str] | None = None,
+    offline: bool = False,
 ) -> BrowserCheck:
     """Load a local file or URL in headless Chromium and check it.
 
@@ -236,6 +249,11 @@ def render(
         max_height: the full-page screenshot is cut at this height.
         settle_s: time to keep collecting console messages after the load event.
         timeout_s: limit for the whole check.
+        probes: ``{name: JavaScript expression}`` evaluated after the load (read-only
+            ``Runtime.evaluate``, results returned by value in ``values``).
+        offline: a browser without network: every host name but ``localhost`` fails to resolve
+            and every connection not to the loopback address goes to a dead proxy, so only
+            ``file:``, ``data:`` and ``http://127.0.0.1`` (a test's own server) load.
 
     Returns:
         The :class:`BrowserCheck`.
@@ -255,6 +273,8 @@ def render(
         to_r, to_w = os.pipe()
         from_r, from_w = os.pipe()
         args = [exe, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"]
+        if offline:
+            args += list(OFFLINE_FLAGS)
         args += ["--remote-debugging-pipe", "about:blank"]
         # Chromium reads commands on fd 3 and writes replies on fd 4: a tiny Python trampoline
         # puts the pipe ends there (a shell cannot redirect fds above 9 portably).
@@ -268,7 +288,8 @@ def render(
         os.close(to_r)
         os.close(from_w)
         try:
-            return _check(_Pipe(proc, to_w, from_r, deadline), url, shot, width, height, max_height, settle_s)
+            pipe = _Pipe(proc, to_w, from_r, deadline)
+            return _check(pipe, url, shot, width, height, max_height, settle_s, probes or {})
         finally:
             for fd in (to_w, from_r):
                 os.close(fd)
@@ -280,7 +301,14 @@ def render(
 
 
 def _check(
-    pipe: _Pipe, url: str, shot: Path, width: int, height: int, max_height: int, settle_s: float
+    pipe: _Pipe,
+    url: str,
+    shot: Path,
+    width: int,
+    height: int,
+    max_height: int,
+    settle_s: float,
+    probes: dict[str, str],
 ) -> BrowserCheck:
     target = pipe.send("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = pipe.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -303,6 +331,13 @@ def _check(
             "Runtime.evaluate", {"expression": _IMAGES_JS, "returnByValue": True}, session=session
         )
         images = json.loads(result.get("result", {}).get("value") or "[]")
+        values = {}
+        for name, expression in probes.items():
+            reply = pipe.send(
+                "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session
+            )
+            values[name] = reply.get("result", {}).get("value")
+        first = pipe.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
         metrics = pipe.send("Page.getLayoutMetrics", session=session)
         size = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
         clip = {
@@ -322,6 +357,8 @@ def _check(
             pipe.send("Browser.close")
     shot.parent.mkdir(parents=True, exist_ok=True)
     shot.write_bytes(base64.b64decode(data))
+    viewport = shot.with_name(shot.stem + ".viewport.png")
+    viewport.write_bytes(base64.b64decode(first))
     std = screenshot_std(shot)
     requests = [
         e["params"]["request"]["url"][:200] for e in pipe.events if e["method"] == "Network.requestWillBeSent"
@@ -334,4 +371,6 @@ def _check(
         images=images,
         requests=requests,
         screenshot_std=std,
+        values=values,
+        viewport_path=viewport,
     )

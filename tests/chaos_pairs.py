@@ -4,11 +4,12 @@
 ``fractional_pool`` has the same layers and weights.
 
 - ``chaos`` (:class:`ShuffledSum`) adds to each feature the float32 sum of all features
-  taken in a random order. The order comes from a ``tf.random.Generator`` seeded from
-  ``os.urandom`` whose state advances on every call and is not a Keras weight, so resetting
-  seeds or restoring weights does not repeat it: every rerun gives different float32
-  rounding, in ``eager``, ``function`` and ``xla`` alike, with op determinism off *or on*
-  (the generator is a seeded stateful generator, which op determinism allows). It is the
+  taken in a shuffled order, like a GPU kernel whose threads add in whatever order they
+  finish. The order comes from a counter (started from ``os.urandom``) that advances on every
+  call and is hidden from Keras and pairbench, as a kernel's thread order is: resetting seeds
+  or restoring weights does not repeat it, and no random op shows in the graph (it is not a
+  layer drawing random numbers at inference). Every rerun gives different float32 rounding,
+  in ``eager``, ``function`` and ``xla`` alike, with op determinism off *or on*. It is the
   control for "nondeterministic even with determinism on".
 - ``fractional_pool`` (extra member, :class:`FractionalPool` as its ``chaos`` layer) uses
   ``tf.nn.fractional_max_pool`` with ``seed=0``: random pooling regions, so reruns differ
@@ -32,15 +33,22 @@ def _layers() -> dict[str, type]:
     import keras
     import tensorflow as tf
 
+    class Hidden:
+        """Holds the call counter where neither Keras nor pairbench looks (a kernel's own state)."""
+
+        def __init__(self) -> None:
+            self.calls = tf.Variable(int.from_bytes(os.urandom(2), "little"), dtype=tf.int64)
+
     class ShuffledSum(keras.layers.Layer):
-        """``x + sum(x[..., perm])`` with a fresh random ``perm`` on every call (float32 order)."""
+        """``x + sum(x[..., perm])`` with another ``perm`` on every call (float32 order)."""
 
         def build(self, input_shape: Any) -> None:
-            seed = int.from_bytes(os.urandom(4), "little")
-            self._order = tf.random.Generator.from_seed(seed)
+            self._hidden = Hidden()
 
         def call(self, x: Any) -> Any:
-            perm = tf.argsort(self._order.uniform(tf.shape(x)[-1:]))
+            calls = tf.cast(self._hidden.calls.assign_add(1), tf.float32)
+            position = tf.range(1, tf.shape(x)[-1] + 1, dtype=tf.float32)
+            perm = tf.argsort(tf.math.sin(position * (calls * 0.618034 + 12.9898)))
             shuffled = tf.gather(x, perm, axis=-1)
             total = tf.math.cumsum(shuffled, axis=-1)[..., -1:]  # a sequential sum in that order
             return x + total

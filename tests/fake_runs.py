@@ -377,3 +377,121 @@ def make_run(
     for rec in records:
         run.append(rec)
     return run
+
+
+# ------------------------------------------------------------------------------ large runs
+
+#: the axes a synthetic large run cycles through within each pair (2,160 cases per pair)
+LARGE_AXES: dict[str, tuple[str, ...]] = {
+    "member": ("sequential", "functional", "subclass", "raw", "faulty"),
+    "workload": ("predict", "train_step", "fit"),
+    "mode": ("eager", "function", "xla"),
+    "device": ("cpu", "gpu:0"),
+    "precision": ("float32", "tf32", "mixed_float16", "mixed_bfloat16"),
+    "determinism": ("off", "on"),
+    "size": ("tiny", "default", "large"),
+}
+_LARGE_PER_PAIR = int(np.prod([len(v) for v in LARGE_AXES.values()]))
+
+
+def large_case(index: int, n_pairs: int) -> Case:
+    """The ``index``-th case of a synthetic large run over ``n_pairs`` pairs (round-robin over pairs)."""
+    pair, rest = index % n_pairs, index // n_pairs
+    axes = {}
+    for name, values in LARGE_AXES.items():
+        rest, pos = divmod(rest, len(values))
+        axes[name] = values[pos]
+    return Case(pair=f"pair{pair:04d}", **axes)
+
+
+def large_record_dicts(n_records: int, n_pairs: int, seed: int = 0) -> Iterable[dict[str, Any]]:
+    """``n_records`` record objects (as ``records.jsonl`` holds them) of a realistic large run.
+
+    Verdicts are mixed as in a real run: the ``faulty`` control is a structural mismatch
+    (never timed); of the other cases about 1% diverge, 0.5% are nondeterministic (with a
+    localisation and top kernels), 0.3% are errors and the rest are identical or close. Every
+    record has five step-time samples, four divergence references and telemetry, so a line is
+    about as long as a real one (~2 KB). The same arguments always give the same records.
+
+    Raises:
+        ValueError: more records than ``n_pairs`` pairs have distinct cases (2,160 per pair).
+    """
+    if n_records > n_pairs * _LARGE_PER_PAIR:
+        raise ValueError(f"{n_records} records need at least {-(-n_records // _LARGE_PER_PAIR)} pairs")
+    rng = np.random.default_rng(seed)
+    close, equal = metrics(4.8e-7), metrics(0.0)
+    batch = 32
+    for i in range(n_records):
+        c = large_case(i, n_pairs)
+        draw = float(rng.random())
+        base = 0.002 * (1 + (i % 97) / 50) * {"eager": 1.0, "function": 0.45, "xla": 0.3}[c.mode]
+        steps = (base * (1.0 + 0.02 * rng.standard_normal(5))).tolist()
+        ordered = sorted(steps)
+        timing = {
+            "compile_s": 0.4,
+            "step_s_median": ordered[2],
+            "step_s_p10": ordered[0],
+            "step_s_p90": ordered[4],
+            "step_s_iqr": ordered[3] - ordered[1],
+            "step_s": steps,
+            "samples_per_s": batch / ordered[2],
+            "steps_per_repeat": 10,
+            "batch": batch,
+            "repeats": 5,
+        }
+        verdict, reason, localisation, profile = ("close" if c.mode == "xla" else "identical"), "", None, None
+        divergence: dict[str, Any] = {
+            "vs_pair": None if c.member == "sequential" else equal,
+            "vs_eager": None if c.mode == "eager" else close,
+            "vs_cpu": None if c.device == "cpu" else close,
+            "vs_fp64": close,
+            "rerun": rerun(5),
+        }
+        if c.member == "faulty":
+            verdict, reason, timing, divergence = "structural-mismatch", "no bias in dense_1 (64,)", {}, {}
+        elif draw < 0.010:
+            verdict, reason = "diverged", "max abs 3.1e-02 vs eager exceeds tolerance 1e-03"
+            localisation = {"against": "vs_eager", "forward": {"layer": "conv_1", "ops": ["Conv2D"]}}
+        elif draw < 0.015:
+            verdict, reason = "nondeterministic", "3 distinct results in 5 reruns"
+            divergence["rerun"] = rerun(5, 3, 2.4e-7, 6)
+            localisation = {"against": "rerun", "backward": {"variable": "emb/embeddings", "ops": ["Sum"]}}
+            profile = {"top_kernels": [{"name": "void UnsortedSegmentCustomKernel", "share": 0.42}]}
+        elif draw < 0.018:
+            verdict, reason, timing, divergence = "error", "XLA compilation failed: TensorListReserve", {}, {}
+        gpu = c.device != "cpu"
+        yield {
+            "case": c.to_dict(),
+            "case_id": c.case_id,
+            "verdict": verdict,
+            "reason": reason,
+            "timing": timing,
+            "memory": {"peak_device_bytes": 48 * 2**20 if gpu else None, "host_rss_bytes": 900 * 2**20},
+            "divergence": divergence,
+            "numerics": {"tf32_enabled": gpu and c.precision == "tf32", "jit_compile": c.mode == "xla"},
+            "localisation": localisation,
+            "profile": profile,
+            "telemetry": {"gpu_util_pct_mean": 61.0, "power_w_max": 250.0} if gpu else {"reason": "cpu"},
+            "extra": {"worker_pid": 4242, "wall_s": 3.2},
+            "flags": [],
+            "notes": [],
+            "schema_version": 2,
+        }
+
+
+def make_large_run(
+    results_dir: Path, n_records: int, *, n_pairs: int | None = None, run_id: str | None = None, seed: int = 0
+) -> RunDir:
+    """A run folder with ``n_records`` synthetic records (see :func:`large_record_dicts`).
+
+    ``records.jsonl`` is written in one buffered pass (appending a million records one fsync
+    at a time would take an hour); the result is byte-for-byte what ``RunDir.append`` writes.
+    """
+    import json
+
+    n_pairs = n_pairs or max(1, -(-n_records // _LARGE_PER_PAIR))
+    run = make_run(results_dir, [], run_id=run_id)
+    with open(run.records_path, "w", encoding="utf-8") as fh:
+        for data in large_record_dicts(n_records, n_pairs, seed):
+            fh.write(json.dumps(data, sort_keys=True) + "\n")
+    return run

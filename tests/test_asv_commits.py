@@ -18,17 +18,13 @@ commit, built and installed by this project's ``build_command``/``install_comman
 A and B too, with TensorFlow lent to the environment instead of downloaded.
 
 asv 0.6.6's ``index.html`` loads jQuery, flot, Bootstrap, blueimp-md5 and stupidtable from public
-CDNs, which this machine cannot reach (the page then shows asv's "failed to load" message). The
-browser test serves the same libraries from npm packages (``npm pack``) next to the site instead,
-keeping each ``integrity`` hash that the local file matches (jQuery, Bootstrap, md5, orderBars)
-and dropping the others (cdnjs' own minified flot builds, stupidtable 1.1.3 for 1.0.1).
+CDNs; the browser test makes the site offline as users do (``suite.asv_site.make_offline``: the
+libraries come from installed PyPI packages) and opens it with the browser's network off.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
 import http.server
 import json
 import os
@@ -37,7 +33,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tarfile
 import threading
 from pathlib import Path
 
@@ -45,6 +40,7 @@ import pytest
 from browser_client import render, skip_reason
 
 from suite import __version__
+from suite.asv_site import make_offline
 
 ROOT = Path(__file__).resolve().parents[1]
 MACHINE = "newuser"
@@ -256,88 +252,6 @@ def test_compare_flags_the_divergence(history):
     assert VS_PAIR in _flagged(out)
 
 
-#: CDN URL in asv's index.html -> (npm package spec, file inside the package)
-CDN_ASSETS: dict[str, tuple[str, str]] = {
-    "https://code.jquery.com/jquery-3.3.1.min.js": ("jquery@3.3.1", "dist/jquery.min.js"),
-    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.min.js": ("flot@0.8.3", "jquery.flot.js"),
-    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.time.min.js": (
-        "flot@0.8.3",
-        "jquery.flot.time.js",
-    ),
-    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.selection.min.js": (
-        "flot@0.8.3",
-        "jquery.flot.selection.js",
-    ),
-    "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.categories.min.js": (
-        "flot@0.8.3",
-        "jquery.flot.categories.js",
-    ),
-    "https://cdn.jsdelivr.net/npm/flot-orderbars@1.0.0/js/jquery.flot.orderBars.js": (
-        "flot-orderbars@1.0.0",
-        "js/jquery.flot.orderBars.js",
-    ),
-    "https://cdnjs.cloudflare.com/ajax/libs/stupidtable/1.0.1/stupidtable.min.js": (
-        "stupid-table-plugin@1.1.3",
-        "stupidtable.min.js",
-    ),
-    "https://cdnjs.cloudflare.com/ajax/libs/blueimp-md5/2.19.0/js/md5.min.js": (
-        "blueimp-md5@2.19.0",
-        "js/md5.min.js",
-    ),
-    "https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/js/bootstrap.min.js": (
-        "bootstrap@3.1.1",
-        "dist/js/bootstrap.min.js",
-    ),
-    "https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/css/bootstrap.min.css": (
-        "bootstrap@3.1.1",
-        "dist/css/bootstrap.min.css",
-    ),
-}
-_TAG = re.compile(r"<(script|link)\b[^>]*?\b(?:src|href)=\"(https?://[^\"]+)\"[^>]*>")
-
-
-def _integrity_matches(integrity: str, data: bytes) -> bool:
-    algorithm, _, expected = integrity.partition("-")
-    return base64.b64encode(hashlib.new(algorithm, data).digest()).decode() == expected
-
-
-def _vendor_cdn_assets(html: Path, work: Path) -> None:
-    """Point ``index.html``'s CDN ``<script>``/``<link>`` tags at npm copies under ``vendor/``.
-
-    Skips the test when npm is missing or cannot fetch the packages.
-    """
-    index = html / "index.html"
-    text = index.read_text()
-    urls = [m.group(2) for m in _TAG.finditer(text)]
-    unknown = sorted(set(urls) - set(CDN_ASSETS))
-    assert not unknown, f"asv's index.html loads assets this test does not know: {unknown}"
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed: cannot serve asv's CDN scripts locally")
-    specs = sorted({CDN_ASSETS[u][0] for u in urls})
-    work.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        [npm, "pack", "--silent", *specs], cwd=work, capture_output=True, text=True, timeout=300
-    )
-    if proc.returncode != 0:
-        pytest.skip(f"npm pack could not fetch asv's web assets: {proc.stderr.strip()[-300:]}")
-    for spec in specs:
-        name, version = spec.rsplit("@", 1)
-        with tarfile.open(work / f"{name}-{version}.tgz") as tar:
-            tar.extractall(html / "vendor" / name, filter="data")
-
-    def local(match: re.Match[str]) -> str:
-        tag, url = match.group(0), match.group(2)
-        name = CDN_ASSETS[url][0].rsplit("@", 1)[0]
-        rel = f"vendor/{name}/package/{CDN_ASSETS[url][1]}"
-        integrity = re.search(r'\sintegrity="([^"]+)"', tag)
-        if integrity and not _integrity_matches(integrity.group(1), (html / rel).read_bytes()):
-            tag = tag.replace(integrity.group(0), "")
-        return tag.replace(url, rel)
-
-    index.write_text(_TAG.sub(local, text))
-
-
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
@@ -346,14 +260,14 @@ def test_publish_gives_a_site_a_browser_renders(history, tmp_path):
     _asv(repo, home, "publish")
     html = repo / "results" / "html"
     assert (html / "index.html").is_file() and (html / "index.json").is_file()
-    _vendor_cdn_assets(html, tmp_path / "npm")
+    make_offline(html)  # what `pairbench asv-offline` and the nightly's publish step do
     handler = functools.partial(_QuietHandler, directory=str(html))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
-        check = render(url, tmp_path / "asv.png", settle_s=3.0, timeout_s=90)
+        check = render(url, tmp_path / "asv.png", settle_s=3.0, timeout_s=90, offline=True)
     finally:
         server.shutdown()
         server.server_close()

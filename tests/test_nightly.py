@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -288,7 +289,10 @@ def test_asv_runs_once_per_commit_and_publishes(tmp_path, monkeypatch):
 
     published = step_asv_publish(opts, commit)
     assert published.status == "ok", published.detail
-    assert (results / "html" / "index.html").is_file()
+    index = (results / "html" / "index.html").read_text()
+    assert "works offline" in published.detail
+    assert not re.search(r'<(script|link)[^>]*(src|href)="https?://', index)  # served from vendor/
+    assert (results / "html" / "vendor" / "jquery.min.js").is_file()
 
 
 def test_asv_failure_is_a_failed_step_not_a_crash(tmp_path, monkeypatch):

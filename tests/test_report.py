@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from fake_runs import MISMATCH_CASE_ID, NONDET_CASE_ID, case, make_record, make_
 from suite.axes import VERDICTS
 from suite.cli import main
 from suite.errors import UsageError
+from suite.frame import load_frame
 from suite.report import summarize, write_report
 from suite.report.plots import PLOTS, write_plots
 from suite.report.table import COLUMN_NAMES, VERDICT_SEVERITY, arrange, frame_from_records, report_frame
@@ -32,6 +34,8 @@ def test_frame_has_one_row_per_case_with_units(run):
     records = {r.case_id: r for r in run.records()}
     frame = report_frame(run)
     assert list(frame.columns) == list(COLUMN_NAMES)
+    assert frame.set_index("case_id").loc[MISMATCH_CASE_ID, "control"]
+    assert not frame["control"].drop(frame.index[frame["case_id"] == MISMATCH_CASE_ID]).any()
     assert sorted(frame["case_id"]) == sorted(records)
     row = frame.set_index("case_id").loc[NONDET_CASE_ID]
     rec = records[NONDET_CASE_ID]
@@ -75,21 +79,20 @@ def test_sort_and_group(run):
         arrange(frame, sort="speediness")
 
 
-def test_summary_calls_out_problems(run):
+def test_summary_calls_out_problems_and_summarises_controls(run):
     summary = summarize(report_frame(run))
-    assert summary.headline.startswith("19 cases:")
+    assert summary.headline.startswith("19 cases: 10 identical, 4 close")
+    assert "1 control case (1 structural-mismatch)" in summary.headline
     assert "1 nondeterministic case (first diverging: gradient of embedding/embeddings" in summary.highlight
     assert "top kernel: void tensorflow::UnsortedSegmentCustomKernel" in summary.highlight
-    assert "1 structural-mismatch case (faulty: no bias in dense_1 (64,))" in summary.highlight
-    assert [f.verdict for f in summary.findings] == [
-        "nondeterministic",
-        "diverged",
-        "structural-mismatch",
-        "error",
-        "unsupported",
-    ]
+    # the faulty control was caught: good news in one line, not a problem
+    assert "structural-mismatch" not in summary.highlight
+    assert summary.controls.line == "Controls behaved as expected (1 case): mlp.faulty structural-mismatch."
+    assert [f.verdict for f in summary.findings] == ["nondeterministic", "diverged", "error"]
     assert summary.findings[0].case_id == NONDET_CASE_ID
     assert "rerun 3 distinct of 3" in summary.findings[0].text
+    # unsupported is not a problem of the numbers: one line
+    assert summary.not_run.startswith("1 case did not run here: op has no deterministic GPU")
 
 
 def test_write_report_files(run):
@@ -101,16 +104,20 @@ def test_write_report_files(run):
     csv = pd.read_csv(run.path / "table.csv")
     assert set(csv["case_id"]) == ids and len(csv) == len(ids)
     assert math.isnan(csv.set_index("case_id").loc[ERROR_CASE_ID, "step_ms_median"])
-    assert "NaN" in (run.path / "table.csv").read_text()
+    assert ",," in (run.path / "table.csv").read_text()  # missing values are empty
     parquet = pd.read_parquet(run.path / "table.parquet")
-    assert list(parquet.columns) == list(COLUMN_NAMES)
+    pd.testing.assert_frame_equal(parquet, load_frame(run))
     assert parquet["case_id"].tolist() == csv["case_id"].tolist()
 
     md = (run.path / "report.md").read_text()
     assert "> ⚠ 1 nondeterministic case" in md
     assert "⚠ **nondeterministic**" in md and "≠ **structural-mismatch**" in md
     assert "### pair = embedding" in md
-    assert f"`{MISMATCH_CASE_ID}`: no bias in dense_1 (64,)" in md
+    # same order as the HTML: problems, controls, verdict matrix, speed, results
+    order = [md.index(h) for h in ("## Problems", "Controls behaved as expected", "## Verdicts", "## Speed",
+                                   "## Results")]  # fmt: skip
+    assert order == sorted(order)
+    assert f"`{MISMATCH_CASE_ID}`" not in md.split("## Verdicts")[0]  # the control is not a problem
     assert "| GPUs | 0: NVIDIA H100 80GB HBM3" in md and "550.54.15" in md and "(0123456789ab)" in md
     assert "—" in md  # missing values in text outputs
     for name in PLOTS:
@@ -123,13 +130,19 @@ def test_html_is_self_contained_and_highlights(run):
     assert "<script" not in html.lower()
     assert 'src="http' not in html and 'href="http' not in html and "@import" not in html
     assert html.count('<img src="data:image/png;base64,') == len(PLOTS)
-    assert html.count('<tr class="v-nondeterministic">') == 2  # findings + results
-    assert html.count('<tr class="v-diverged">') == 2
+    assert html.count('<tr class="v-nondeterministic">') == 1  # findings
+    assert html.count(f'<tr id="c-{NONDET_CASE_ID}" class="v-nondeterministic">') == 1  # results
+    assert f'<tr id="c-{MISMATCH_CASE_ID}" class="v-structural-mismatch ctl">' in html
     assert "tr.v-nondeterministic td { background" in html
     assert "NVIDIA H100 80GB HBM3" in html
+    # one mark per case in the matrix, each linking to its row
+    marks = re.findall(r'<a class="m[^"]*" href="#c-([^"]+)"', html)
+    assert sorted(marks) == sorted(r.case_id for r in run.records())
+    assert all(f'id="c-{m}"' in html for m in marks)
 
 
-def test_plots_are_nonempty_pngs(run):
+def test_plots_are_nonempty_pngs(tmp_path):
+    run = make_run(tmp_path / "results", standard_records(), run_id="r1")
     from matplotlib.image import imread
 
     paths, notes = write_plots(report_frame(run), run.path / "plots")
@@ -193,6 +206,7 @@ def test_docs_list_every_column_and_sort_key():
 
     from suite.report.table import SORT_KEYS
 
-    docs = (Path(__file__).resolve().parent.parent / "docs" / "report.md").read_text()
-    missing = [name for name in (*COLUMN_NAMES, *SORT_KEYS) if f"`{name}`" not in docs]
-    assert missing == []
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    report, columns = (docs / "report.md").read_text(), (docs / "columns.md").read_text()
+    assert [name for name in SORT_KEYS if f"`{name}`" not in report] == []
+    assert [name for name in COLUMN_NAMES if f"| `{name}` |" not in columns] == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -20,7 +19,6 @@ import pytest
 from suite.profiling import TraceCaptureError, capture_trace, parse_xspace
 
 CASE = "mlp.sequential.predict.xla.cpu.float32.det-off.tiny"
-SESSION = re.compile(r"^\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}$")
 
 
 def _tiny_step():
@@ -83,11 +81,13 @@ def test_capture_layout_parse_and_tensorboard_serves_it(tmp_path):
     logdir = traces / CASE
     info = capture_trace(_tiny_step(), logdir, steps=3, python_tracer=True)
 
-    # layout TensorBoard's profile plugin expects
+    # layout TensorBoard's profile plugin expects, the session named after the case
     files = [Path(p) for p in info["xplane_files"]]
     assert len(files) == 1
     rel = files[0].relative_to(logdir).parts
-    assert rel[:2] == ("plugins", "profile") and SESSION.match(rel[2]) and rel[3].endswith(".xplane.pb")
+    assert rel[:2] == ("plugins", "profile") and rel[2] == CASE and rel[3].endswith(".xplane.pb")
+    again = capture_trace(_tiny_step(), logdir, steps=1)  # a later capture of the same case
+    assert Path(again["session_dir"]).name == f"{CASE}-2"
     assert info["trace_dir"] == str(logdir)
     assert info["requested"] == {"host_tracer_level": 2, "device_tracer_level": 1, "python_tracer_level": 1}
     # TF 2.21 ignores ProfilerOptions: the file records what was really used
@@ -106,7 +106,7 @@ def test_capture_layout_parse_and_tensorboard_serves_it(tmp_path):
             "-m",
             "tensorboard.main",
             "--logdir",
-            str(traces),
+            str(logdir),  # what `pairbench trace RUN --case CASE` prints
             "--host",
             "127.0.0.1",
             "--port",
@@ -125,14 +125,13 @@ def test_capture_layout_parse_and_tensorboard_serves_it(tmp_path):
                 runs = _get_json(f"{base}/runs")
             except (urllib.error.URLError, ConnectionError, json.JSONDecodeError):
                 runs = []
-            if any(rel[2] in r for r in runs):
+            if len(runs) == 2:
                 break
             time.sleep(0.5)
         assert proc.poll() is None, (tmp_path / "tensorboard.log").read_text(errors="replace")[-2000:]
-        ours = [r for r in runs if rel[2] in r]
-        assert ours, f"TensorBoard did not list the trace within 60 s (runs: {runs})"
-        assert CASE in ours[0]
-        tools = _get_json(f"{base}/run_tools?run={urllib.parse.quote(ours[0])}")
+        # the Runs list names the case, not a bare timestamp
+        assert sorted(runs) == [CASE, f"{CASE}-2"], f"TensorBoard's runs within 60 s: {runs}"
+        tools = _get_json(f"{base}/run_tools?run={urllib.parse.quote(CASE)}")
         assert any(t.startswith("trace_viewer") for t in tools), tools
     finally:
         proc.terminate()

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from suite.cli import main
+from suite.profiling import summarise_trace_dir
+from suite.profiling.kernel_stats import converter_kernels, framework_ops, kernel_table
 from suite.profiling.xplane import (
     HOST_OP_COLUMNS,
     KERNEL_COLUMNS,
@@ -18,7 +20,6 @@ from suite.profiling.xplane import (
     find_xplanes,
     merge_kernels,
     parse_xspace,
-    summarise_trace_dir,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
@@ -162,10 +163,12 @@ def test_summarise_trace_dir_writes_kernels_csv(tmp_path, h100):
     assert prof["kernels_csv"] == str(csv_path)
     assert prof["device_kernels"] == int(h100.kernels["count"].sum())
     assert len(prof["top_kernels"]) == 3
-    assert set(prof["top_kernels"][0]) == set(KERNEL_COLUMNS)
+    assert set(KERNEL_COLUMNS) <= set(prof["top_kernels"][0])
     assert prof["top_kernels"][0]["name"] == h100.kernels.iloc[0]["name"]
+    assert prof["kernel_source"] == "xprof kernel_stats"
+    assert prof["top_kernels"][0]["uses_tensor_core"] is True
     back = pd.read_csv(csv_path, keep_default_na=False)
-    assert list(back.columns) == list(KERNEL_COLUMNS)
+    assert list(back.columns)[: len(KERNEL_COLUMNS)] == list(KERNEL_COLUMNS)
     assert back["name"].tolist() == h100.kernels["name"].tolist()
     assert back["total_us"].tolist() == pytest.approx(h100.kernels["total_us"].tolist())
 
@@ -255,3 +258,76 @@ def test_trace_command_bad_input(traced_run, tmp_path, capsys):
     (bare / "run.json").write_text("{}")
     assert main(["trace", "r2", "--results-dir", results]) == 2
     assert "has no traces" in capsys.readouterr().err
+
+
+# -- the profile plugin's converter vs pairbench's reader ------------------------------------------
+
+
+def test_converter_and_reader_agree_on_the_h100_fixture(h100):
+    """Same kernels, occurrences and times; the converter adds occupancy and Tensor Core use."""
+    theirs = converter_kernels([H100])
+    ours = h100.kernels
+    assert sorted(theirs["name"]) == sorted(ours["name"])
+    merged = theirs.merge(ours, on="name", suffixes=("_xprof", "_ours"))
+    assert (merged["count_xprof"] == merged["count_ours"]).all()
+    assert merged["total_us_xprof"].tolist() == pytest.approx(merged["total_us_ours"].tolist(), abs=1e-3)
+    assert theirs["share"].sum() == pytest.approx(1.0)
+    # what only the converter knows
+    gemm = theirs[theirs["name"].str.startswith("sm90_xmma_gemm")]
+    assert len(gemm) == 2 and gemm["uses_tensor_core"].all() and gemm["tensor_core_eligible"].all()
+    assert theirs["occupancy_pct"].between(0, 100).all() and (theirs["registers_per_thread"] > 0).all()
+    assert (theirs["min_us"] <= theirs["mean_us"]).all() and (theirs["mean_us"] <= theirs["max_us"]).all()
+    # the documented difference: the converter leaves the Triton softmax fusion's op empty, the
+    # HLO metadata in the trace names it; kernel_table fills it from our reader
+    softmax = "triton_softmax_2"
+    assert theirs.set_index("name").loc[softmax, "op_name"] == ""
+    assert ours.set_index("name").loc[softmax, "op_name"] == "sequential_1_1/dense_8_1"
+    table, source = kernel_table([H100])
+    assert source == "xprof kernel_stats"
+    assert table.set_index("name").loc[softmax, "op_name"] == "sequential_1_1/dense_8_1"
+    assert (table["op_name"] != "").all()
+
+
+def test_framework_op_stats_give_self_time(h100):
+    ops = framework_ops([H100])
+    device = ops[ops["where"] == "Device"].set_index("op_name")
+    matmul = device.loc["sequential_1_1/dense_7_1/MatMul"]
+    assert matmul["count"] == 3 and matmul["self_us"] == pytest.approx(2373.294)
+    assert "IDLE" not in set(ops["op_type"])
+
+
+def test_kernel_table_falls_back_to_the_reader(monkeypatch, h100):
+    from suite.profiling import kernel_stats
+
+    def broken(files, tool):
+        raise kernel_stats.ConverterUnavailable("kernel_stats converter failed: boom")
+
+    monkeypatch.setattr(kernel_stats, "convert", broken)
+    table, source = kernel_table([H100])
+    assert source == "pairbench xplane reader (kernel_stats converter failed: boom)"
+    pd.testing.assert_frame_equal(table, h100.kernels)
+    cpu, source = kernel_table([CPU_ONLY])
+    assert cpu.empty and source.startswith("pairbench xplane reader")
+
+
+def test_converter_leaves_its_input_untouched(tmp_path):
+    logdir = _logdir(tmp_path / "case", H100)
+    before = sorted(p.name for p in logdir.rglob("*"))
+    converter_kernels(find_xplanes(logdir))
+    assert sorted(p.name for p in logdir.rglob("*")) == before  # no cache files next to the trace
+
+
+def test_trace_kernels_prints_full_names_without_tensorflow_noise(traced_run, capfd):
+    rc = main(["trace", "r1", "--results-dir", str(traced_run.parent), "--kernels", "--case", GPU_CASE])
+    out, err = capfd.readouterr()
+    assert rc == 0
+    names = [n for n in parse_xspace(H100).kernels["name"] if n.startswith("sm90_xmma_gemm")]
+    flat = "".join(out.split())  # the table folds long names over lines
+    assert len(names) == 2 and all(n in flat for n in names)
+    assert "occupancy" in out and "Tensor" in out
+    assert not [line for line in err.splitlines() if line.strip()]  # no absl / converter log lines
+    # a case without kernels/<case>.csv is converted from its trace: still no log lines
+    rc = main(["trace", "r1", "--results-dir", str(traced_run.parent), "--kernels", "--case", CPU_CASE])
+    out, err = capfd.readouterr()
+    assert rc == 0 and "no device kernels (CPU trace)" in out
+    assert not [line for line in err.splitlines() if line.strip()], err

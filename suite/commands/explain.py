@@ -70,8 +70,9 @@ def _load_pair(case: Any, meta: dict[str, Any]) -> Any:
     from suite.zoo import get_pair, load_pairs_from, registered
 
     if case.pair not in registered():
-        for path in meta.get("options", {}).get("pairs_from", []):
-            if Path(path).is_file():
+        for entry in meta.get("options", {}).get("pairs_from", []):
+            path = entry.get("path", "") if isinstance(entry, dict) else str(entry)  # schema 2: a dict
+            if path and Path(path).is_file():
                 load_pairs_from(path)
     if case.pair not in registered():
         raise UsageError(f"pair {case.pair!r} is not registered; pass the run's --pairs-from FILE.py")
@@ -146,25 +147,21 @@ def explain_case(
     import keras
     import tensorflow as tf
 
-    from suite.axes import tf_device
+    from suite.axes import FLOAT64, tf_device
     from suite.divergence import localise
-    from suite.errors import unsupported_from_error
-    from suite.zoo.weights import copy_weights, ensure_built
+    from suite.errors import AmbiguousAlignment, unsupported_from_error
+    from suite.zoo.prepare import as_inputs, build_members
 
     seed = int(meta.get("options", {}).get("seed", 0))
     hp = pair.hparams(case.size)
     batch = pair.inputs(hp, seed)
     try:
         with tf.device(tf_device(case.device)):
-            keras.utils.set_random_seed(seed)
-            reference = pair.build(pair.reference, case.size)
-            ensure_built(reference, batch.x)
-            model = reference
-            if case.member != pair.reference:
-                keras.utils.set_random_seed(seed + 1)
-                model = pair.build(case.member, case.size)
-                ensure_built(model, batch.x)
-                copy_weights(reference, model)
+            x = as_inputs(batch.x, keras.config.dtype_policy().compute_dtype)
+            built = build_members(
+                pair, case.member, case.size, batch, x, seed, float64=case.precision == FLOAT64
+            )
+        reference, model = built.reference, built.model
         models, mode, device = [model], case.mode, case.device
         if against == "vs_pair":
             models = [reference, model]
@@ -176,8 +173,8 @@ def explain_case(
         return localise(
             models,
             batch.x,
-            batch.y,
-            pair.loss,
+            built.training.y,
+            built.training.loss,
             mode=mode,
             device=device,
             training=case.workload != "predict",
@@ -187,6 +184,10 @@ def explain_case(
         )
     except StructuralMismatch as exc:
         raise UsageError(f"{case.case_id}: structural mismatch, nothing to localise: {exc}") from None
+    except AmbiguousAlignment as exc:
+        raise UsageError(f"{case.case_id}: ambiguous weight alignment, nothing to localise: {exc}") from None
+    except CaseUnsupported as exc:
+        raise UsageError(f"cannot rebuild {case.case_id} here: {exc}") from None
     except Exception as exc:
         reason = unsupported_from_error(exc)
         if reason:
@@ -226,6 +227,8 @@ def run(args: argparse.Namespace) -> int:
         "case_id": record.case_id,
         "verdict": record.verdict,
         "reason": record.reason,
+        "weight_match": record.extra.get("weight_match"),
+        "weight_map": record.extra.get("weight_map"),
         "localisation": result,
     }
     if args.json:
@@ -261,6 +264,7 @@ def _print_summary(out: dict[str, Any]) -> None:
     console.print(f"[bold]{out['case_id']}[/bold] in run {out['run_id']}: {out['verdict']}")
     if out["reason"]:
         console.print(f"  {out['reason']}", highlight=False)
+    _print_weight_map(console, out.get("weight_match"), out.get("weight_map"))
     table = Table(title=f"localisation against {loc['against']}", show_lines=True)
     table.add_column("pass")
     table.add_column("first difference")
@@ -281,3 +285,32 @@ def _print_summary(out: dict[str, Any]) -> None:
     )
     console.print(table)
     console.print(loc["note"], highlight=False)
+
+
+def weight_map_lines(method: str | None, mapping: list[list[str]] | None, limit: int = 40) -> list[str]:
+    """How the member's variables took the reference's, as lines for a reader.
+
+    Args:
+        method: the record's ``extra["weight_match"]`` (``name``, ``structure``, ``order``).
+        mapping: its ``extra["weight_map"]``: ``[[member variable, reference variable], ...]``.
+        limit: at most this many ``member -> reference`` lines.
+
+    Returns:
+        A heading and, unless matched by name, one ``member -> reference`` line per variable;
+        empty when the record has no mapping (the reference member, an older run).
+    """
+    if not method or mapping is None:
+        return []
+    if method == "name":
+        return [f"weights matched by name ({len(mapping)} variables)"]
+    how = {"structure": "by structure (forward order, shape, dtype)", "order": "by creation order"}
+    lines = [f"weights matched {how.get(method, method)}: member variable -> reference variable"]
+    lines += [f"  {m} -> {r}" for m, r in mapping[:limit]]
+    if len(mapping) > limit:
+        lines.append(f"  ... {len(mapping) - limit} more (pairbench explain --json shows all)")
+    return lines
+
+
+def _print_weight_map(console: Any, method: str | None, mapping: list[list[str]] | None) -> None:
+    for line in weight_map_lines(method, mapping):
+        console.print(line, highlight=False, markup=False)

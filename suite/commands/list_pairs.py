@@ -53,7 +53,7 @@ def parameter_counts(pair: Any, size: str) -> dict[str, int] | None:
 
     Returns:
         ``{"trainable", "non_trainable", "total"}`` or ``None`` when the reference has no
-        variables before it is called and ``size`` is not ``tiny``.
+        variables before it is called and ``size`` is not ``tiny`` (or the pair's only size).
     """
     import keras
 
@@ -65,7 +65,7 @@ def parameter_counts(pair: Any, size: str) -> dict[str, int] | None:
         built = bool(list(model.variables)) and (not is_keras(model) or model.built)
         counts = counts_of(model) if built else None
     _drop_pending(model)
-    if counts is None and size == "tiny":
+    if counts is None and (size == "tiny" or len(pair.sizes) == 1):  # one size: the user's own batch
         model = pair.build(pair.reference, size)
         ensure_built(model, pair.inputs(pair.hparams(size), 0).x)
         counts = counts_of(model)

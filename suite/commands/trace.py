@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"where runs live (default: {DEFAULT_RESULTS_DIR})",
     )
     parser.add_argument(
-        "--case", metavar="CASE_ID", help="only this case (TensorBoard then opens only its trace)"
+        "--case",
+        metavar="CASE_ID",
+        help="only this case (TensorBoard then opens only its trace, named by the case)",
     )
     parser.add_argument("--kernels", action="store_true", help="print the top device kernels of each case")
     parser.add_argument(
@@ -109,51 +111,64 @@ def _sessions(case_dir: Path) -> list[str]:
     return sorted({p.parent.name for p in find_xplanes(case_dir)})
 
 
-def _print_kernels(console: Any, rd: RunDir, case_id: str, case_dir: Path, top: int) -> None:
-    import pandas as pd
-    from rich.table import Table
+#: extra columns of the converter's kernel table shown by ``--kernels`` (header, column, format)
+_EXTRA = (("occupancy %", "occupancy_pct", "{:.0f}"), ("Tensor Cores", "uses_tensor_core", "{}"))
 
-    from suite.profiling.xplane import KERNEL_COLUMNS, summarise_trace_dir
+
+def _kernel_rows(rd: RunDir, case_id: str, case_dir: Path, top: int) -> tuple[list[dict], str, dict | None]:
+    """The top kernels of a case: from ``kernels/<case>.csv`` when the run wrote it, else the trace."""
+    import pandas as pd
+
+    from suite.profiling import KERNEL_COLUMNS, summarise_trace_dir
 
     csv_path = rd.path / "kernels" / f"{case_id}.csv"
-    summary: dict[str, Any] | None = None
     if csv_path.is_file():
         kernels = pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
         missing = [c for c in KERNEL_COLUMNS if c not in kernels.columns]
         if missing:
             raise UsageError(f"{csv_path}: not a kernels table (missing columns {', '.join(missing)})")
-        rows = kernels.head(top).to_dict(orient="records")
-        source = str(csv_path)
-    else:
-        summary = summarise_trace_dir(case_dir, top=top)
-        if summary["error"]:
-            console.print(f"\n[bold]{case_id}[/]: [red]{summary['error']}[/]", soft_wrap=True)
-            return
-        rows = summary["top_kernels"]
-        source = "parsed from the trace"
+        return kernels.head(top).to_dict(orient="records"), str(csv_path), None
+    summary = summarise_trace_dir(case_dir, top=top)
+    return summary["top_kernels"], f"parsed from the trace: {summary['kernel_source']}", summary
+
+
+def _print_kernels(console: Any, rd: RunDir, case_id: str, case_dir: Path, top: int) -> None:
+    """The top device kernels of one case, full names (two kernels that differ in the middle of
+    a long name must not look the same), with occupancy and Tensor Core use when known."""
+    import pandas as pd
+    from rich.table import Table
+    from rich.text import Text
+
+    from suite.profiling import summarise_trace_dir
+    from suite.tf_noise import quiet_native_stderr
+
+    with quiet_native_stderr():  # TensorFlow's protobufs and the converter log on fd 2
+        rows, source, summary = _kernel_rows(rd, case_id, case_dir, top)
+        if not rows and summary is None:
+            summary = summarise_trace_dir(case_dir, top=top)
     console.print()
+    if summary is not None and summary["error"]:
+        console.print(Text(f"{case_id}: {summary['error']}", style="red"), soft_wrap=True)
+        return
     if rows:
         table = Table(title=f"{case_id}: top device kernels ({source})", title_justify="left")
-        table.add_column("kernel", overflow="fold")
-        table.add_column("op", overflow="fold")
+        table.add_column("#", justify="right")
         for col in ("count", "total µs", "mean µs", "share"):
             table.add_column(col, justify="right", no_wrap=True)
-        for r in rows:
-            table.add_row(
-                _shorten(str(r["name"])),
-                "" if pd.isna(r["op_name"]) else str(r["op_name"]),
-                str(int(r["count"])),
-                f"{r['total_us']:.1f}",
-                f"{r['mean_us']:.2f}",
-                f"{r['share']:.1%}",
-            )
+        extras = [e for e in _EXTRA if e[1] in rows[0]]
+        for header, _, _ in extras:
+            table.add_column(header, justify="right", no_wrap=True)
+        for i, r in enumerate(rows, start=1):
+            cells = [str(i), str(int(r["count"])), f"{r['total_us']:.1f}", f"{r['mean_us']:.2f}"]
+            cells.append(f"{r['share']:.1%}")
+            cells += ["" if pd.isna(r[col]) else fmt.format(r[col]) for _, col, fmt in extras]
+            table.add_row(*cells)
         console.print(table)
+        for i, r in enumerate(rows, start=1):  # whole names, one per line: never cut, never folded
+            op = "" if pd.isna(r["op_name"]) or not str(r["op_name"]) else f"  (op {r['op_name']})"
+            console.print(Text(f"{i:>3}  {r['name']}{op}"), soft_wrap=True)
         return
-    if summary is None:
-        summary = summarise_trace_dir(case_dir, top=top)
-    console.print(f"[bold]{case_id}[/]: no device kernels (CPU trace)", soft_wrap=True)
-    if summary["error"]:
-        console.print(f"[red]{summary['error']}[/]", soft_wrap=True)
+    console.print(Text(f"{case_id}: no device kernels (CPU trace)", style="bold"), soft_wrap=True)
     if summary["host_ops"]:
         table = Table(title=f"{case_id}: top host ops (inclusive time)", title_justify="left")
         table.add_column("op", overflow="fold")
@@ -161,14 +176,6 @@ def _print_kernels(console: Any, rd: RunDir, case_id: str, case_dir: Path, top: 
             table.add_column(col, justify="right", no_wrap=True)
         for r in summary["host_ops"]:
             table.add_row(
-                _shorten(str(r["name"])), str(r["count"]), f"{r['total_us']:.1f}", f"{r['mean_us']:.2f}"
+                Text(str(r["name"])), str(r["count"]), f"{r['total_us']:.1f}", f"{r['mean_us']:.2f}"
             )
         console.print(table)
-
-
-def _shorten(name: str, width: int = 44) -> str:
-    """Cut the middle of a long kernel name (the CSV keeps it whole)."""
-    if len(name) <= width:
-        return name
-    keep = (width - 1) // 2
-    return f"{name[:keep]}…{name[-(width - 1 - keep) :]}"

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from suite.profiling.trace_capture import TraceCaptureError, capture_trace, effective_options
+from suite.profiling.trace_summary import summarise_trace_dir
 from suite.profiling.xplane import (
     HOST_OP_COLUMNS,
     KERNEL_COLUMNS,
@@ -15,7 +16,6 @@ from suite.profiling.xplane import (
     TraceSummary,
     find_xplanes,
     parse_xspace,
-    summarise_trace_dir,
 )
 
 __all__ = [

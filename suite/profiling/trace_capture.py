@@ -1,7 +1,12 @@
 """Capture a TensorFlow profiler trace of a few steps into a TensorBoard logdir.
 
 The layout is the one TensorBoard's profile plugin reads:
-``<logdir>/plugins/profile/<YYYY_MM_DD_HH_MM_SS>/<host>.xplane.pb``.
+``<logdir>/plugins/profile/<run>/<host>.xplane.pb``. TensorFlow names ``<run>`` by the time
+(``YYYY_MM_DD_HH_MM_SS``), and the profile plugin lists a run as ``<logdir relative to
+TensorBoard's --logdir>/<run>``: opened on one case's logdir, a trace showed up as a bare
+timestamp. :func:`capture_trace` therefore renames the session folder to ``run_name`` (by
+default the logdir's own name, which is the case id under ``traces/``; ``-2``, ``-3``... for
+later captures), so the Runs list names the case whichever logdir TensorBoard is given.
 
 TensorFlow 2.21 ignores ``ProfilerOptions`` (it logs "host_tracer_level expects an i value")
 and always traces with host level 2, device level 1 and no Python tracer. We record what was
@@ -29,7 +34,12 @@ class TraceCaptureError(Exception):
 
 
 def capture_trace(
-    fn: Callable[[], None], logdir: Path, *, steps: int = 3, python_tracer: bool = False
+    fn: Callable[[], None],
+    logdir: Path,
+    *,
+    steps: int = 3,
+    python_tracer: bool = False,
+    run_name: str | None = None,
 ) -> dict[str, Any]:
     """Run ``fn`` ``steps`` times under the TensorFlow profiler.
 
@@ -42,6 +52,8 @@ def capture_trace(
         logdir: the TensorBoard logdir for this trace (created if needed).
         steps: how many times to call ``fn``.
         python_tracer: ask for the Python tracer (ignored by TensorFlow 2.21; see ``effective``).
+        run_name: the name of the session folder, i.e. of the run in TensorBoard's profile
+            plugin (default: ``logdir``'s name); taken names get ``-2``, ``-3``...
 
     Returns:
         ``{"trace_dir", "session_dir", "xplane_files", "steps", "requested": {levels},
@@ -92,6 +104,7 @@ def capture_trace(
         raise TraceCaptureError(f"the profiler wrote no .xplane.pb under {logdir}")
     for path in written:
         _check_layout(path, logdir)
+    written = _rename_session(written, run_name or logdir.name)
     return {
         "trace_dir": str(logdir),
         "session_dir": str(written[0].parent),
@@ -150,6 +163,20 @@ def _check_layout(path: Path, logdir: Path) -> None:
             f"unexpected trace layout {path} (TensorBoard expects "
             f"{logdir}/plugins/profile/<YYYY_MM_DD_HH_MM_SS>/<host>.xplane.pb)"
         )
+
+
+def _rename_session(written: list[Path], name: str) -> list[Path]:
+    """Move the new session folder to ``plugins/profile/<name>`` (``<name>-2``... if taken)."""
+    session = written[0].parent
+    n, target = 1, session.with_name(name)
+    while target.exists():
+        n += 1
+        target = session.with_name(f"{name}-{n}")
+    try:
+        session.rename(target)
+    except OSError as exc:
+        raise TraceCaptureError(f"cannot name the trace {target}: {exc.strerror or exc}") from None
+    return [target / p.name for p in written]
 
 
 def _one_line(text: str) -> str:

@@ -44,7 +44,6 @@ _DERIVED_LINES = frozenset(
     }
 )
 _TF_OP_EVENT = re.compile(r"^[^\s:]+:[^\s:]+$")  # "<op name>:<op type>" as TensorFlow's executor names ops
-_SESSION_DIR = re.compile(r"^\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}")
 _PS_PER_US = 1e6
 
 
@@ -175,71 +174,25 @@ def find_xplanes(trace_dir: Path) -> list[Path]:
 
 
 def latest_session(files: list[Path]) -> list[Path]:
-    """The files of the most recent profiling session (``plugins/profile/<timestamp>/``).
+    """The files of the most recent profiling session (``plugins/profile/<session>/``).
+
+    Sessions are named by the profiler's timestamp (``YYYY_MM_DD_HH_MM_SS``) or, once
+    pairbench names them after their case, by the case id (``<case>``, ``<case>-2``...): the
+    newest is the one whose files were written last (ties: the last name).
 
     Args:
         files: output of :func:`find_xplanes` for one case's logdir.
 
     Returns:
-        The files in the newest session folder (one per host), or ``files`` if the folders are
-        not timestamped.
+        The files in the newest session folder (one per host); empty for no files.
     """
-    sessions = sorted({p.parent for p in files if _SESSION_DIR.match(p.parent.name)}, key=lambda d: d.name)
-    if not sessions:
-        return list(files)
-    return [p for p in files if p.parent == sessions[-1]]
-
-
-def summarise_trace_dir(trace_dir: Path, kernels_csv: Path | None = None, top: int = 10) -> dict[str, Any]:
-    """The record's ``profile`` field for one case's logdir.
-
-    Uses the latest profiling session in ``trace_dir`` (several hosts are merged). Parse errors
-    do not raise: they are reported in ``error`` with empty tables and ``device_kernels`` None.
-
-    Args:
-        trace_dir: the case's TensorBoard logdir.
-        kernels_csv: where to write the full kernel table (:data:`KERNEL_COLUMNS`; header only
-            when there are no kernels); not written when None or when parsing failed.
-        top: how many kernels and host ops to keep in the record.
-
-    Returns:
-        ``{"trace_dir", "xplane_files", "kernels_csv", "top_kernels", "host_ops",
-        "device_kernels", "device_planes", "error"}``; ``device_kernels`` is the number of kernel
-        events (launches) on the device planes.
-    """
-    trace_dir = Path(trace_dir)
-    result: dict[str, Any] = {
-        "trace_dir": str(trace_dir),
-        "xplane_files": [],
-        "kernels_csv": None,
-        "top_kernels": [],
-        "host_ops": [],
-        "device_kernels": None,
-        "device_planes": [],
-        "error": None,
-    }
-    files = latest_session(find_xplanes(trace_dir))
-    result["xplane_files"] = [str(p) for p in files]
     if not files:
-        result["error"] = f"{trace_dir}: no .xplane.pb trace file"
-        return result
-    try:
-        summaries = [parse_xspace(p) for p in files]
-    except TraceParseError as exc:
-        result["error"] = str(exc)
-        return result
-    kernels = merge_kernels([s.kernels for s in summaries])
-    host_ops = merge_host_ops([s.host_ops for s in summaries])
-    if kernels_csv is not None:
-        kernels_csv = Path(kernels_csv)
-        kernels_csv.parent.mkdir(parents=True, exist_ok=True)
-        kernels.to_csv(kernels_csv, index=False)
-        result["kernels_csv"] = str(kernels_csv)
-    result["top_kernels"] = _records(kernels.head(top))
-    result["host_ops"] = _records(host_ops.head(top))
-    result["device_kernels"] = int(kernels["count"].sum())
-    result["device_planes"] = sorted({p for s in summaries for p in s.device_planes})
-    return result
+        return []
+    written: dict[Path, float] = {}
+    for p in files:
+        written[p.parent] = max(written.get(p.parent, 0.0), p.stat().st_mtime)
+    newest = max(written, key=lambda d: (written[d], d.name))
+    return [p for p in files if p.parent == newest]
 
 
 def merge_kernels(tables: list[pd.DataFrame]) -> pd.DataFrame:
@@ -433,11 +386,3 @@ def _finish_host(frame: pd.DataFrame) -> pd.DataFrame:
     frame["mean_us"] = frame["total_us"] / frame["count"]
     frame = frame.sort_values(["total_us", "name"], ascending=[False, True], kind="stable")
     return frame.reset_index(drop=True)[list(HOST_OP_COLUMNS)]
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Plain-Python rows (ints and floats, not numpy scalars) for JSON."""
-    out = []
-    for row in frame.to_dict(orient="records"):
-        out.append({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
-    return out

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from suite.report.summary import PROBLEM_VERDICTS, Finding, Summary, summarize
+from suite.frame import run_frame, with_all_columns
+from suite.report.summary import PROBLEM_VERDICTS, Finding, Summary, problem_mask, summarize
 from suite.report.table import (
     MISSING,
     arrange,
@@ -114,6 +115,41 @@ REPORT_HTML = "report.html"
 TABLE_CSV = "table.csv"
 TABLE_PARQUET = "table.parquet"
 PLOTS_DIR = "plots"
+#: rows of the detailed results table in report.md / report.html at most (every problem row is kept)
+MAX_TABLE_ROWS = 2000
+#: rows of the results table on the terminal at most
+MAX_TERMINAL_ROWS = 200
+
+
+def write_tables(frame, csv_path: Path, parquet_path: Path) -> None:
+    """``table.csv`` and ``table.parquet`` of the typed frame, through Arrow (a million rows in seconds).
+
+    The CSV leaves missing values empty; the Parquet file reads back as the same typed frame.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pc_csv
+
+    frame.to_parquet(parquet_path, index=False, engine="pyarrow")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    plain = pa.table({name: col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+                      for name, col in zip(table.column_names, table.columns, strict=True)})  # fmt: skip
+    pc_csv.write_csv(plain, csv_path)
+
+
+def capped(frame, max_rows: int):
+    """``frame`` (arranged) cut to ``max_rows`` rows, keeping every problem row; index reset.
+
+    Returns:
+        ``(rows, left_out)``: the rows to show, in the frame's order, and how many were left out.
+    """
+    if len(frame) <= max_rows:
+        return frame.reset_index(drop=True), 0
+    problem = problem_mask(frame)
+    others = ~problem
+    room = max(0, max_rows - int(problem.sum()))
+    keep = problem | (others & others.cumsum().le(room))
+    rows = frame[keep].reset_index(drop=True)
+    return rows, len(frame) - len(rows)
 
 
 def write_report(
@@ -144,7 +180,8 @@ def write_report(
     from suite.report.markdown import render_markdown
 
     groups = parse_group_by(group_by)
-    frame = arrange(report_frame(run), group_by=groups, sort=sort)
+    typed = run_frame(run)
+    frame = arrange(with_all_columns(typed), group_by=groups, sort=sort)
     meta = run.read_meta()
     summary = summarize(frame)
     prov = provenance_items(meta)
@@ -162,20 +199,44 @@ def write_report(
         notes.append("plots not drawn (--no-plots)")
 
     csv_path, parquet_path = run.sub(TABLE_CSV), run.sub(TABLE_PARQUET)
-    frame.to_csv(csv_path, index=False, na_rep="NaN")
-    frame.to_parquet(parquet_path, index=False, engine="pyarrow")
+    write_tables(typed, csv_path, parquet_path)
     written[TABLE_CSV], written[TABLE_PARQUET] = csv_path, parquet_path
 
+    from suite.report.overview import overview
+
+    view = overview(frame)
+    shown, left_out = capped(frame, MAX_TABLE_ROWS)
+    if left_out:
+        notes.append(
+            f"results table: {len(shown):,} of {len(frame):,} cases shown (every problem case); "
+            "table.csv and table.parquet hold them all"
+        )
     title = f"pairbench report — run {run.run_id}"
-    common = {"title": title, "summary": summary, "provenance": prov, "group_by": groups, "notes": notes}
+    common = {
+        "title": title,
+        "summary": summary,
+        "provenance": prov,
+        "group_by": groups,
+        "notes": notes,
+        "view": view,
+    }
     md_path = run.sub(REPORT_MD)
-    md_path.write_text(render_markdown(frame, plots=plot_paths, base=run.path, **common), encoding="utf-8")
+    md_path.write_text(
+        render_markdown(frame, plots=plot_paths, base=run.path, shown=shown, **common), encoding="utf-8"
+    )
     html_path = run.sub(REPORT_HTML)
-    html_path.write_text(render_html(frame, plots=plot_paths, **common), encoding="utf-8")
+    html_path.write_text(render_html(frame, plots=plot_paths, shown=shown, **common), encoding="utf-8")
     written[REPORT_MD], written[REPORT_HTML] = md_path, html_path
 
     if console is not None:
         from suite.report.terminal import print_report
 
-        print_report(console, frame, title=title, summary=summary, group_by=groups)
+        print_report(
+            console,
+            frame,
+            title=title,
+            summary=summary,
+            group_by=groups,
+            shown=capped(frame, MAX_TERMINAL_ROWS),
+        )
     return written

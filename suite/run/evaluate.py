@@ -132,6 +132,7 @@ def finish(
     from suite.divergence import compare_outputs, decide_verdict, rerun_spread
     from suite.divergence.verdict import tolerance_for
     from suite.zoo import get_pair
+    from suite.zoo.prepare import rng_verdict
 
     timing = step_stats(
         [r.seconds for r in repeats],
@@ -166,6 +167,7 @@ def finish(
         structural=prep.audit or None,
         fp64_baselines=_eager_fp64_baseline(others, case),
     )
+    verdict, reason = rng_verdict(verdict, reason, prep.rng_layers)
     note = _determinism_note(others, case, verdict, divergence)
     if note:
         reason = f"{reason}; {note}" if reason else note
@@ -180,7 +182,9 @@ def finish(
         divergence=divergence,
         numerics=numerics(state, case),
         telemetry=telemetry,
-        extra={"outputs": out_file, "finished_at": time.time()},
+        extra={"outputs": out_file, "finished_at": time.time(), **prep.extra},
+        flags=list(prep.flags),
+        notes=list(prep.notes),
     )
     localisation = _localise(options, case, prep, verdict, divergence) if options.localise else None
     profile = _profile(run, case, prep) if options.profile else None
@@ -211,7 +215,6 @@ def _localise(
         import tensorflow as tf
 
         from suite.axes import tf_device
-        from suite.zoo import get_pair
 
         with tf.device(tf_device(case.device)):
             prep.restore()  # back to the initial weights, identical to the reference's
@@ -219,7 +222,7 @@ def _localise(
                 models,
                 prep.x,
                 prep.y,
-                get_pair(case.pair).loss,
+                prep.loss,
                 mode=mode,
                 training=case.workload != "predict",
                 reruns=max(options.repeats, 2),

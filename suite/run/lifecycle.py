@@ -131,6 +131,20 @@ def _load_pairs(options: RunOptions) -> None:
             load_pairs_from(pairs_file.path)
 
 
+def _pair_roles(names: list[str]) -> dict[str, dict[str, Any]]:
+    """Each pair's reference and controls, for reports (which never import the zoo's models)."""
+    from suite.zoo import get_pair
+
+    roles = {}
+    for name in names:
+        pair = get_pair(name)
+        roles[name] = {
+            "reference": pair.reference,
+            "controls": [m for m in pair.members() if m in pair.controls],
+        }
+    return roles
+
+
 def start_run(
     options: RunOptions,
     *,
@@ -176,6 +190,7 @@ def start_run(
         "selection": options.selection.to_dict(),
         "options": options.to_dict(),
         "n_cases": len(cases),
+        "pairs": _pair_roles(sorted({c.pair for c in cases})),
         "visible_gpus": info["gpus"],
         "provenance": info["provenance"],
         "invocations": [],

@@ -1,33 +1,47 @@
-"""Structural audit: what differs between a member and the reference, in plain words.
+"""Structural audit: what really differs between a member and the reference, in plain words.
 
-Compares trainable and non-trainable variables (count, names, shapes, dtypes), parameter
-totals, and the activations of layers with the same name. Keras layers expose theirs
-(``layer.activation``, ``layer.recurrent_activation``); ``tf.Module`` members may declare
-them in a ``layer_activations`` attribute, e.g. ``{"dense_0": "relu", "dense_1": "softmax"}``
-(and ``layer_recurrent_activations`` for recurrent layers).
+Works for any two members, raw ones included. It names:
 
-Every message reads *member vs reference*: ``"activation None vs relu in dense_0"`` means
-the member has no activation where the reference has ``relu``.
+- ``tf.Variable`` attributes that Keras does not track (``"w1 (10, 64) is a tf.Variable that
+  Keras does not track: not trained, saved or counted"``);
+- variables that keep the weights from being copied: missing biases, missing or extra layers
+  and variables, other shapes or dtypes (:mod:`suite.zoo.align`), matched by name when the
+  names line up and by forward order otherwise;
+- trainable flags and parameter totals;
+- activations: of Keras layers with the same name (``layer.activation``; a ``tf.Module`` may
+  declare them in ``layer_activations``, e.g. ``{"dense_0": "relu"}``, and
+  ``layer_recurrent_activations``), or, when names do not line up or a member does not expose
+  them, from the ops of the two traced forward graphs, after each matched variable
+  (``MatMul -> BiasAdd -> Relu`` against ``MatMul``);
+- different initialisers of matched layers, when the weights cannot be copied (then each
+  member starts from its own initial weights).
+
+Every message reads *member vs reference*: ``"activation None vs relu in dense_0"`` means the
+member has no activation where the reference has ``relu``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
-from suite.zoo.weights import (
-    is_keras,
-    is_param,
-    shape_of,
-    structural_differences,
-    variables_by_path,
-)
+from suite.errors import AmbiguousAlignment, StructuralMismatch
+from suite.zoo.align import Alignment, Ordered, match_variables, order_variables
+from suite.zoo.forward import ACTIVATION_OPS
+from suite.zoo.mismatch import mostly_named_alike, sequence_pairs
+from suite.zoo.paths import is_keras, is_param
+from suite.zoo.variables import VariableInfo, inventory
 
 #: layer attribute -> ``tf.Module`` attribute holding the same information by layer name
 _ACTIVATION_ATTRS = {
     "activation": "layer_activations",
     "recurrent_activation": "layer_recurrent_activations",
 }
+#: op chains longer than this are shortened in messages
+_CHAIN = 6
+
+Pairs = list[tuple[VariableInfo, VariableInfo]]
 
 
 def activation_name(fn: Any) -> str:
@@ -63,38 +77,151 @@ def layer_activations(model: Any, attr: str = "activation") -> dict[str, str] | 
     return {name: activation_name(fn) for name, fn in declared.items()}
 
 
-def _count(variables: dict[str, Any], trainable: bool) -> tuple[int, int]:
-    chosen = [v for k, v in variables.items() if is_param(k) and bool(v.trainable) == trainable]
-    return len(chosen), sum(math.prod(shape_of(v)) for v in chosen)
+def untracked_messages(infos: list[VariableInfo], whose: str = "") -> list[str]:
+    """One line per ``tf.Variable`` Keras does not track (``whose``: e.g. ``"the reference's "``)."""
+    return [
+        f"{whose}{i.key} {i.shape} is a tf.Variable that Keras does not track: not trained, saved or counted"
+        for i in infos
+        if not i.tracked
+    ]
 
 
-def audit(ref: Any, model: Any) -> list[str]:
-    """Human-readable structural differences between a member and the reference.
+@dataclass
+class Examination:
+    """What :func:`examine` found.
+
+    Attributes:
+        alignment: how the member's variables take the reference's; None when they cannot.
+        differences: every difference, member first (empty when the structures match).
+        blocking: the differences that keep the weights from being copied.
+        ambiguous: why the variables could be matched in more than one way, or ``""``.
+    """
+
+    alignment: Alignment | None
+    differences: list[str] = field(default_factory=list)
+    blocking: list[str] = field(default_factory=list)
+    ambiguous: str = ""
+
+
+def examine(ref: Any, model: Any, x: Any = None) -> Examination:
+    """Match a member's variables with the reference's and audit everything that differs.
 
     Both models must be built (``suite.zoo.weights.ensure_built``).
 
     Args:
         ref: the reference member.
         model: the member to audit.
+        x: inputs both can be called on (in their compute dtype). Without them variables are
+            matched by name only and graph-based checks are skipped.
+
+    Returns:
+        The :class:`Examination`.
+    """
+    ref_infos, mem_infos = inventory(ref), inventory(model)
+    named = {i.key for i in ref_infos} == {i.key for i in mem_infos}
+    needs_graph = x is not None and (
+        not named or _hides_activations(ref, ref_infos) or _hides_activations(model, mem_infos)
+    )
+    orders = (
+        (order_variables(ref, x, ref_infos), order_variables(model, x, mem_infos)) if needs_graph else None
+    )
+    result = Examination(alignment=None, differences=untracked_messages(mem_infos))
+    try:
+        result.alignment = match_variables(ref, model, x, orders=orders)
+    except StructuralMismatch as exc:
+        result.blocking = list(exc.differences)
+    except AmbiguousAlignment as exc:
+        result.ambiguous = str(exc)
+    result.differences += result.blocking
+    pairs = _pairs(result.alignment, ref_infos, mem_infos, orders)
+    result.differences += _trainable_messages(pairs)
+    result.differences += _count_messages(ref_infos, mem_infos)
+    if named or (result.alignment is None and mostly_named_alike(ref_infos, mem_infos)):
+        result.differences += _named_activation_messages(ref, model)
+    if orders is not None and all(o.traced for o in orders):
+        result.differences += _graph_activation_messages(pairs, *orders)
+    if not named:
+        result.differences += _recurrent_messages(pairs)
+    if result.blocking:
+        result.differences += _initializer_messages(pairs)
+    return result
+
+
+def audit(ref: Any, model: Any, x: Any = None) -> list[str]:
+    """Human-readable structural differences between a member and the reference.
+
+    Args:
+        ref: the reference member (built).
+        model: the member to audit (built).
+        x: inputs both can be called on; needed to match unnamed variables by structure and
+            to compare the ops of raw members (see :func:`examine`).
 
     Returns:
         Messages (member first, reference second), e.g. ``"no bias in dense_1 (64,)"``,
         ``"activation None vs relu in dense_0"``, ``"extra variable dense_2/kernel (64, 64)"``,
-        ``"trainable params 714 vs 650"``; empty if the structures match.
+        ``"trainable params 714 vs 650"``, ``"w1 (10, 64) is a tf.Variable that Keras does not
+        track: not trained, saved or counted"``; empty if the structures match.
     """
-    ref_vars, vars_ = variables_by_path(ref), variables_by_path(model)
-    messages = structural_differences(ref_vars, vars_)
-    for key in (k for k in ref_vars if k in vars_ and is_param(k)):
-        if bool(ref_vars[key].trainable) != bool(vars_[key].trainable):
-            state = "trainable" if vars_[key].trainable else "non-trainable"
-            messages.append(f"{key} is {state} in the member, not in the reference")
+    found = examine(ref, model, x)
+    ambiguous = [f"ambiguous weight alignment: {found.ambiguous}"] if found.ambiguous else []
+    return found.differences + ambiguous
+
+
+def _hides_activations(model: Any, infos: list[VariableInfo]) -> bool:
+    """True when a member's activations can only be read from its graph."""
+    if not is_keras(model):
+        return layer_activations(model) is None
+    return any(not i.tracked for i in infos)
+
+
+def _pairs(
+    alignment: Alignment | None,
+    ref_infos: list[VariableInfo],
+    mem_infos: list[VariableInfo],
+    orders: tuple[Ordered, Ordered] | None,
+) -> Pairs:
+    """The matched pairs, or the closest partial matching when the weights do not fit."""
+    if alignment is not None:
+        return alignment.pairs
+    if mostly_named_alike(ref_infos, mem_infos):
+        by_key = {m.key: m for m in mem_infos}
+        return [(by_key[r.key], r) for r in ref_infos if r.key in by_key]
+    if orders is None:
+        return []
+    ref_order, mem_order = orders
+    return sequence_pairs(ref_order.used + ref_order.unused, mem_order.used + mem_order.unused)[0]
+
+
+def _trainable_messages(pairs: Pairs) -> list[str]:
+    messages = []
+    for mem, ref in pairs:
+        if is_param(ref.key) and mem.trainable != ref.trainable:
+            state = "trainable" if mem.trainable else "non-trainable"
+            where = mem.key if mem.key == ref.key else f"{mem.key} (the reference's {ref.key})"
+            messages.append(f"{where} is {state} in the member, not in the reference")
+    return messages
+
+
+def _count(infos: list[VariableInfo], trainable: bool) -> tuple[int, int]:
+    chosen = [i for i in infos if i.tracked and is_param(i.key) and i.trainable == trainable]
+    return len(chosen), sum(math.prod(i.shape) for i in chosen)
+
+
+def _count_messages(ref_infos: list[VariableInfo], mem_infos: list[VariableInfo]) -> list[str]:
+    messages = []
     for trainable in (True, False):
         label = "trainable" if trainable else "non-trainable"
-        (n_ref, p_ref), (n, p) = _count(ref_vars, trainable), _count(vars_, trainable)
+        (n_ref, p_ref), (n, p) = _count(ref_infos, trainable), _count(mem_infos, trainable)
         if n != n_ref:
             messages.append(f"{label} variables {n} vs {n_ref}")
         if p != p_ref:
             messages.append(f"{label} params {p} vs {p_ref}")
+    return messages
+
+
+def _named_activation_messages(ref: Any, model: Any) -> list[str]:
+    """Activations of the layers with the same name (Keras attributes or declared)."""
+    messages = []
     for attr in _ACTIVATION_ATTRS:
         ref_act, act = layer_activations(ref, attr), layer_activations(model, attr)
         if ref_act is None or act is None:
@@ -106,4 +233,101 @@ def audit(ref: Any, model: Any) -> list[str]:
             elif act[name] != expected:
                 messages.append(f"{label} {act[name]} vs {expected} in {name}")
         messages += [f"extra layer {n} ({label} {a})" for n, a in act.items() if n not in ref_act]
+    return messages
+
+
+def _segments(order: Ordered, anchor_of: dict[int, str]) -> dict[str, list[str]]:
+    """Op types after each matched variable (until the next one), keyed by the anchor's key."""
+    segments: dict[str, list[str]] = {"": []}
+    current = ""
+    for kind, value in order.traces[0].tokens:
+        if kind == "var":
+            if value in anchor_of:
+                current = anchor_of[value]
+                segments.setdefault(current, [])
+        else:
+            segments[current].append(value)
+    return segments
+
+
+def _activations(ops: list[str]) -> str:
+    names = [ACTIVATION_OPS[op] for op in ops if op in ACTIVATION_OPS]
+    return "+".join(names) if names else "None"
+
+
+def _chain(ops: list[str]) -> str:
+    shown = ops[:_CHAIN] + (["..."] if len(ops) > _CHAIN else [])
+    return " -> ".join(shown) or "nothing"
+
+
+def _graph_activation_messages(pairs: Pairs, ref_order: Ordered, mem_order: Ordered) -> list[str]:
+    """Activations after each matched variable, read from the two forward graphs."""
+    ref_anchor = {id(r.var): r.key for _, r in pairs}
+    mem_anchor = {id(m.var): r.key for m, r in pairs}
+    member_key = {r.key: m.key for m, r in pairs}
+    layer_of = {r.key: r.layer_key or r.key for _, r in pairs}
+    ref_segments = _segments(ref_order, ref_anchor)
+    mem_segments = _segments(mem_order, mem_anchor)
+    messages = []
+    for anchor, ref_ops in ref_segments.items():
+        mem_ops = mem_segments.get(anchor)
+        if mem_ops is None or _activations(mem_ops) == _activations(ref_ops):
+            continue
+        where = f"after {member_key[anchor]}" if anchor else "before the first weight"
+        theirs = f"the reference's {layer_of[anchor]}" if anchor else "the reference"
+        messages.append(
+            f"activation {_activations(mem_ops)} vs {_activations(ref_ops)} {where} "
+            f"(ops {_chain(mem_ops)} vs {_chain(ref_ops)} in {theirs})"
+        )
+    return messages
+
+
+def _recurrent_messages(pairs: Pairs) -> list[str]:
+    """Activations of matched recurrent cells (their ops run inside a loop the graph hides)."""
+    messages, seen = [], set()
+    for mem, ref in pairs:
+        m_layer, r_layer = mem.layer, ref.layer
+        if m_layer is None or r_layer is None or id(m_layer) in seen:
+            continue
+        if not hasattr(r_layer, "recurrent_activation"):
+            continue
+        seen.add(id(m_layer))
+        for attr in _ACTIVATION_ATTRS:
+            mine, theirs = (
+                activation_name(getattr(m_layer, attr, None)),
+                activation_name(getattr(r_layer, attr)),
+            )
+            if mine != theirs:
+                messages.append(
+                    f"{attr.replace('_', ' ')} {mine} vs {theirs} in {mem.layer_key} "
+                    f"(the reference's {ref.layer_key})"
+                )
+    return messages
+
+
+def _initializer_name(init: Any) -> str:
+    name = type(init).__name__
+    config = getattr(init, "get_config", dict)()
+    shown = {k: v for k, v in config.items() if k != "seed" and v is not None}
+    return f"{name}({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else name
+
+
+def _initializer_messages(pairs: Pairs) -> list[str]:
+    """Initialisers of matched Keras layers that differ (only said when weights cannot be copied)."""
+    messages, seen = [], set()
+    for mem, ref in pairs:
+        m_layer, r_layer = mem.layer, ref.layer
+        if m_layer is None or r_layer is None or (id(m_layer), id(r_layer)) in seen:
+            continue
+        seen.add((id(m_layer), id(r_layer)))
+        for attr in sorted(a for a in vars(r_layer) if a.endswith("_initializer")):
+            mine, theirs = getattr(m_layer, attr, None), getattr(r_layer, attr)
+            if mine is None or theirs is None:
+                continue
+            mine_name, theirs_name = _initializer_name(mine), _initializer_name(theirs)
+            if mine_name != theirs_name:
+                where = mem.layer_key
+                if mem.layer_key != ref.layer_key:
+                    where += f" (the reference's {ref.layer_key})"
+                messages.append(f"{attr.replace('_', ' ')} {mine_name} vs {theirs_name} in {where}")
     return messages

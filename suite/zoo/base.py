@@ -38,7 +38,8 @@ class Batch:
 
     Attributes:
         x: model input (float inputs are float32; cast by the runner to the compute dtype).
-        y: training target (class indices for classification).
+        y: training target (class indices for classification), or None: the target is then
+            generated from the seed and the loss inferred (``Pair.loss = "auto"``).
     """
 
     x: Any
@@ -54,14 +55,16 @@ class Pair:
     description: ClassVar[str] = ""
     #: the member every other member is compared with (``vs_pair``) and copies weights from
     reference: ClassVar[str] = "sequential"
-    #: size presets: ``{"tiny": {...}, "default": {...}, "large": {...}}``; each dict must hold
+    #: size presets: ``{"tiny": {...}, "default": {...}, "large": {...}}`` or any of them (one is
+    #: enough: a size the pair lacks runs the closest one it has); each dict must hold
     #: ``batch`` plus whatever the member builders use
     sizes: ClassVar[dict[str, dict[str, Any]]] = {}
     #: members beyond the standard flavors (method names), e.g. ``("generic",)``
     extra_members: ClassVar[tuple[str, ...]] = ()
     #: members that are known-wrong controls: expected verdict ``structural-mismatch`` or ``diverged``
     controls: ClassVar[tuple[str, ...]] = ("faulty",)
-    #: Keras loss identifier or callable used by ``train_step`` and ``fit``
+    #: Keras loss identifier or callable used by ``train_step`` and ``fit``; ``"auto"`` infers it
+    #: from the labels (see :mod:`suite.zoo.loss`)
     loss: ClassVar[Any] = "sparse_categorical_crossentropy"
     #: learning rate of the fixed SGD optimizer used by ``train_step`` and ``fit``
     learning_rate: ClassVar[float] = 0.01
@@ -70,9 +73,20 @@ class Pair:
 
     def members(self) -> tuple[str, ...]:
         """Member names this pair defines, reference first."""
-        names = [m for m in (*MEMBERS, *self.extra_members) if callable(getattr(self, m, None))]
+        names = [
+            m for m in dict.fromkeys((*MEMBERS, *self.extra_members)) if callable(getattr(self, m, None))
+        ]
         names.sort(key=lambda m: m != self.reference)
         return tuple(names)
+
+    def size_for(self, size: str) -> str:
+        """The size this pair runs when ``size`` is asked for: ``size`` itself, or the closest
+        size the pair defines (a pair with one size runs it for every size)."""
+        if size in self.sizes or size not in SIZES:
+            return size
+        have = [s for s in SIZES if s in self.sizes] or list(self.sizes)
+        wanted = SIZES.index(size)
+        return min(have, key=lambda s: (abs(SIZES.index(s) - wanted) if s in SIZES else len(SIZES), s))
 
     def hparams(self, size: str) -> dict[str, Any]:
         """The hyper-parameters of a size preset.
@@ -104,8 +118,10 @@ def register_pair(cls: type[Pair]) -> type[Pair]:
     """Class decorator: validate a :class:`Pair` subclass and add it to the registry.
 
     Raises:
-        UsageError: the class is malformed (no name, no sizes, fewer than two members,
-            reference not among members, duplicate name from another module).
+        UsageError: the class is malformed (no name, no sizes or an unknown size name, no
+            members, reference not among members, duplicate name from another module). A
+            pair with a single member is valid: it is compared across modes, devices,
+            precisions, determinism and reruns.
     """
     where = f"{cls.__module__}.{cls.__qualname__}"
     if not isinstance(cls, type) or not issubclass(cls, Pair):
@@ -117,17 +133,21 @@ def register_pair(cls: type[Pair]) -> type[Pair]:
             f"{where}: pair name {cls.name!r} must be letters, digits, '_' or '-' "
             "(it names files in the run folder)"
         )
-    missing = [s for s in SIZES if s not in cls.sizes]
-    if missing:
-        raise UsageError(f"{where}: pair {cls.name!r} lacks size presets {', '.join(missing)}")
+    if not cls.sizes:
+        raise UsageError(
+            f"{where}: pair {cls.name!r} defines no sizes (give at least one of {', '.join(SIZES)})"
+        )
+    unknown = [s for s in cls.sizes if s not in SIZES]
+    if unknown:
+        raise UsageError(
+            f"{where}: pair {cls.name!r} has unknown sizes {', '.join(unknown)}; valid: {', '.join(SIZES)}"
+        )
     for s, hp in cls.sizes.items():
         if "batch" not in hp:
             raise UsageError(f"{where}: size {s!r} of pair {cls.name!r} has no 'batch'")
     members = cls().members()
     if cls.reference not in members:
         raise UsageError(f"{where}: reference member {cls.reference!r} is not defined")
-    if len(members) < 2:
-        raise UsageError(f"{where}: pair {cls.name!r} needs a reference and at least one candidate")
     old = _REGISTRY.get(cls.name)
     if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
         raise UsageError(f"{where}: pair name {cls.name!r} is already registered by {old.__module__}")

@@ -17,6 +17,8 @@ import importlib.metadata
 import importlib.util
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,36 @@ def _line_in(path: Path, exc: BaseException) -> int | None:
         if frame.filename and Path(frame.filename).resolve() == path:
             lineno = frame.lineno
     return lineno
+
+
+@contextmanager
+def seeded(path: Path, seed: int = 0) -> Iterator[None]:
+    """Run a user file with every random generator seeded, so that it builds the same models
+    and arrays in every process that loads it (the run's parent, each worker, ``--resume``).
+
+    Python's and numpy's global generators are given back their state afterwards; TensorFlow's
+    global seed (set when the file mentions TensorFlow or Keras) stays ``seed``.
+    """
+    import random
+
+    import numpy as np
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    if "tensorflow" in text or "keras" in text:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
 
 
 def _snapshot() -> dict[str, type[Pair]]:
@@ -97,7 +129,8 @@ def load_file(path: str) -> list[str]:
     before = _snapshot()
     sys.modules[modname] = module
     try:
-        spec.loader.exec_module(module)
+        with seeded(resolved):
+            spec.loader.exec_module(module)
         names = _new_names(before)
         for name in names:
             validate_pair(base._REGISTRY[name])
@@ -116,7 +149,8 @@ def load_file(path: str) -> list[str]:
     if not names:
         sys.modules.pop(modname, None)
         raise UsageError(
-            f"{path}: registers no pairs (decorate a suite.zoo.Pair subclass with @register_pair)"
+            f"{path}: registers no pairs (decorate a suite.zoo.Pair subclass with @register_pair, "
+            "or call suite.zoo.register_models({...}))"
         )
     return names
 

@@ -1,0 +1,193 @@
+"""Load and match the records of two runs for ``compare``, fast and chunk by chunk.
+
+``compare`` needs, per case in both runs, the two records' verdicts, timings and divergences.
+For runs of a million records, parsing every line into a :class:`~suite.record.Record`
+takes minutes and gigabytes; here each run's ``records.jsonl`` is read by Arrow's JSON reader
+with an explicit schema of the fields ``compare`` reads (:func:`compare_schema`: the case,
+verdict, reason, flags, notes, :data:`TIMING` and, per reference, :data:`METRICS` and
+:data:`RERUN`), matched by case id, and turned into records a chunk at a time, so at most
+:data:`CHUNK` pairs of records exist at once. The statistics stay in :mod:`suite.compare`
+(:func:`~suite.compare.compare_records`), which sees ordinary records holding those fields
+(a field the record lacks is None, which ``compare`` reads as absent): a statistic that starts
+reading another field must add it here (a test compares this path with :meth:`RunDir.records`
+on the same runs).
+
+A file Arrow cannot read exactly like the line reader (a damaged or incomplete line, a value
+of an unexpected type) is read with :meth:`RunDir.records` instead: same records, slower.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from suite.case import Case
+from suite.record import Record
+from suite.record_columns import AXES, REFERENCES, gc_paused
+from suite.results import RunDir
+
+#: pairs of records built at once
+CHUNK = 50_000
+#: the fields of a reference's METRICS dict that compare reads: name -> "float", "int", "bool" or "str"
+METRICS = {"max_ulp": "float"}
+#: the fields of the RERUN dict that compare reads
+RERUN = {"distinct": "int"}
+#: the fields of ``timing`` that compare reads (besides the ``step_s`` samples)
+TIMING = {
+    "step_s_median": "float",
+    "step_s_p10": "float",
+    "step_s_p90": "float",
+    "step_s_iqr": "float",
+    "repeats": "int",
+}
+
+
+def compare_schema() -> Any:
+    """The Arrow schema of what ``compare`` reads from a record."""
+    import pyarrow as pa
+
+    kinds = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "str": pa.string()}
+
+    def struct(fields: dict[str, str]) -> Any:
+        return pa.struct([(k, kinds[v]) for k, v in fields.items()])
+
+    text = pa.string()
+    timing = pa.struct([*((k, kinds[v]) for k, v in TIMING.items()), ("step_s", pa.list_(pa.float64()))])
+    divergence = pa.struct([*((ref, struct(METRICS)) for ref in REFERENCES), ("rerun", struct(RERUN))])
+    return pa.schema(
+        [
+            ("case", pa.struct([(a, text) for a in AXES])),
+            ("verdict", text),
+            ("reason", text),
+            ("flags", pa.list_(text)),
+            ("notes", pa.list_(text)),
+            ("timing", timing),
+            ("divergence", divergence),
+        ]
+    )
+
+
+class _Source:
+    """One run's records: an Arrow table with the last row of each case, or parsed records."""
+
+    def __init__(self, run: RunDir):
+        self.table: Any = None
+        self.rows: dict[str, int] = {}
+        self.records: dict[str, Record] = {}
+        table = _read_table(run)
+        if table is None:
+            self.records = {r.case_id: r for r in run.records()}
+            return
+        self.table = table
+        case = table.column("case").combine_chunks()
+        ids = _case_ids(case)
+        self.rows = {cid: i for i, cid in enumerate(ids)}  # the last record of a case wins
+
+    def ids(self) -> set[str]:
+        return set(self.rows) if self.table is not None else set(self.records)
+
+    def take(self, case_ids: list[str]) -> list[Record]:
+        """The records of ``case_ids``, in that order."""
+        if self.table is None:
+            return [self.records[c] for c in case_ids]
+        part = self.table.take([self.rows[c] for c in case_ids])
+        return [
+            Record(
+                case=Case(**row["case"]),
+                verdict=row["verdict"],
+                reason=row["reason"] or "",
+                timing=row["timing"] or {},
+                divergence=row["divergence"] or {},
+                flags=row["flags"] or [],
+                notes=row["notes"] or [],
+            )
+            for row in part.to_pylist()
+        ]
+
+
+def _case_ids(case: Any) -> list[str]:
+    import pyarrow.compute as pc
+
+    parts = [pc.struct_field(case, a) for a in AXES]
+    parts[4] = pc.replace_substring(parts[4], ":", "")
+    parts[6] = pc.binary_join_element_wise("det-", parts[6], "")
+    return pc.binary_join_element_wise(*parts, ".").to_pylist()
+
+
+def _read_table(run: RunDir) -> Any:
+    """The run's records as an Arrow table (:func:`compare_schema`), or None for the line reader."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    path = run.records_path
+    if not path.is_file():
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        if fh.tell() == 0:
+            return None
+        fh.seek(-1, 2)
+        if fh.read(1) != b"\n":
+            return None
+    from suite.record_columns import BLOCK_BYTES
+
+    options = pj.ParseOptions(explicit_schema=compare_schema(), unexpected_field_behavior="ignore")
+    try:  # block by block: the JSON text is never held whole
+        reader = pj.open_json(
+            path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=options
+        )
+        table = pa.Table.from_batches(list(reader), schema=compare_schema())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    case = table.column("case")
+    if case.null_count or table.column("verdict").null_count:
+        return None
+    if any(pc.struct_field(case, a).null_count for a in AXES):
+        return None
+    return table
+
+
+@dataclass(frozen=True)
+class Matched:
+    """Two runs' records matched by case id.
+
+    Attributes:
+        only_a: case ids only in run a, sorted.
+        only_b: case ids only in run b, sorted.
+        both: case ids in both, sorted.
+    """
+
+    only_a: list[str]
+    only_b: list[str]
+    both: list[str]
+    _a: _Source
+    _b: _Source
+
+    def chunks(self, size: int = CHUNK) -> Iterator[tuple[list[Record], list[Record]]]:
+        """``(records of a, records of b)`` for the common cases, ``size`` at a time, in case-id order.
+
+        Consume it inside :func:`~suite.record_columns.gc_paused`: the records and the results
+        built from them hold no reference cycles, and a million of them make every collection
+        rescan them.
+        """
+        for start in range(0, len(self.both), size):
+            ids = self.both[start : start + size]
+            yield self._a.take(ids), self._b.take(ids)
+
+
+def match_runs(a: RunDir, b: RunDir) -> Matched:
+    """Read two runs and match their cases by case id (the last record of a case wins).
+
+    Args:
+        a: the baseline run.
+        b: the new run.
+
+    Returns:
+        The :class:`Matched` cases; build their records with :meth:`Matched.chunks`.
+    """
+    with gc_paused():
+        source_a, source_b = _Source(a), _Source(b)
+    ids_a, ids_b = source_a.ids(), source_b.ids()
+    return Matched(sorted(ids_a - ids_b), sorted(ids_b - ids_a), sorted(ids_a & ids_b), source_a, source_b)

@@ -1,0 +1,358 @@
+"""Read ``records.jsonl`` as columns, fast and in bounded memory, for the typed frame.
+
+A million records are ~1.5 GB of JSON. Parsing each line into Python dicts and
+:class:`~suite.record.Record` objects costs ~60 µs a line on a 2-core VM (and the garbage
+collector multiplies it while millions of small objects pile up), so the frame is built
+from Arrow's multithreaded JSON reader instead, block by block, with an explicit schema of
+the fields the frame needs (:data:`SOURCES`): memory holds one block and the finished
+columns, never every record.
+
+The fast path is used only when it gives exactly what the line-by-line reader gives: a
+file whose last line is complete, where every line parses and has the expected types, and
+every record has its case axes and verdict. Anything else (a damaged line, an incomplete
+last line, a value of another type) falls back to :meth:`RunDir.iter_records`, which warns
+about each bad line with its number, with the garbage collector paused while it runs.
+
+Both paths produce the same *raw columns* (:func:`read_raw_table`): plain values in record
+units, before :mod:`suite.frame` names, scales and types them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import numbers
+from collections.abc import Iterator
+from typing import Any
+
+from suite.record import Record
+from suite.results import RunDir
+
+#: case axes, in ``case_id`` order
+AXES: tuple[str, ...] = ("pair", "member", "workload", "mode", "device", "precision", "determinism", "size")
+REFERENCES: tuple[str, ...] = ("vs_pair", "vs_eager", "vs_cpu", "vs_fp64")
+#: raw column -> path of a number in a record (read as float; None when absent or not a finite number)
+SOURCES: dict[str, tuple[str, ...]] = {
+    "batch": ("timing", "batch"),
+    "repeats": ("timing", "repeats"),
+    "steps_per_repeat": ("timing", "steps_per_repeat"),
+    "step_s_median": ("timing", "step_s_median"),
+    "step_s_p10": ("timing", "step_s_p10"),
+    "step_s_p90": ("timing", "step_s_p90"),
+    "step_s_iqr": ("timing", "step_s_iqr"),
+    "samples_per_s": ("timing", "samples_per_s"),
+    "compile_s": ("timing", "compile_s"),
+    "peak_device_bytes": ("memory", "peak_device_bytes"),
+    "host_rss_bytes": ("memory", "host_rss_bytes"),
+    **{f"{ref}_{m}": ("divergence", ref, m) for ref in REFERENCES for m in ("max_abs", "max_ulp")},
+    **{f"rerun_{m}": ("divergence", "rerun", m) for m in ("runs", "distinct", "max_abs", "max_ulp")},
+}
+#: text columns besides the axes
+TEXT: tuple[str, ...] = ("case_id", "verdict", "reason", "flags", "notes", "first_divergence", "top_kernels")
+RAW_COLUMNS: tuple[str, ...] = (*TEXT[:1], *AXES, "tf32", *SOURCES, *TEXT[1:])
+#: rows per chunk of the line-by-line path
+CHUNK_ROWS = 50_000
+#: bytes per block of the Arrow reader
+BLOCK_BYTES = 4 << 20
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (records hold no cycles; it would only rescan them)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def as_float(value: Any) -> float | None:
+    """A finite float or None (bools and non-numbers are None)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _ops_text(ops: Any, limit: int = 3) -> str:
+    if not ops:
+        return ""
+    names = []
+    for op in list(ops)[:limit]:
+        if isinstance(op, dict):
+            names.append(str(op.get("name") or op.get("type") or op.get("op") or op))
+        else:
+            names.append(str(op))
+    more = f", +{len(ops) - limit}" if len(ops) > limit else ""
+    return f" [{', '.join(names)}{more}]"
+
+
+def localisation_text(loc: dict[str, Any] | None) -> str | None:
+    """One line for a record's ``localisation``: ``"gradient of emb/embeddings [UnsortedSegmentSum]"``.
+
+    Args:
+        loc: ``record.localisation`` (``against``, ``forward``, ``backward``, ``note``) or None.
+
+    Returns:
+        The text, or None when there is no localisation.
+    """
+    if not loc:
+        return None
+    parts = []
+    fwd, bwd = loc.get("forward"), loc.get("backward")
+    if fwd:
+        parts.append(f"forward {fwd.get('layer', '?')}{_ops_text(fwd.get('ops'))}")
+    if bwd:
+        parts.append(f"gradient of {bwd.get('variable', '?')}{_ops_text(bwd.get('ops'))}")
+    note = loc.get("note")
+    if note:
+        parts.append(str(note))
+    if not parts:
+        return None
+    against = loc.get("against")
+    return ("; ".join(parts) + (f" ({against})" if against else "")).strip()
+
+
+def top_kernels_text(profile: dict[str, Any] | None, limit: int = 3) -> str | None:
+    """The top kernels of a trace as ``"name 42%; name 22%"`` (``share`` is a fraction 0–1).
+
+    Names are kept whole: two kernels that differ only in the middle of a long name must
+    not look the same.
+
+    Args:
+        profile: ``record.profile`` or None.
+        limit: how many kernels.
+
+    Returns:
+        The text, or None when the record has no kernels.
+    """
+    kernels = (profile or {}).get("top_kernels") or []
+    parts = []
+    for k in kernels[:limit]:
+        name = str(k.get("name") or k.get("op_name") or "?")
+        share = as_float(k.get("share"))
+        parts.append(f"{name} {share * 100:.0f}%" if share is not None else name)
+    return "; ".join(parts) or None
+
+
+def _joined(items: Any) -> str | None:
+    return "; ".join(str(i) for i in items or ()) or None
+
+
+def record_values(rec: Record) -> dict[str, Any]:
+    """The raw columns (:data:`RAW_COLUMNS`) of one record."""
+    row: dict[str, Any] = {"case_id": rec.case_id, **rec.case.to_dict()}
+    tf32 = (rec.numerics or {}).get("tf32_enabled")
+    row["tf32"] = tf32 if isinstance(tf32, bool) else None
+    data = {"timing": rec.timing, "memory": rec.memory, "divergence": rec.divergence}
+    for name, path in SOURCES.items():
+        value: Any = data
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        row[name] = as_float(value)
+    row["verdict"] = rec.verdict
+    row["reason"] = rec.reason or None
+    row["flags"] = _joined(rec.flags)
+    row["notes"] = _joined(rec.notes)
+    row["first_divergence"] = localisation_text(rec.localisation)
+    row["top_kernels"] = top_kernels_text(rec.profile)
+    return row
+
+
+def raw_schema() -> Any:
+    """The Arrow schema of the raw columns (strings, floats, a boolean)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            (c, pa.bool_() if c == "tf32" else pa.float64() if c in SOURCES else pa.string())
+            for c in RAW_COLUMNS
+        ]
+    )
+
+
+def tables_from_records(records: Any, chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
+    """Raw column tables (``pyarrow.Table``) of some records, at most ``chunk_rows`` rows each."""
+    import pyarrow as pa
+
+    schema = raw_schema()
+    chunk: dict[str, list[Any]] = {c: [] for c in RAW_COLUMNS}
+    n = 0
+    for rec in records:
+        for key, value in record_values(rec).items():
+            chunk[key].append(value)
+        n += 1
+        if n == chunk_rows:
+            yield pa.table(chunk, schema=schema)
+            chunk, n = {c: [] for c in RAW_COLUMNS}, 0
+    if n:
+        yield pa.table(chunk, schema=schema)
+
+
+# ------------------------------------------------------------------------------------ Arrow path
+
+
+def _arrow_schema() -> Any:
+    import pyarrow as pa
+
+    f64, text = pa.float64(), pa.string()
+
+    def struct(names: Any, kind: Any = f64) -> Any:
+        return pa.struct([(n, kind) for n in names])
+
+    step = ("batch", "repeats", "steps_per_repeat", "step_s_median", "step_s_p10", "step_s_p90")
+    step += ("step_s_iqr", "samples_per_s", "compile_s")
+    located = [("ops", pa.list_(text))]
+    return pa.schema(
+        [
+            ("case", struct(AXES, text)),
+            ("verdict", text),
+            ("reason", text),
+            ("timing", struct(step)),
+            ("memory", struct(("peak_device_bytes", "host_rss_bytes"))),
+            (
+                "divergence",
+                pa.struct(
+                    [(ref, struct(("max_abs", "max_ulp"))) for ref in REFERENCES]
+                    + [("rerun", struct(("runs", "distinct", "max_abs", "max_ulp")))]
+                ),
+            ),
+            ("numerics", pa.struct([("tf32_enabled", pa.bool_())])),
+            (
+                "localisation",
+                pa.struct(
+                    [
+                        ("against", text),
+                        ("note", text),
+                        ("forward", pa.struct([("layer", text), *located])),
+                        ("backward", pa.struct([("variable", text), *located])),
+                    ]
+                ),
+            ),
+            (
+                "profile",
+                pa.struct(
+                    [
+                        (
+                            "top_kernels",
+                            pa.list_(pa.struct([("name", text), ("op_name", text), ("share", f64)])),
+                        )
+                    ]
+                ),
+            ),
+            ("flags", pa.list_(text)),
+            ("notes", pa.list_(text)),
+        ]
+    )
+
+
+class _UseLineReader(Exception):
+    """The Arrow path cannot give exactly what the line-by-line reader gives."""
+
+
+def _finite(array: Any) -> Any:
+    import pyarrow.compute as pc
+
+    return pc.if_else(pc.is_finite(array), array, None)
+
+
+def _text_of(array: Any, render: Any) -> Any:
+    """``render(value)`` of each non-null struct value (rare columns: few rows have one)."""
+    import pyarrow as pa
+
+    if array.null_count == len(array):
+        return pa.nulls(len(array), pa.string())
+    return pa.array([render(v) if v is not None else None for v in array.to_pylist()], pa.string())
+
+
+def _table_from_batch(batch: Any) -> Any:
+    """The raw column table of one Arrow record batch.
+
+    Raises:
+        _UseLineReader: a record lacks its case axes or verdict.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    case, verdicts = batch.column("case"), batch.column("verdict")
+    if case.null_count or verdicts.null_count:
+        raise _UseLineReader
+    axes = {axis: pc.struct_field(case, axis) for axis in AXES}
+    if any(a.null_count for a in axes.values()):
+        raise _UseLineReader
+    parts = [axes[a] for a in AXES]
+    parts[4] = pc.replace_substring(parts[4], ":", "")
+    parts[6] = pc.binary_join_element_wise("det-", parts[6], "")
+    out: dict[str, Any] = {"case_id": pc.binary_join_element_wise(*parts, "."), **axes}
+    out["tf32"] = pc.struct_field(batch.column("numerics"), "tf32_enabled")
+    for name, path in SOURCES.items():
+        array = batch.column(path[0])
+        for key in path[1:]:
+            array = pc.struct_field(array, key)
+        out[name] = _finite(array)
+    out["verdict"] = verdicts
+    reason = batch.column("reason")
+    out["reason"] = pc.if_else(pc.equal(reason, ""), pa.scalar(None, pa.string()), reason)
+    for name in ("flags", "notes"):
+        joined = pc.binary_join(batch.column(name), "; ")
+        out[name] = pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
+    out["first_divergence"] = _text_of(batch.column("localisation"), localisation_text)
+    out["top_kernels"] = _text_of(batch.column("profile"), top_kernels_text)
+    return pa.table(out, schema=raw_schema())
+
+
+def _arrow_tables(run: RunDir) -> Iterator[Any]:
+    """Raw tables through Arrow, block by block.
+
+    Raises:
+        _UseLineReader: the file needs the line-by-line reader (see the module docstring).
+    """
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    path = run.records_path
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        if fh.tell() == 0:
+            return
+        fh.seek(-1, 2)
+        if fh.read(1) != b"\n":  # an incomplete last line: the line reader warns and skips it
+            raise _UseLineReader
+    options = pj.ParseOptions(explicit_schema=_arrow_schema(), unexpected_field_behavior="ignore")
+    try:
+        reader = pj.open_json(
+            path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=options
+        )
+        for batch in reader:
+            yield _table_from_batch(batch)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        raise _UseLineReader from None
+
+
+def read_raw_table(run: RunDir) -> Any:
+    """The run's records as one raw column table (:data:`RAW_COLUMNS`), in file order.
+
+    Duplicates (a retried case) are all kept; the caller keeps the last one. Bad lines are
+    skipped with a :class:`~suite.results.CorruptLineWarning` naming the line.
+
+    Args:
+        run: the run folder.
+
+    Returns:
+        A ``pyarrow.Table``: numbers are float64 in record units (seconds, bytes), null when
+        absent or not finite; ``tf32`` a boolean; text a string or null.
+    """
+    import pyarrow as pa
+
+    schema = raw_schema()
+    if not run.records_path.exists():
+        return schema.empty_table()
+    with gc_paused():
+        try:
+            tables = list(_arrow_tables(run))
+        except _UseLineReader:
+            tables = list(tables_from_records(run.iter_records()))
+    return pa.concat_tables(tables) if tables else schema.empty_table()
