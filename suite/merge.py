@@ -230,6 +230,7 @@ def merge_runs(
         "argv": list(argv or []),
         "options": options,
         "n_cases": len(plan),
+        "pairs": {k: v for r in result.sources for k, v in (by_id[r.run_id].get("pairs") or {}).items()},
         "started_at": min(str(by_id[r.run_id].get("started_at") or "") for r in result.sources),
         "machine": "+".join(machines) if machines else first.get("machine"),
         "merged_from": [
