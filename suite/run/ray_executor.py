@@ -48,6 +48,8 @@ _NOT_FORWARDED = {"CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", PARENT_PID_ENV, P
 _REFRESH_S = 2.0
 #: seconds the probe task may wait for a node
 PROBE_TIMEOUT_S = 900.0
+#: seconds a cancelled task's stream gets to end before the driver goes on
+STOP_WAIT_S = 10.0
 
 
 def _import_ray() -> Any:
@@ -82,7 +84,8 @@ class RayWorker:
         self._code: int | None = None
         self._lost: str | None = None
         self._stopped = False
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
 
     def _pump(self) -> None:
         try:
@@ -94,6 +97,9 @@ class RayWorker:
                     self._events.put((self, msg))
         except Exception as exc:  # the node died, the task was killed or cancelled
             self._lost = _one_line(exc)
+        finally:
+            # released while Ray is connected (a generator freed after ray.shutdown complains)
+            self._generator = None
         self._events.put((self, None))
 
     def ended(self) -> tuple[int | None, str | None]:
@@ -106,8 +112,12 @@ class RayWorker:
         """Cancel the task (its worker process dies with it)."""
         if not self._stopped:
             self._stopped = True
-            with contextlib.suppress(Exception):
-                self._ray.cancel(self._generator, force=True)
+            generator = self._generator
+            if generator is not None:
+                with contextlib.suppress(Exception):
+                    self._ray.cancel(generator, force=True)
+                del generator
+            self._thread.join(timeout=STOP_WAIT_S)
 
     def fatal_summary(self) -> str:
         """Why the worker died, from its log in the (shared) run folder."""
