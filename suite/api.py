@@ -132,12 +132,14 @@ def check_models(
             ``learning_rate``, ``train_steps``, ``batch``...).
 
     Returns:
-        A pandas DataFrame, one row per case (``frame.attrs["run_dir"]`` is the run folder).
+        A pandas DataFrame, one row per case with every record field flattened with dots
+        (:func:`suite.frame.records_frame`: ``verdict``, ``reason``, ``extra.weight_map``,
+        ``divergence.vs_pair.max_abs``...); ``frame.attrs["run_dir"]`` is the run folder.
 
     Raises:
         UsageError: bad models, inputs or options (one line).
     """
-    from suite.frame import load_frame
+    from suite.frame import records_frame
     from suite.matrix import Selection, expand, plan_jobs, validate
     from suite.results import create_run
     from suite.run.group import run_group
@@ -177,6 +179,6 @@ def check_models(
                     for record in run_group(run, options, group, state):
                         run.append(record)
         run.write_meta({**run.read_meta(), "status": "finished"})
-    frame = load_frame(run)
+    frame = records_frame(run)
     frame.attrs["run_dir"] = str(run.path)
     return frame

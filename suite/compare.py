@@ -2,12 +2,14 @@
 
 Cases are matched by ``case_id``. For each case in both runs:
 
-* speed: ``ratio = median step time of b / median step time of a`` (> 1: b is slower).
-  The change is *significant* when both runs have at least :data:`MIN_REPEATS` timed
-  repeats and the 10th–90th percentile ranges of their per-repeat step times
-  (``timing.step_s``) do not overlap. The rule is deliberately simple and
-  deterministic (no resampling, no scipy); with few repeats it is conservative.
-* divergence: a verdict that got worse (see ``VERDICT_SEVERITY``), a case that became
+* speed: ``ratio = median step time of b / median step time of a`` (> 1: b is slower),
+  tested on the per-repeat step times (``timing.step_s``) by
+  :func:`suite.significance.speed_change`: a Mann–Whitney U test and a distribution-free
+  interval of the slowdown factor, at least :data:`~suite.significance.MIN_REPEATS`
+  repeats per run (fewer: not tested, and the comparison says so). ``speed:T`` fails a case
+  only when the whole interval lies at or above ``T``. The nightly alert uses the same rule.
+* divergence: a verdict that got worse (see ``VERDICT_SEVERITY``), a case whose outputs
+  became non-finite (flag ``non-finite``), a case that became
   nondeterministic (rerun ``distinct`` 1 -> more), a max ULP against a reference
   (``vs_pair``/``vs_eager``/``vs_cpu``/``vs_fp64``) that grew (0 -> n counts as infinite
   growth). ULP changes are not compared for cases that are nondeterministic in either
@@ -29,8 +31,8 @@ from suite.errors import UsageError
 from suite.record import Record
 from suite.report.table import REFERENCES, VERDICT_SEVERITY
 from suite.results import RunDir
+from suite.significance import MIN_REPEATS, RunNoise, SpeedChange, speed_change, speed_changes
 
-MIN_REPEATS = 3
 #: a case whose IQR is at least this fraction of its median is flagged unstable (pyperf's habit)
 UNSTABLE_IQR = 0.10
 FAIL_ON_GRAMMAR = "comma list of speed:<ratio>, divergence:any, divergence:verdict, divergence:ulp:<factor>"
@@ -41,8 +43,8 @@ class DivergenceChange:
     """One way a case's numerics got worse from run a to run b.
 
     Attributes:
-        kind: ``verdict`` (worse verdict), ``nondeterministic`` (became so) or ``ulp``
-            (max ULP against a reference grew).
+        kind: ``verdict`` (worse verdict), ``nondeterministic`` (became so), ``non-finite``
+            (NaN/Inf appeared in its outputs) or ``ulp`` (max ULP against a reference grew).
         text: one line for people.
         factor: ULP growth factor (``inf`` for 0 -> n), for ``ulp`` changes.
     """
@@ -65,6 +67,7 @@ class CaseDelta:
     significant: bool
     unstable: bool
     changes: tuple[DivergenceChange, ...] = ()
+    speed: SpeedChange | None = None
 
     @property
     def speed_text(self) -> str:
@@ -114,7 +117,7 @@ def parse_fail_on(text: str) -> FailOn:
 
     Grammar: a comma list of ``speed:<ratio>`` (ratio >= 1: fail when a case is
     significantly slower by at least that ratio), ``divergence:any`` (any divergence
-    change), ``divergence:verdict`` (a worse verdict or newly nondeterministic) and
+    change), ``divergence:verdict`` (a worse verdict, newly nondeterministic or non-finite) and
     ``divergence:ulp:<factor>`` (factor >= 1: a max ULP grew by at least that factor).
 
     Args:
@@ -146,32 +149,16 @@ def parse_fail_on(text: str) -> FailOn:
     return FailOn(speed, frozenset(kinds), ulp)
 
 
-def _percentile(ordered: list[float], q: float) -> float:
-    """``np.percentile(values, q)`` (linear interpolation) of sorted values, without numpy's
-    per-call overhead (~70 µs: most of comparing a million cases)."""
-    pos = (len(ordered) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def _interval(timing: dict[str, Any]) -> tuple[float, float, int] | None:
-    """(p10, p90, repeats) of the per-repeat step times, or None without samples."""
-    samples = sorted(float(s) for s in timing.get("step_s") or [] if isinstance(s, int | float))
-    if samples:
-        return _percentile(samples, 10), _percentile(samples, 90), len(samples)
-    lo, hi, n = timing.get("step_s_p10"), timing.get("step_s_p90"), timing.get("repeats")
-    if isinstance(lo, int | float) and isinstance(hi, int | float) and isinstance(n, int):
-        return float(lo), float(hi), n
-    return None
+def _samples(timing: dict[str, Any]) -> list[float]:
+    """The per-repeat step times of a record (empty for records without them)."""
+    return [
+        float(x) for x in timing.get("step_s") or [] if isinstance(x, int | float) and not isinstance(x, bool)
+    ]
 
 
 def speed_significant(timing_a: dict[str, Any], timing_b: dict[str, Any]) -> bool:
-    """The significance rule: >= :data:`MIN_REPEATS` repeats each and disjoint p10–p90 ranges."""
-    ia, ib = _interval(timing_a), _interval(timing_b)
-    if ia is None or ib is None or min(ia[2], ib[2]) < MIN_REPEATS:
-        return False
-    return ia[1] < ib[0] or ib[1] < ia[0]
+    """Whether the step times of two records differ significantly (see :mod:`suite.significance`)."""
+    return speed_change(_samples(timing_a), _samples(timing_b)).significant
 
 
 def _median(timing: dict[str, Any]) -> float | None:
@@ -198,6 +185,9 @@ def divergence_changes(a: Record, b: Record) -> list[DivergenceChange]:
     sev_a, sev_b = VERDICT_SEVERITY.get(a.verdict, 0), VERDICT_SEVERITY.get(b.verdict, 0)
     if sev_b > sev_a and not (b.verdict == "nondeterministic" and not nd_a):  # else said below
         changes.append(DivergenceChange("verdict", f"verdict {a.verdict} -> {b.verdict}"))
+    if "non-finite" in b.flags and "non-finite" not in a.flags:
+        note = next((n for n in b.notes if n.startswith("non-finite")), "NaN/Inf in its outputs")
+        changes.append(DivergenceChange("non-finite", f"became non-finite ({note})"))
     if nd_b and not nd_a:
         ra = ((a.divergence or {}).get("rerun") or {}).get("distinct")
         rb = ((b.divergence or {}).get("rerun") or {}).get("distinct")
@@ -253,6 +243,37 @@ class Comparison:
     machine_differences: list[str] = field(default_factory=list)
 
     @property
+    def noise(self) -> RunNoise:
+        """The run-to-run noise of the step times over the cases timed in both runs."""
+        return RunNoise.of([c.ratio for c in self.cases if c.ratio is not None])
+
+    def speed_regressions(self, threshold: float) -> list[CaseDelta]:
+        """Cases significantly slower by at least ``threshold`` (see :mod:`suite.significance`):
+        the case's own interval at or above it and, when the run-to-run noise is too large
+        for the threshold, standing out from the other cases too."""
+        noise = self.noise
+        return [
+            c
+            for c in self.cases
+            if c.speed is not None
+            and c.speed.slower_by_at_least(threshold)
+            and (noise.resolves(threshold) or noise.stands_out(c.speed.ratio or 1.0, threshold))
+        ]
+
+    @property
+    def speed_untested(self) -> str:
+        """One line when some timed cases had too few repeats for a speed test, else ``""``."""
+        untested = [c for c in self.cases if c.speed is not None and c.speed.why_untested]
+        if not untested:
+            return ""
+        fewest = min(min(c.speed.n_a, c.speed.n_b) for c in untested if c.speed is not None)
+        return (
+            f"{len(untested)} of {sum(c.speed is not None for c in self.cases)} timed case(s) not tested "
+            f"for speed: as few as {fewest} repeat(s) per run, a significant change needs at least "
+            f"{MIN_REPEATS} (pairbench run --repeats {MIN_REPEATS})"
+        )
+
+    @property
     def geomean_ratio(self) -> float | None:
         """Geometric mean of the b/a step-time ratios over cases timed in both runs."""
         ratios = [c.ratio for c in self.cases if c.ratio is not None]
@@ -266,7 +287,8 @@ class Comparison:
                 :class:`FailOn`, or None (no thresholds: nothing fails).
 
         Returns:
-            ``"<case_id>: 1.52x slower (significant, threshold 1.10); became nondeterministic ..."``
+            ``"<case_id>: 1.52x slower (significant: p=0.0079, 99% CI 1.4–1.6x; threshold 1.1);
+            became nondeterministic ..."``
             for each failing case, in case-id order; empty when nothing passes a threshold.
 
         Raises:
@@ -275,15 +297,19 @@ class Comparison:
         if fail_on is None:
             return []
         rule = parse_fail_on(fail_on) if isinstance(fail_on, str) else fail_on
+        slower = {c.case_id for c in self.speed_regressions(rule.speed)} if rule.speed is not None else set()
         lines = []
         for c in sorted(self.cases, key=lambda c: c.case_id):
             why = []
-            if rule.speed is not None and c.significant and c.ratio is not None and c.ratio >= rule.speed:
-                why.append(f"{c.speed_text} (significant, threshold {rule.speed:g})")
+            if c.case_id in slower and c.speed is not None:
+                why.append(f"{c.speed_text} (significant: {c.speed.text}; threshold {rule.speed:g})")
             for ch in c.changes:
                 if (
                     "any" in rule.divergence
-                    or ("verdict" in rule.divergence and ch.kind in ("verdict", "nondeterministic"))
+                    or (
+                        "verdict" in rule.divergence
+                        and ch.kind in ("verdict", "nondeterministic", "non-finite")
+                    )
                     or (
                         "ulp" in rule.divergence
                         and ch.kind == "ulp"
@@ -299,7 +325,11 @@ class Comparison:
         """A JSON-ready dict (``inf`` factors become None)."""
         data = asdict(self)
         data["geomean_ratio"] = self.geomean_ratio
+        data["speed_untested"] = self.speed_untested
+        noise = self.noise
+        data["speed_noise"] = {"cases": noise.n, "drift": noise.drift, "spread": noise.spread}
         for case, delta in zip(data["cases"], self.cases, strict=True):
+            case["speed_test"] = case.pop("speed")
             case["speed"] = delta.speed_text
             for ch in case["changes"]:
                 if ch["factor"] is not None and not math.isfinite(ch["factor"]):
@@ -313,11 +343,16 @@ def compare_records(
     """Compare two lists of records by ``case_id`` (no machine check; see :func:`compare_runs`)."""
     by_a = {r.case_id: r for r in records_a}
     by_b = {r.case_id: r for r in records_b}
+    common = sorted(by_a.keys() & by_b.keys())
+    timed = [cid for cid in common if _median(by_a[cid].timing or {}) and _median(by_b[cid].timing or {})]
+    tests = speed_changes([(_samples(by_a[c].timing), _samples(by_b[c].timing)) for c in timed])
+    speeds = dict(zip(timed, tests, strict=True))
     deltas = []
-    for cid in sorted(by_a.keys() & by_b.keys()):
+    for cid in common:
         a, b = by_a[cid], by_b[cid]
         ta, tb = a.timing or {}, b.timing or {}
         ma, mb = _median(ta), _median(tb)
+        speed = speeds.get(cid)
         deltas.append(
             CaseDelta(
                 case_id=cid,
@@ -326,7 +361,8 @@ def compare_records(
                 median_a_s=ma,
                 median_b_s=mb,
                 ratio=mb / ma if ma and mb else None,
-                significant=bool(ma and mb) and speed_significant(ta, tb),
+                significant=bool(speed and speed.significant),
+                speed=speed,
                 unstable=_unstable(ta) or _unstable(tb),
                 changes=tuple(divergence_changes(a, b)),
             )

@@ -174,9 +174,10 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
     """Map an exception from preparing/running a case to ``(verdict, one-line reason)``.
 
     ``unsupported``: the configuration cannot run (device, precision, op determinism has no
-    kernel, XLA cannot compile an op). ``structural-mismatch``: weights do not fit.
-    ``incomparable``: weights could be matched in more than one way (no guess is made).
-    Everything else is ``error`` (out of memory is named as such).
+    kernel, XLA cannot compile an op: the reason names the op and its node).
+    ``structural-mismatch``: weights do not fit. ``incomparable``: weights could be matched
+    in more than one way (no guess is made). Everything else is ``error`` (out of memory is
+    named as such); its reason is the root cause (:func:`root_cause`), not Keras' wrapper.
     """
     if isinstance(exc, StructuralMismatch):
         return "structural-mismatch", str(exc)
@@ -187,23 +188,102 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
     determinism = unsupported_from_error(exc)
     if determinism:
         return "unsupported", determinism
-    text = str(exc)
+    text = _ANSI.sub("", str(exc))
     name = type(exc).__name__
+    xla = xla_unsupported_ops(text)
+    if xla:
+        return "unsupported", f"XLA cannot compile {xla}"
     if name == "ResourceExhaustedError" or "out of memory" in text.lower() or " OOM " in text:
-        return "error", f"out of memory: {_one_line(exc)}"
-    if "XLA" in text and ("unsupported operations" in text or "not compilable" in text.lower()):
-        return "unsupported", f"XLA cannot compile: {_xla_reason(text)}"
-    return "error", _one_line(exc)
+        return "error", f"out of memory: {root_cause(exc)}"
+    if "XLA" in text and "not compilable" in text.lower():
+        return "unsupported", f"XLA cannot compile: {root_cause(exc)}"
+    return "error", root_cause(exc)
 
 
-def _xla_reason(text: str) -> str:
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("(One-line error)") or "op:" in line or "Op:" in line:
-            return line[:300]
-    return text.strip().splitlines()[0][:300]
+_XLA_UNSUPPORTED = re.compile(r"Detected unsupported operations when trying to compile graph \S+ on (\S+?):")
+_XLA_OP = re.compile(
+    r"(\w+) \(No registered '\w+' OpKernel for \S+ devices compatible with node \{\{node ([^}]+)\}\}"
+)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+def xla_unsupported_ops(text: str) -> str | None:
+    """The ops in TensorFlow's "Detected unsupported operations ... on XLA_CPU_JIT: SegmentSum
+    (No registered 'SegmentSum' OpKernel ... {{node seg/SegmentSum}})" message.
+
+    Returns:
+        ``"SegmentSum (node seg/SegmentSum) on XLA_CPU_JIT"`` (every op, comma-separated), or
+        None when the text is not that message.
+    """
+    match = _XLA_UNSUPPORTED.search(text)
+    if not match:
+        return None
+    ops = [f"{op} (node {node})" for op, node in dict.fromkeys(_XLA_OP.findall(text[match.end() :]))]
+    if not ops:  # an unknown wording: keep the op list as TensorFlow wrote it
+        ops = [text[match.end() :].strip().splitlines()[0][:200]]
+    return f"{', '.join(ops)}: no XLA kernel on {match.group(1)}"
+
+
+#: Keras 3 wraps an exception raised in a layer's ``call`` (a message in terminal bold)
+_KERAS_CALL = re.compile(
+    r"Exception encountered when calling (?P<where>[\w.]+\(\))\.?\s*(?P<inner>.*?)"
+    r"(?:\n\s*Arguments received by .*)?$",
+    flags=re.DOTALL,
+)
+_KERAS_INFER = re.compile(
+    r"Could not automatically infer the output shape / dtype of .*?Error encountered:\s*", re.S
+)
+_TF_FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*")
+_AUTOGRAPH_ERROR = re.compile(r"^ {4}(\w*(?:Error|Exception)): ", flags=re.MULTILINE)
+_TF_OP = re.compile(r"\s*\[Op:(\w+)\](?:\s*name:\s*\S*)?")
+
+
+def root_cause(exc: BaseException) -> str:
+    """One line naming the root cause of an exception, and where and in which op it happened.
+
+    Follows explicit causes (``raise ... from``) to the innermost, unwraps Keras' "Exception
+    encountered when calling X.call()" (also nested, also "Could not automatically infer the
+    output shape ... Error encountered:") to the message inside, drops TensorFlow's
+    ``{{function_node ...}}`` prefixes and names the op from ``[Op:Name]``.
+
+    Returns:
+        e.g. ``"TypeError in ScatterAddDup.call(): Input 'updates' of 'TensorScatterAdd' Op has
+        type float64 that does not match type float32 of argument 'tensor'"`` or
+        ``"InvalidArgumentError: ... (op MatMul)"``.
+    """
+    inner = exc
+    seen = {id(inner)}
+    while inner.__cause__ is not None and id(inner.__cause__) not in seen:
+        inner = inner.__cause__
+        seen.add(id(inner))
+    line = _cause_line(inner)
+    if inner is not exc:
+        line += f" (raised as {_cause_line(exc)})"
+    return line
+
+
+def _cause_line(exc: BaseException) -> str:
+    """``Type[ in Layer.call()]: first line of the unwrapped message[ (op Name)]``."""
+    text = _ANSI.sub("", str(exc)).strip()
+    name = type(exc).__name__
+    if text.startswith("in user code:"):  # tf.function (autograph): the error is at the end
+        raised = list(_AUTOGRAPH_ERROR.finditer(text))
+        if raised:
+            name = raised[-1].group(1)
+            text = "\n".join(
+                ln[4:] if ln.startswith("    ") else ln for ln in text[raised[-1].end() :].splitlines()
+            )
+    where: list[str] = []
+    while True:
+        match = _KERAS_CALL.match(text)
+        if not match:
+            break
+        where.append(match.group("where"))
+        text = _KERAS_INFER.sub("", match.group("inner").strip()).strip()
+    op = _TF_OP.search(text)
+    text = _TF_OP.sub("", _TF_FUNCTION_NODE.sub("", text)).strip()
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    if len(line) > 400:
+        line = line[:399] + "…"
+    head = name + (f" in {where[-1]}" if where else "")
+    tail = f" (op {op.group(1)})" if op and f"'{op.group(1)}'" not in line else ""
+    return f"{head}: {line}{tail}" if line else head

@@ -298,7 +298,9 @@ def _predict(common: dict[str, Any], pair: Any, steps: int | None, seed: int) ->
     )
 
 
-def _optimizer(pair: Any):
+def make_optimizer(pair: Any):
+    """The optimizer of the training workloads: SGD at the pair's learning rate (loss-scaled
+    under ``mixed_float16``); ``localise`` applies the same update."""
     import keras
 
     opt = keras.optimizers.SGD(learning_rate=pair.learning_rate)
@@ -351,7 +353,7 @@ def _train_step(common: dict[str, Any], pair: Any, steps: int | None, seed: int)
     import tensorflow as tf
 
     loss_fn = keras.losses.get(common["loss"])
-    optimizer = _optimizer(pair)
+    optimizer = make_optimizer(pair)
     trainable = list(model.trainable_variables)
     optimizer.build(trainable)
     scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)

@@ -259,3 +259,54 @@ def load_frame(run: RunDir | str | Path, results_dir: Path | str = DEFAULT_RESUL
     """
     rd = run if isinstance(run, RunDir) else open_run(str(run), Path(results_dir))
     return run_frame(rd)
+
+
+def _flatten(data: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            _flatten(value, f"{name}.", out)
+        else:
+            out[name] = value
+
+
+def _column(values: list[Any]) -> Any:
+    """Whole numbers stay integers (nullable ``Int64``) even where some rows lack them."""
+    import pandas as pd
+
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return pd.array(values, dtype="Int64")
+    return values
+
+
+def records_frame(run: RunDir | str | Path, results_dir: Path | str = DEFAULT_RESULTS_DIR):
+    """Every field of a run's records, one row per case, nested fields flattened with dots.
+
+    The whole record (``extra.weight_map``, ``divergence.vs_eager.cosine``,
+    ``localisation.update.op``...), for notebooks and :func:`suite.check_models`; the
+    documented, typed summary is :func:`load_frame`. Counts are nullable integers. Meant for
+    runs that fit in memory as Python objects (thousands of records, not millions).
+
+    Args:
+        run: a :class:`RunDir`, a run id, ``latest`` or a run folder.
+        results_dir: where run ids are looked up (a path or a string).
+    """
+    import json
+
+    import pandas as pd
+
+    rd = run if isinstance(run, RunDir) else open_run(str(run), Path(results_dir))
+    rows: list[dict[str, Any]] = []
+    for rec in rd.records():
+        data = json.loads(rec.to_json())
+        case = data.pop("case")
+        row: dict[str, Any] = {}
+        _flatten({**case, **data}, "", row)
+        rows.append(row)
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    frame = pd.DataFrame({name: _column([row.get(name) for row in rows]) for name in names})
+    frame.insert(0, "run_id", rd.run_id)
+    return frame

@@ -108,6 +108,7 @@ class NightlyResult:
     run_dir: str | None = None
     baseline: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, int] = field(default_factory=dict)
     regressions: list[str] = field(default_factory=list)
     removed_runs: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
@@ -392,9 +393,13 @@ def run_options(opts: NightlyOptions, preset: str):
 
 
 def step_matrix(
-    opts: NightlyOptions, preset: str, commit: str | None, machine: str
+    opts: NightlyOptions, preset: str, commit: str | None, machine: str, flags: dict[str, int] | None = None
 ) -> tuple[Step, RunDir | None, dict[str, int]]:
-    """Step 3: run the matrix into ``<results-dir>/nightly/<run-id>`` and write its report."""
+    """Step 3: run the matrix into ``<results-dir>/nightly/<run-id>`` and write its report.
+
+    Returns the step, the run and its verdict counts; ``flags`` (when given) receives the
+    counts of flagged cases (``non-finite``...), which the alert names too.
+    """
     from suite.progress import make_progress
     from suite.run import run_selection
 
@@ -421,15 +426,19 @@ def step_matrix(
         raise SystemExit(outcome.exit_code)
     if outcome.status != "finished":
         return Step("matrix", "failed", outcome.message, time.monotonic() - t0), run, outcome.counts
+    from suite.report.summary import run_summary_line
+
     counts = outcome.counts
-    done = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "no cases"
+    if flags is not None:
+        flags.update(outcome.flag_counts)
+    done = run_summary_line(counts, outcome.reference_counts, outcome.flag_counts) if counts else "no cases"
     detail = f"{preset}: {sum(counts.values())} cases ({done}) -> {run.path}"
     return Step("matrix", "ok", detail, time.monotonic() - t0), run, counts
 
 
 def step_compare(opts: NightlyOptions, run: RunDir, result: NightlyResult) -> Step:
     """Step 4: compare the new run with the previous nightly run (``--fail-on``)."""
-    from suite.compare import compare_runs
+    from suite.compare import compare_runs, parse_fail_on
 
     t0 = time.monotonic()
     prev, other_machines = previous_run(list_runs(nightly_dir(opts.results_dir)), run)
@@ -445,6 +454,12 @@ def step_compare(opts: NightlyOptions, run: RunDir, result: NightlyResult) -> St
     head = f"compared with {prev.run_id}{note}: {len(comp.cases)} cases in common"
     if not comp.cases:
         head += " (the selection changed?)"
+    if comp.speed_untested:
+        head += f" ({comp.speed_untested})"
+    threshold = parse_fail_on(opts.fail_on).speed
+    noise = comp.noise.text(threshold) if threshold is not None else ""
+    if noise:
+        head += f" ({noise})"
     if not failures:
         return Step("compare", "ok", f"{head}, no regression past {opts.fail_on}", time.monotonic() - t0)
     shown = "; ".join(failures[:5]) + (f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
@@ -465,8 +480,17 @@ def summary_paragraph(result: NightlyResult) -> str:
         head = f"REGRESSION: {len(result.regressions)} case(s) worse than {result.baseline}"
     else:
         head = "OK"
-    if result.counts.get("error"):
-        head += f" ({result.counts['error']} case(s) with verdict error)"
+    loud = [
+        f"{counts[key]} case(s) {text}"
+        for counts, key, text in (
+            (result.counts, "error", "with verdict error"),
+            (result.counts, "incomparable", "incomparable"),
+            (result.flags, "non-finite", "with NaN/Inf outputs"),
+        )
+        if counts.get(key)
+    ]
+    if loud:
+        head += f" ({', '.join(loud)})"
     host = f" ({result.hostname})" if result.hostname and result.hostname != result.machine else ""
     parts = [f"pairbench nightly on {result.machine}{host}, {commit}: {head}."]
     for step in result.steps:
@@ -588,7 +612,7 @@ def _run_locked(
         detail = f"run {last.run_id} already measured commit {commit[:8]} (--skip-same-commit)"
         result.steps.append(Step("matrix", "skipped", detail))
     else:
-        step, run, result.counts = step_matrix(opts, preset, commit, machine)
+        step, run, result.counts = step_matrix(opts, preset, commit, machine, result.flags)
         result.steps.append(step)
         if run is not None:
             result.run_id, result.run_dir = run.run_id, str(run.path)

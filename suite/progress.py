@@ -27,8 +27,9 @@ class PlainProgress(Progress):
         step = record.timing.get("step_s_median")
         timing = f"{step * 1e3:.3f} ms/step" if step else record.reason[:100]
         elapsed = time.monotonic() - self.t0
+        flags = f" [{', '.join(record.flags)}]" if record.flags else ""
         print(
-            f"[{self.done}/{self.total} {elapsed:6.1f}s] {record.case_id}  {record.verdict}  {timing}",
+            f"[{self.done}/{self.total} {elapsed:6.1f}s] {record.case_id}  {record.verdict}{flags}  {timing}",
             flush=True,
         )
 
@@ -81,11 +82,22 @@ class RichProgress(Progress):
     def finished(self, record: Record) -> None:
         """Advance; print notable verdicts above the bar."""
         self.bar.advance(self.task)
-        if record.verdict in ("nondeterministic", "diverged", "error"):
-            colour = {"error": "red", "diverged": "yellow", "nondeterministic": "magenta"}[record.verdict]
-            self.bar.console.print(
-                f"[{colour}]{record.verdict}[/] {record.case_id}: {record.reason[:160]}", markup=True
+        from rich.text import Text
+
+        colours = {
+            "error": "red",
+            "diverged": "yellow",
+            "nondeterministic": "magenta",
+            "incomparable": "magenta",
+        }
+        if record.verdict in colours:  # Text: a reason's "[node ...]" is not rich markup
+            line = Text.assemble(
+                (record.verdict, colours[record.verdict]), f" {record.case_id}: {record.reason[:160]}"
             )
+            self.bar.console.print(line, highlight=False)
+        if "non-finite" in record.flags:
+            note = next((n for n in record.notes if n.startswith("non-finite")), "")
+            self.bar.console.print(Text.assemble(("non-finite", "red"), f" {record.case_id}: {note[:160]}"))
 
     def message(self, text: str) -> None:
         """Print a line above the bar."""

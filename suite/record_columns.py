@@ -94,7 +94,8 @@ def localisation_text(loc: dict[str, Any] | None) -> str | None:
     """One line for a record's ``localisation``: ``"gradient of emb/embeddings [UnsortedSegmentSum]"``.
 
     Args:
-        loc: ``record.localisation`` (``against``, ``forward``, ``backward``, ``note``) or None.
+        loc: ``record.localisation`` (``against``, ``forward``, ``backward``, ``update``,
+            ``note``) or None.
 
     Returns:
         The text, or None when there is no localisation.
@@ -102,11 +103,13 @@ def localisation_text(loc: dict[str, Any] | None) -> str | None:
     if not loc:
         return None
     parts = []
-    fwd, bwd = loc.get("forward"), loc.get("backward")
+    fwd, bwd, upd = loc.get("forward"), loc.get("backward"), loc.get("update")
     if fwd:
         parts.append(f"forward {fwd.get('layer', '?')}{_ops_text(fwd.get('ops'))}")
     if bwd:
         parts.append(f"gradient of {bwd.get('variable', '?')}{_ops_text(bwd.get('ops'))}")
+    if upd:
+        parts.append(f"update of {upd.get('variable', '?')}{_ops_text(upd.get('ops'))}")
     note = loc.get("note")
     if note:
         parts.append(str(note))
@@ -350,6 +353,7 @@ def read_raw_table(run: RunDir) -> Any:
     schema = raw_schema()
     if not run.records_path.exists():
         return schema.empty_table()
+    run.check_records_file()  # a records.jsonl that is a folder is bad input (one line, exit 2)
     with gc_paused():
         try:
             tables = list(_arrow_tables(run))

@@ -158,6 +158,10 @@ def _text_writer(text: str) -> Callable[[Path], None]:
     return write
 
 
+#: ``run.json`` files already warned about as newer than this pairbench
+_WARNED_NEWER: set[str] = set()
+
+
 @dataclass(frozen=True)
 class RunDir:
     """One run's folder; every file of a run is read and written through it."""
@@ -337,7 +341,8 @@ class RunDir:
         version = meta.get("schema_version", 1)
         if not isinstance(version, int) or isinstance(version, bool):
             raise UsageError(f"{self.meta_path}: schema_version must be an integer (got {version!r})")
-        if version > RUN_SCHEMA_VERSION:
+        if version > RUN_SCHEMA_VERSION and str(self.meta_path) not in _WARNED_NEWER:
+            _WARNED_NEWER.add(str(self.meta_path))  # once per run and process, however often it is read
             warnings.warn(
                 f"{self.meta_path}: schema_version {version} is newer than this pairbench "
                 f"understands ({RUN_SCHEMA_VERSION}); reading it anyway",
@@ -372,7 +377,8 @@ class RunDir:
         return plan
 
     # ------------------------------------------------------------------ records.jsonl
-    def _check_records_file(self) -> None:
+    def check_records_file(self) -> None:
+        """Raise a one-line :class:`UsageError` when ``records.jsonl`` exists but is not a file."""
         if self.records_path.exists() and not self.records_path.is_file():
             raise UsageError(f"{self.records_path} is not a file")
 
@@ -385,7 +391,7 @@ class RunDir:
         Raises:
             ResultsWriteError: the record could not be written (the run must stop).
         """
-        self._check_records_file()
+        self.check_records_file()
         data = (record.to_json() + "\n").encode("utf-8")
         path = self.records_path
         try:
@@ -408,7 +414,7 @@ class RunDir:
 
     def _lines(self) -> Iterator[tuple[int, str, bool]]:
         """``(line number, text, complete)`` for each line of ``records.jsonl``."""
-        self._check_records_file()
+        self.check_records_file()
         if not self.records_path.exists():
             return
         with open(self.records_path, "rb") as fh:

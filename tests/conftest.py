@@ -122,3 +122,17 @@ def verdicts(run_dir: Path) -> dict[str, str]:
         f"a case was recorded twice: {sorted(i for i in ids if ids.count(i) > 1)}"
     )
     return {r["case_id"]: r["verdict"] for r in lines}
+
+
+def run_tiny(results: Path, *args: str, env: dict | None = None) -> tuple[Path, str]:
+    """``pairbench run --sizes tiny --quiet --results-dir RESULTS ARGS`` that must succeed.
+
+    Returns:
+        The run folder and the command's stdout.
+    """
+    proc = pairbench("run", "--sizes", "tiny", "--quiet", "--results-dir", str(results), *args, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_id = next(
+        ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("run ") and " finished:" in ln
+    )
+    return Path(results) / run_id, proc.stdout

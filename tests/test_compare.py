@@ -80,7 +80,7 @@ def test_slower_and_nondeterministic_cases_fail_the_gate(tmp_path, capsys):
     assert len(lines) == 2
     slow = next(line for line in lines if SLOW_ID in line)
     flip = next(line for line in lines if FLIP_ID in line)
-    assert "x slower (significant, threshold 1.1)" in slow
+    assert "x slower (significant: p=" in slow and "threshold 1.1)" in slow
     assert "became nondeterministic (rerun distinct 1 -> 3)" in flip
     # each threshold on its own
     assert _cli(tmp_path, "a", "b", "--fail-on", "speed:2.0") == 0

@@ -244,3 +244,49 @@ def test_fmt_of_non_finite():
     from suite.divergence.verdict import fmt
 
     assert fmt(math.inf) == "inf" and fmt(None) == "n/a" and fmt(3) == "3"
+
+
+def test_a_requested_comparison_that_could_not_be_made_is_incomparable_never_identical():
+    same = _metrics([1.0], [1.0])
+    why = "reference unavailable: the eager case failed: RuntimeError: boom"
+    verdict, reason = decide_verdict(
+        "float32", {"vs_pair": same, "rerun": STABLE}, unavailable={"vs_eager": why}
+    )
+    assert verdict == "incomparable"
+    assert f"vs_eager: {why}" in reason and "compared: vs_pair bitwise equal" in reason
+
+
+def test_nothing_compared_although_comparisons_apply_is_incomparable():
+    verdict, reason = decide_verdict("float32", {"rerun": STABLE}, absent=["vs_pair", "vs_eager"])
+    assert verdict == "incomparable" and "nothing compared: vs_pair, vs_eager not in this run" in reason
+    # a reference absent from the run does not matter when another comparison was made
+    same = _metrics([1.0], [1.0])
+    assert decide_verdict("float32", {"vs_pair": same}, absent=["vs_eager"])[0] == "identical"
+
+
+def test_a_difference_found_wins_over_a_missing_comparison():
+    far = _metrics([1.5], [1.0], "float32")
+    verdict, reason = decide_verdict(
+        "float32", {"vs_pair": far}, unavailable={"vs_eager": "cannot compare: x"}
+    )
+    assert verdict == "diverged" and "vs_eager: cannot compare: x" in reason
+
+
+def test_a_failed_float64_reference_never_changes_the_verdict():
+    same = _metrics([1.0], [1.0])
+    assert decide_verdict("float32", {"vs_pair": same}, unavailable={"vs_fp64": "failed"})[0] == "identical"
+
+
+def test_one_rule_picks_the_comparison_that_explains_a_verdict():
+    from suite.divergence import explaining_comparison
+
+    one = np.float32(1.0)
+    near = _metrics([np.nextafter(one, np.float32(2))], [one], "float32")
+    far = _metrics([1.5], [1.0], "float32")
+    same = _metrics([1.0], [1.0], "float32")
+    assert explaining_comparison("nondeterministic", {"vs_pair": far}, "float32") == ("rerun", False)
+    # diverged: the comparison beyond tolerance, judged with the tolerance (not the first that differs)
+    div = {"vs_pair": near, "vs_eager": far}
+    assert explaining_comparison("diverged", div, "float32") == ("vs_eager", True)
+    assert explaining_comparison("close", {"vs_pair": same, "vs_cpu": near}, "float32") == ("vs_cpu", False)
+    assert explaining_comparison("identical", {"vs_pair": same}, "float32") is None

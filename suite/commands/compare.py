@@ -40,7 +40,18 @@ def _ms(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds * 1e3:.3g}"
 
 
-def _print_table(comp: Any, show_all: bool) -> None:
+def _significance(delta: Any) -> str:
+    """``yes (p=0.0079, 99% CI 1.45–1.55x)``, ``no (...)`` or ``untested (3 repeats)``."""
+    speed = delta.speed
+    if speed is None:
+        return "—"
+    if speed.why_untested:
+        return f"untested ({min(speed.n_a, speed.n_b)} repeats)" if speed.ratio is not None else "—"
+    text = f"{'yes' if speed.significant else 'no'} ({speed.text})"
+    return text + (" (unstable)" if delta.unstable else "")
+
+
+def _print_table(comp: Any, show_all: bool, threshold: float | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -66,7 +77,7 @@ def _print_table(comp: Any, show_all: bool) -> None:
             hidden += 1
             continue
         verdict = c.verdict_a if c.verdict_a == c.verdict_b else f"{c.verdict_a} -> {c.verdict_b}"
-        sig = ("yes" if c.significant else "no") + (" (unstable)" if c.unstable else "")
+        sig = _significance(c)
         style = "red" if c.changes or (c.significant and (c.ratio or 0) > 1) else None
         if c.significant and (c.ratio or 0) < 1 and not c.changes:
             style = "green"
@@ -89,6 +100,11 @@ def _print_table(comp: Any, show_all: bool) -> None:
     console.print(table)
     if hidden:
         console.print(f"{hidden} case(s) without a significant change hidden; --all shows them")
+    if comp.speed_untested:
+        console.print(f"[yellow]{comp.speed_untested}[/]", highlight=False)
+    noise = comp.noise.text(threshold) if threshold is not None else ""
+    if noise:
+        console.print(f"[yellow]{noise}[/]", highlight=False)
     for cid in comp.only_a:
         console.print(f"only in {comp.run_a}: {cid}", highlight=False)
     for cid in comp.only_b:
@@ -115,9 +131,11 @@ def run(args: argparse.Namespace) -> int:
         data = comp.to_dict()
         data["fail_on"] = args.fail_on
         data["failures"] = failures
+        if rule is not None and rule.speed is not None:
+            data["speed_noise"]["note"] = comp.noise.text(rule.speed)
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
     else:
-        _print_table(comp, args.all)
+        _print_table(comp, args.all, rule.speed if rule is not None else None)
     for line in failures:
         sys.stderr.write(f"regression: {line}\n")
     return 1 if failures else 0

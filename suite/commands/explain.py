@@ -1,17 +1,25 @@
-"""``pairbench explain RUN CASE``: rebuild a case and find the first layer/gradient that differs.
+"""``pairbench explain RUN CASE``: rebuild a case and find the first layer, gradient and
+variable update that differ.
 
 The case's members are rebuilt from the zoo with the run's seed and the reference's
 weights, the process is put in the case's numerics state (precision policy, TF32, op
 determinism: ``enable_op_determinism()`` cannot be undone, but this process ends with the
-command), and :func:`suite.divergence.localise` runs under the case's mode and device
-against the reference that explains the record's verdict:
+command), and :func:`suite.divergence.localise` runs one whole step (forward, gradients and,
+for a training workload, the optimizer's update) under the case's mode and device against
+the comparison that explains the record's verdict. That choice is
+:func:`suite.divergence.explaining_comparison`, the same rule the run used for the record's
+``localisation``:
 
 - ``rerun`` for a ``nondeterministic`` record (the same member run ``--reruns`` times);
-- otherwise the first of ``vs_pair``, ``vs_eager``, ``vs_cpu`` that the record shows differing
-  (or, when nothing differs, the first that applies).
+- for a ``diverged`` record, the first of ``vs_pair``, ``vs_eager``, ``vs_cpu`` beyond the
+  tolerance (layers then differ when beyond it);
+- otherwise the first of them that is not bitwise equal (or, when nothing differs, the
+  first that applies), bitwise.
 
-``--against`` picks another. Layers differ when not bitwise equal, or, for a record that
-``diverged`` (and with ``--tolerance``), when beyond the precision's tolerance.
+``--against`` picks another, ``--bitwise``/``--tolerance`` the criterion. A
+``structural-mismatch`` record shows the member's whole structural audit against the
+reference (every difference, not only what stopped the weight copy), then, when the weights
+could be copied, the localisation against ``vs_pair``.
 """
 
 from __future__ import annotations
@@ -101,15 +109,29 @@ def choose_against(record: Any, reference_member: str, requested: str = "auto") 
             }[requested]
             raise UsageError(f"--against {requested} does not apply: {why}")
         return requested
-    if record.verdict == "nondeterministic":
-        return "rerun"
+    from suite.divergence import explaining_comparison
+
+    if record.verdict == "structural-mismatch" and applies["vs_pair"]:
+        return "vs_pair"
+    explained = explaining_comparison(record.verdict, record.divergence or {}, case.precision)
+    if explained is not None:
+        return explained[0]
     divergence = record.divergence or {}
     candidates = [k for k in ("vs_pair", "vs_eager", "vs_cpu") if applies[k]]
-    for key in candidates:
-        metrics = divergence.get(key)
-        if metrics and not metrics.get("bitwise_equal", False):
-            return key
+    candidates.sort(key=lambda k: not divergence.get(k))  # comparisons that were made first
     return candidates[0] if candidates else "rerun"
+
+
+def use_tolerance(record: Any, against: str, bitwise: bool = False, tolerance: bool = False) -> bool:
+    """The criterion: ``--bitwise``/``--tolerance`` when given, else the shared rule's
+    (:func:`suite.divergence.explaining_comparison`): the tolerance for the comparison that
+    makes a ``diverged`` record diverge, bitwise otherwise."""
+    from suite.divergence import explaining_comparison
+
+    if bitwise or tolerance:
+        return tolerance and against != "rerun"
+    explained = explaining_comparison(record.verdict, record.divergence or {}, record.case.precision)
+    return explained is not None and explained == (against, True)
 
 
 def _finite(obj: Any) -> Any:
@@ -128,7 +150,9 @@ def explain_case(
     """Rebuild the record's case in this process and localise it.
 
     Returns:
-        The :func:`suite.divergence.localise` result.
+        The :func:`suite.divergence.localise` result, plus ``audit`` (every structural
+        difference of the member against the reference; empty when none) and, when the
+        weights could not be copied, ``copied: False`` and no localisation.
 
     Raises:
         UsageError: the case cannot be rebuilt here (unknown pair, device missing, weights do
@@ -149,7 +173,8 @@ def explain_case(
 
     from suite.axes import FLOAT64, tf_device
     from suite.divergence import localise
-    from suite.errors import AmbiguousAlignment, unsupported_from_error
+    from suite.errors import AmbiguousAlignment, root_cause, unsupported_from_error
+    from suite.execution import make_optimizer
     from suite.zoo.prepare import as_inputs, build_members
 
     seed = int(meta.get("options", {}).get("seed", 0))
@@ -158,9 +183,12 @@ def explain_case(
     try:
         with tf.device(tf_device(case.device)):
             x = as_inputs(batch.x, keras.config.dtype_policy().compute_dtype)
-            built = build_members(
-                pair, case.member, case.size, batch, x, seed, float64=case.precision == FLOAT64
-            )
+            try:
+                built = build_members(
+                    pair, case.member, case.size, batch, x, seed, float64=case.precision == FLOAT64
+                )
+            except StructuralMismatch as exc:  # the whole audit, not only what blocked the copy
+                return {"audit": list(exc.differences), "copied": False}
         reference, model = built.reference, built.model
         models, mode, device = [model], case.mode, case.device
         if against == "vs_pair":
@@ -170,29 +198,32 @@ def explain_case(
         elif against == "vs_cpu":
             device = ("cpu", case.device)
         keras.utils.set_random_seed(seed)
-        return localise(
+        training = case.workload != "predict"
+        found = localise(
             models,
             batch.x,
             built.training.y,
             built.training.loss,
             mode=mode,
             device=device,
-            training=case.workload != "predict",
+            training=training,
             reruns=reruns,
             tolerance=tolerance,
             against=against,
+            optimizer=(lambda: make_optimizer(pair)) if training else None,
         )
+        return {**found, "audit": list(built.audit), "copied": True}
     except StructuralMismatch as exc:
         raise UsageError(f"{case.case_id}: structural mismatch, nothing to localise: {exc}") from None
     except AmbiguousAlignment as exc:
         raise UsageError(f"{case.case_id}: ambiguous weight alignment, nothing to localise: {exc}") from None
     except CaseUnsupported as exc:
         raise UsageError(f"cannot rebuild {case.case_id} here: {exc}") from None
-    except Exception as exc:
+    except Exception as exc:  # the case cannot be rebuilt or stepped here: one line, the cause
         reason = unsupported_from_error(exc)
         if reason:
             raise UsageError(f"{case.case_id} cannot run here: {reason}") from None
-        raise
+        raise UsageError(f"{case.case_id}: cannot localise against {against}: {root_cause(exc)}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -219,17 +250,22 @@ def run(args: argparse.Namespace) -> int:
     pair_reference = _reference_member(record, meta)
     against = choose_against(record, pair_reference, args.against)
     reruns = args.reruns or max(2, int(meta.get("options", {}).get("repeats") or 3))
-    use_tolerance = args.tolerance or (not args.bitwise and record.verdict == "diverged")
-    tolerance = tolerance_for(record.case.precision) if use_tolerance and against != "rerun" else None
+    criterion = use_tolerance(record, against, bitwise=args.bitwise, tolerance=args.tolerance)
+    tolerance = tolerance_for(record.case.precision) if criterion else None
     result = explain_case(record, meta, against, reruns, tolerance)
+    audit = result.pop("audit", [])
+    copied = result.pop("copied", True)
     out = {
         "run_id": run_dir.run_id,
         "case_id": record.case_id,
         "verdict": record.verdict,
         "reason": record.reason,
+        "flags": list(record.flags),
+        "notes": list(record.notes),
+        "audit": audit,
         "weight_match": record.extra.get("weight_match"),
         "weight_map": record.extra.get("weight_map"),
-        "localisation": result,
+        "localisation": result if copied else None,
     }
     if args.json:
         print(json.dumps(_finite(out), indent=2, sort_keys=True))
@@ -255,22 +291,34 @@ def _metrics_line(metrics: dict[str, Any] | None) -> str:
 
 def _print_summary(out: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     loc = out["localisation"]
     console = Console()
     if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
         console = Console(width=160)
-    console.print(f"[bold]{out['case_id']}[/bold] in run {out['run_id']}: {out['verdict']}")
+    flags = f" [{', '.join(out['flags'])}]" if out["flags"] else ""
+    head = f"[bold]{escape(out['case_id'])}[/bold] in run {escape(out['run_id'])}: {out['verdict']}"
+    console.print(head + escape(flags), highlight=False)
     if out["reason"]:
-        console.print(f"  {out['reason']}", highlight=False)
+        console.print(f"  {out['reason']}", highlight=False, markup=False)
+    for note in out["notes"]:
+        console.print(f"  note: {note}", highlight=False, markup=False)
+    if out["audit"]:
+        console.print(f"structural audit against the reference ({len(out['audit'])} differences):")
+        for difference in out["audit"]:
+            console.print(f"  - {difference}", highlight=False, markup=False)
     _print_weight_map(console, out.get("weight_match"), out.get("weight_map"))
+    if loc is None:
+        console.print("the reference's weights do not fit this member: nothing to localise")
+        return
     table = Table(title=f"localisation against {loc['against']}", show_lines=True)
     table.add_column("pass")
     table.add_column("first difference")
     table.add_column("ops")
     table.add_column("numbers")
-    fwd, bwd = loc["forward"], loc["backward"]
+    fwd, bwd, upd = loc["forward"], loc["backward"], loc.get("update")
     table.add_row(
         "forward",
         fwd["layer"] if fwd else "none",
@@ -283,8 +331,14 @@ def _print_summary(out: dict[str, Any]) -> None:
         ", ".join(bwd["ops"]) if bwd else "",
         _metrics_line(bwd["metrics"]) if bwd else "",
     )
+    table.add_row(
+        "update",
+        f"update of {upd['variable']}" if upd else "none",
+        ", ".join(upd["ops"]) if upd else "",
+        _metrics_line(upd["metrics"]) if upd else "",
+    )
     console.print(table)
-    console.print(loc["note"], highlight=False)
+    console.print(loc["note"], highlight=False, markup=False)
 
 
 def weight_map_lines(method: str | None, mapping: list[list[str]] | None, limit: int = 40) -> list[str]:

@@ -183,7 +183,10 @@ def run(args: argparse.Namespace) -> int:
     if outcome.status != "finished":
         sys.stderr.write(f"pairbench: {outcome.message}\n")
         return outcome.exit_code
-    print(f"run {run_dir.run_id} finished: {summary_line(outcome.counts, outcome.reference_counts)}")
+    from suite.report.summary import run_summary_line
+
+    line = run_summary_line(outcome.counts, outcome.reference_counts, outcome.flag_counts)
+    print(f"run {run_dir.run_id} finished: {line}")
     print(f"records: {run_dir.records_path}")
     for kind, path in outcome.report.items():
         print(f"{kind}: {path}")
@@ -194,14 +197,3 @@ def _console():
     from rich.console import Console
 
     return Console()
-
-
-def summary_line(counts: dict[str, int], reference_counts: dict[str, int]) -> str:
-    """``15 identical, 3 close (+2 float64 references)``."""
-    text = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "no new cases"
-    refs = sum(reference_counts.values())
-    if refs:
-        bad = sum(n for v, n in reference_counts.items() if v in ("error", "unsupported"))
-        text += f" (+{refs} float64 reference{'s' if refs != 1 else ''}"
-        text += f", {bad} unavailable)" if bad else ")"
-    return text

@@ -1,14 +1,21 @@
-"""Localisation: the first layer (forward) and first gradient (backward) where runs differ.
+"""Localisation: the first layer (forward), gradient (backward) and variable update where runs differ.
 
-:func:`localise` runs one forward pass, the loss and the gradients of every trainable
-variable, capturing every layer's output (:mod:`suite.divergence.layer_outputs`), and compares:
+:func:`localise` runs one whole step: a forward pass, the loss, the gradients of every
+trainable variable and, for a training workload, the optimizer's update of every variable,
+capturing every layer's output (:mod:`suite.divergence.layer_outputs`), and compares:
 
 - two members (``vs_pair``), or one member under two modes (``vs_eager``) or two devices
-  (``vs_cpu``): the first layer, in execution order, whose output differs, and the first
+  (``vs_cpu``): the first layer, in execution order, whose output differs, the first
   gradient, in *backprop order* (the last layer's variables first, as backpropagation
-  computes them), that differs;
-- one member run ``reruns`` times (``rerun``): the first layer/gradient whose rerun spread
-  is non-zero.
+  computes them), that differs, and the first variable whose updated value differs;
+- one member run ``reruns`` times (``rerun``): the first layer/gradient/update whose rerun
+  spread is non-zero. A difference that only the update makes (a sparse ``scatter`` update
+  with duplicate indices, order-dependent on a multi-threaded CPU or with GPU atomics) is
+  found there, with the op that applies it (``ResourceScatterSub``...).
+
+Gradients are compared as the step computed them: an ``IndexedSlices`` gradient (embedding
+lookups) is densified on the host in a fixed order, never by TensorFlow's own (possibly
+nondeterministic) segment sum.
 
 Every run starts from the same variable values (including random-seed state): they are
 snapshotted first, restored before each pass and restored again at the end. The TensorFlow
@@ -18,7 +25,7 @@ ops of the layer found are listed by tracing that layer alone (``tf.function(...
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,17 +58,18 @@ _DENSIFY = "pairbench_densify"
 
 @dataclass
 class _Pass:
-    """One forward + backward pass, on the host."""
+    """One forward + backward (+ update) pass, on the host."""
 
     layers: dict[str, dict[str, np.ndarray]]  # key -> {tensor name: array}, completion order
     grads: dict[str, np.ndarray]  # variable key -> dense gradient
     outputs: dict[str, np.ndarray]
+    updates: dict[str, np.ndarray]  # variable key -> value after the optimizer's update
 
 
 class _Runner:
     """A member wrapped for localisation: capture, step function per mode, initial state."""
 
-    def __init__(self, model: Any, loss: Any, training: bool):
+    def __init__(self, model: Any, loss: Any, training: bool, optimizer: Any = None):
         from suite.zoo.weights import snapshot, variables_by_path
 
         self.model = model
@@ -70,12 +78,24 @@ class _Runner:
         self.initial = snapshot(model)
         self.loss = loss
         self.training = training
+        self.optimizer = None
+        self._optimizer_state: list[tuple[Any, np.ndarray]] = []
+        if optimizer is not None:
+            opt = optimizer()
+            opt = getattr(opt, "inner_optimizer", opt)  # a loss-scale wrapper: the update is the inner's
+            opt.build(list(self.variables.values()))
+            self.optimizer = opt
+            self._optimizer_state = [(v, np.array(v.numpy())) for v in opt.variables]
         self._steps: dict[str, Any] = {}
+        #: the gradients of the last pass, on the host (``IndexedSlices`` as their parts)
+        self.last_gradients: dict[str, Any] = {}
 
     def restore(self) -> None:
         from suite.zoo.weights import restore
 
         restore(self.model, self.initial)
+        for var, value in self._optimizer_state:
+            var.assign(value)
 
     def step(self, mode: str) -> Any:
         if mode not in self._steps:
@@ -95,11 +115,18 @@ class _Runner:
                     value = tf.reduce_mean(self.loss(y, _float32(pred)))
             layers = self.capture.stop()
             grads = tape.gradient(value, variables)
-            with tf.name_scope(_DENSIFY):
-                dense = {
-                    k: tf.convert_to_tensor(g) for k, g in zip(keys, grads, strict=True) if g is not None
-                }
-            return {"layers": layers, "grads": dense, "outputs": {"predictions": pred, "loss": value}}
+            computed = {k: _as_computed(g) for k, g in zip(keys, grads, strict=True) if g is not None}
+            updates = {}
+            if self.optimizer is not None:
+                present = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+                self.optimizer.apply_gradients(present)
+                updates = {k: tf.convert_to_tensor(v) for k, v in self.variables.items()}
+            return {
+                "layers": layers,
+                "grads": computed,
+                "outputs": {"predictions": pred, "loss": value},
+                "updates": updates,
+            }
 
         if mode == "eager":
             return step
@@ -110,11 +137,36 @@ class _Runner:
         with _device_scope(device), self.capture:
             raw = self.step(mode)(_on_device(x), _on_device(y))
         self.restore()
+        self.last_gradients = {k: _on_host(v) for k, v in raw["grads"].items()}
         return _Pass(
             layers={k: _named(k, v) for k, v in raw["layers"].items()},
-            grads={k: np.asarray(v) for k, v in raw["grads"].items()},
+            grads={k: _dense_on_host(v) for k, v in self.last_gradients.items()},
             outputs={k: np.asarray(v) for k, v in _flat_outputs(raw["outputs"]).items()},
+            updates={k: np.asarray(v) for k, v in raw["updates"].items()},
         )
+
+    def update_ops(self, key: str, gradient: Any) -> list[str]:
+        """The op types with which the optimizer writes variable ``key`` (``ResourceScatterSub``,
+        ``AssignSubVariableOp``...), traced with a gradient shaped like the step's."""
+        import tensorflow as tf
+
+        variable = self.variables[key]
+        opt = type(self.optimizer).from_config(self.optimizer.get_config())
+        opt.build([variable])
+
+        def apply() -> None:
+            opt.apply_gradients([(gradient, variable)])
+
+        graph = tf.function(apply).get_concrete_function().graph
+        handle = _handle(variable)
+        inner = {id(internal) for external, internal in graph.captures if external is handle}
+        found: list[str] = []
+        for op in graph.get_operations():
+            if op.type in NOISE_OPS or op.type in found:
+                continue
+            if any(id(t) in inner for t in op.inputs):
+                found.append(op.type)
+        return found
 
     def call_inputs(self, keys: set[str], x: Any, device: str | None) -> dict[str, tuple[Any, Any]]:
         """The arguments each layer in ``keys`` received, from one eager forward pass."""
@@ -130,6 +182,39 @@ class _Runner:
             self.capture.inputs_for = set()
             self.restore()
         return dict(self.capture.inputs)
+
+
+def _as_computed(gradient: Any) -> Any:
+    """A gradient as the step computed it: dense, or the parts of an ``IndexedSlices``."""
+    import tensorflow as tf
+
+    if isinstance(gradient, tf.IndexedSlices):
+        shape = gradient.dense_shape if gradient.dense_shape is not None else tf.shape(gradient.values)
+        return {"values": gradient.values, "indices": gradient.indices, "dense_shape": shape}
+    return gradient
+
+
+def _on_host(gradient: Any) -> Any:
+    if isinstance(gradient, dict):
+        return {k: np.asarray(v) for k, v in gradient.items()}
+    return np.asarray(gradient)
+
+
+def _dense_on_host(gradient: Any) -> np.ndarray:
+    """A computed gradient as a dense array; ``IndexedSlices`` parts are summed in index order
+    (``np.add.at``: sequential, so equal parts always give equal bits)."""
+    if not isinstance(gradient, dict):
+        return np.asarray(gradient)
+    values = np.asarray(gradient["values"])
+    dense = np.zeros(tuple(int(d) for d in np.asarray(gradient["dense_shape"])), dtype=values.dtype)
+    np.add.at(dense, np.asarray(gradient["indices"]), values)
+    return dense
+
+
+def _handle(variable: Any) -> Any:
+    """The resource handle of a ``tf.Variable`` or a Keras variable."""
+    inner = getattr(variable, "value", None)
+    return getattr(variable, "handle", None) if inner is None else getattr(inner, "handle", None)
 
 
 def _float32(pred: Any) -> Any:
@@ -339,28 +424,80 @@ def _pairwise(first: _Pass, second: _Pass, tolerance: Any) -> dict[str, Any]:
             "layers not in both: "
             + ", ".join([*(f"{k} (first only)" for k in only_a), *(f"{k} (second only)" for k in only_b)])
         )
-    backward = None
     grad_order = _backprop_order([k for k in first.grads if k in second.grads], order)
-    for index, key in enumerate(grad_order):
-        metrics, problem = _compare({key: second.grads[key]}, {key: first.grads[key]}, tolerance)
-        if _differs(metrics, tolerance):
-            backward = {"variable": key, "ops": [], "metrics": metrics}
-            notes.append(
-                f"backward: first difference at the gradient of {key} "
-                f"({index + 1} of {len(grad_order)} in backprop order, last layer first)"
-            )
-            if problem:
-                notes.append(f"{key}: {problem}")
-            break
-    else:
-        notes.append(f"backward: all {len(grad_order)} gradients agree")
+    backward = _first_pairwise(
+        grad_order,
+        first.grads,
+        second.grads,
+        tolerance,
+        notes,
+        found=lambda k, i, n: (
+            f"backward: first difference at the gradient of {k} "
+            f"({i} of {n} in backprop order, last layer first)"
+        ),
+        none=lambda n: f"backward: all {n} gradients agree",
+    )
+    update = _first_pairwise(
+        _backprop_order([k for k in first.updates if k in second.updates], order),
+        first.updates,
+        second.updates,
+        tolerance,
+        notes,
+        found=lambda k, i, n: (
+            f"update: first difference in the updated value of {k} ({i} of {n} in backprop order)"
+        ),
+        none=lambda n: f"update: all {n} variable updates agree",
+    )
     final, _ = _compare(second.outputs, first.outputs, tolerance)
     if forward is None and _differs(final, tolerance):
         notes.append(
             "the model outputs differ although no layer output does: the difference comes from "
             "code outside the layers (the model's own call)"
         )
-    return {"forward": forward, "backward": backward, "notes": notes}
+    return {"forward": forward, "backward": backward, "update": update, "notes": notes}
+
+
+def _first_pairwise(
+    keys: Sequence[str],
+    first: Mapping[str, np.ndarray],
+    second: Mapping[str, np.ndarray],
+    tolerance: Any,
+    notes: list[str],
+    *,
+    found: Callable[[str, int, int], str],
+    none: Callable[[int], str],
+) -> dict[str, Any] | None:
+    """The first of ``keys`` (variables) whose tensor differs between two passes, with a note."""
+    for index, key in enumerate(keys):
+        metrics, problem = _compare({key: second[key]}, {key: first[key]}, tolerance)
+        if _differs(metrics, tolerance):
+            notes.append(found(key, index + 1, len(keys)))
+            if problem:
+                notes.append(f"{key}: {problem}")
+            return {"variable": key, "ops": [], "metrics": metrics}
+    if keys:
+        notes.append(none(len(keys)))
+    return None
+
+
+def _first_varying(
+    keys: Sequence[str],
+    passes: Sequence[Mapping[str, np.ndarray]],
+    notes: list[str],
+    *,
+    found: Callable[[str, int, int, dict[str, Any]], str],
+    none: Callable[[int], str],
+) -> dict[str, Any] | None:
+    """The first of ``keys`` (variables) whose tensor varies over reruns, with a note."""
+    for index, key in enumerate(keys):
+        runs = [{key: p[key]} for p in passes]
+        spread = rerun_spread(runs)
+        if spread["distinct"] > 1:
+            notes.append(found(key, index + 1, len(keys), spread))
+            return {"variable": key, "ops": [], "metrics": worst_rerun(runs), "rerun": spread}
+    if keys:
+        notes.append(none(len(keys)))
+    return None
 
 
 def _reruns(passes: Sequence[_Pass]) -> dict[str, Any]:
@@ -382,24 +519,36 @@ def _reruns(passes: Sequence[_Pass]) -> dict[str, Any]:
             break
     else:
         notes.append(f"forward: all {len(order)} layer outputs are bitwise stable")
-    backward = None
-    grad_order = _backprop_order(list(passes[0].grads), order)
-    for index, key in enumerate(grad_order):
-        runs = [{key: p.grads[key]} for p in passes]
-        spread = rerun_spread(runs)
-        if spread["distinct"] > 1:
-            backward = {"variable": key, "ops": [], "metrics": worst_rerun(runs), "rerun": spread}
-            notes.append(
-                f"backward: the gradient of {key} is the first that varies "
-                f"({index + 1} of {len(grad_order)} in backprop order, last layer first)"
+    backward = _first_varying(
+        _backprop_order(list(passes[0].grads), order),
+        [p.grads for p in passes],
+        notes,
+        found=lambda k, i, n, spread: (
+            f"backward: the gradient of {k} is the first that varies "
+            f"({i} of {n} in backprop order, last layer first)"
+        ),
+        none=lambda n: f"backward: all {n} gradients are bitwise stable",
+    )
+    stable_gradients = backward is None
+    update = _first_varying(
+        _backprop_order(list(passes[0].updates), order),
+        [p.updates for p in passes],
+        notes,
+        found=lambda k, i, n, spread: (
+            f"update: the optimizer's update of {k} is the first that varies "
+            f"({spread['distinct']} distinct of {spread['runs']}; {i} of {n} in backprop order)"
+            + (
+                "; its gradient does not vary: the update itself is nondeterministic"
+                if stable_gradients
+                else ""
             )
-            break
-    else:
-        notes.append(f"backward: all {len(grad_order)} gradients are bitwise stable")
+        ),
+        none=lambda n: f"update: all {n} variable updates are bitwise stable",
+    )
     final = rerun_spread([p.outputs for p in passes])
     if forward is None and final["distinct"] > 1:
         notes.append("the model outputs vary although no layer output does: code outside the layers varies")
-    return {"forward": forward, "backward": backward, "notes": notes}
+    return {"forward": forward, "backward": backward, "update": update, "notes": notes}
 
 
 def _pair(value: Any, name: str) -> tuple[Any, Any]:
@@ -432,8 +581,9 @@ def localise(
     device: str | Sequence[str | None] | None = None,
     tolerance: Mapping[str, float] | None = None,
     against: str | None = None,
+    optimizer: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
-    """Find the first layer and the first gradient where two runs differ.
+    """Find the first layer, gradient and variable update where two runs differ.
 
     Args:
         models: one member (rerun localisation, or one member under two modes/devices) or two
@@ -453,13 +603,18 @@ def localise(
             1``); None: when it is not bitwise equal.
         against: the label of the result (default: ``vs_pair``, ``vs_eager``, ``vs_cpu`` or
             ``rerun``, from the arguments).
+        optimizer: with ``training``, a factory of the optimizer the workload applies (each
+            member gets its own); every pass then applies one update from the same state and
+            the updated variables are compared too. None: the update is not examined.
 
     Returns:
         ``{"against", "forward": {"layer", "ops", "metrics"(, "rerun")} | None,
-        "backward": {"variable", "ops", "metrics"(, "rerun")} | None, "note"}``: ``metrics`` as
-        :func:`~suite.divergence.metrics.compare_outputs` (candidate vs reference / worst
-        rerun vs the first), ``ops`` the op types of that layer's forward (resp. gradient)
-        computation, ``note`` one line saying what was compared and found.
+        "backward": {"variable", "layer", "ops", "metrics"(, "rerun")} | None,
+        "update": {"variable", "layer", "ops", "metrics"(, "rerun")} | None, "note"}``:
+        ``metrics`` as :func:`~suite.divergence.metrics.compare_outputs` (candidate vs
+        reference / worst rerun vs the first), ``ops`` the op types of that layer's forward
+        (resp. gradient) computation, or of the optimizer's write to the variable (update),
+        ``note`` one line saying what was compared and found.
 
     Raises:
         ValueError: bad arguments (number of models, unknown mode, ``reruns < 2``).
@@ -475,7 +630,7 @@ def localise(
     if rerun and reruns < 2:
         raise ValueError(f"rerun localisation needs reruns >= 2, not {reruns}")
     loss_fn = _loss_fn(loss)
-    runners = [_Runner(m, loss_fn, training) for m in models]
+    runners = [_Runner(m, loss_fn, training, optimizer if training else None) for m in models]
     first_runner, second_runner = runners[0], runners[-1]
     x = _as_input(batch_x, models[0])
     if rerun:
@@ -489,7 +644,8 @@ def localise(
         ops_runner, ops_device = second_runner, devices[1]
     notes = found["notes"]
     _add_ops(found, ops_runner, x, ops_device, notes)
-    if "xla" in modes and (found["forward"] or found["backward"]):
+    _add_update_ops(found, ops_runner, notes)
+    if "xla" in modes and (found["forward"] or found["backward"] or found["update"]):
         notes.append("ops are TensorFlow ops before XLA fusion")
     criterion = (
         "bitwise"
@@ -503,8 +659,35 @@ def localise(
         "against": against or _default_against(len(models), modes, devices, rerun),
         "forward": found["forward"],
         "backward": found["backward"],
+        "update": found["update"],
         "note": f"{head}, {criterion}: " + "; ".join(notes),
     }
+
+
+def _add_update_ops(found: dict[str, Any], runner: _Runner, notes: list[str]) -> None:
+    """Fill ``ops`` (and ``layer``) of the update finding: how the optimizer writes that variable."""
+    update = found["update"]
+    if update is None or runner.optimizer is None:
+        return
+    import tensorflow as tf
+
+    key = update["variable"]
+    owner = owner_of(key, list(runner.capture.targets))
+    if owner is not None:
+        update["layer"] = owner
+    last = runner.last_gradients.get(key)
+    try:
+        gradient = (
+            tf.IndexedSlices(
+                tf.constant(last["values"]), tf.constant(last["indices"]), tf.constant(last["dense_shape"])
+            )
+            if isinstance(last, dict)
+            else tf.zeros_like(runner.variables[key])
+        )
+        update["ops"] = runner.update_ops(key, gradient)
+    except Exception as exc:  # listing ops is diagnostic; the comparison stands without it
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        notes.append(f"could not trace the update of {key}: {type(exc).__name__}: {first_line}")
 
 
 def _add_ops(found: dict[str, Any], runner: _Runner, x: Any, device: str | None, notes: list[str]) -> None:

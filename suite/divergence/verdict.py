@@ -4,19 +4,25 @@ Order of the rules (the first that applies wins):
 
 1. ``structural-mismatch``: the member's structure differs from the reference's (audit).
 2. ``nondeterministic``: reruns of the same case gave more than one bitwise-distinct result.
-3. ``identical``: every applicable reference (``vs_pair``, ``vs_eager``, ``vs_cpu``) is bitwise
+3. ``diverged``: a comparison that was made is beyond the precision's tolerance (the reason
+   names it and the numbers).
+4. ``incomparable``: a comparison the run asked for (its reference case is in the run) could
+   not be made (the reference failed, tensor names or shapes differ), or none could be made
+   although some apply; the reason says which and why, and what was compared. Never a success.
+5. ``identical``: every comparison made (``vs_pair``, ``vs_eager``, ``vs_cpu``) is bitwise
    equal (also: the reference case itself, when nothing applies).
-4. ``close``: every applicable reference is within the precision's tolerance.
-5. ``diverged``: at least one reference is beyond it (the reason names it and the numbers).
+6. ``close``: every comparison made is within the precision's tolerance.
 
-``vs_fp64`` measures accuracy, not agreement: it never makes a row ``diverged``, but the
-reason reports it (and whether the case is closer to float64 than a baseline).
+``vs_fp64`` measures accuracy, not agreement: it never makes a row ``diverged`` or
+``incomparable``, but the reason reports it (and whether the case is closer to float64 than
+a baseline). Which comparison explains a verdict (what ``localise`` and ``pairbench explain``
+look at) is :func:`explaining_comparison`, one rule for both.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from suite.axes import FLOAT64, VERDICTS
@@ -135,12 +141,36 @@ def _join(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
+def _missing(missing: Mapping[str, str]) -> list[str]:
+    return [f"{k}: {why}" for k, why in missing.items()]
+
+
+def _incomparable(
+    present: Mapping[str, Mapping[str, Any]], missing: Mapping[str, str], absent: Sequence[str], accuracy: str
+) -> str:
+    """The reason of an ``incomparable`` verdict: what could not be compared and why, then what was."""
+    parts = _missing(missing)
+    if not present and not missing:
+        parts.append(f"nothing compared: {', '.join(absent)} not in this run")
+    made = [
+        f"{k} bitwise equal"
+        if m.get("bitwise_equal")
+        else f"{k} within tolerance (max_abs {fmt(m.get('max_abs'))})"
+        for k, m in present.items()
+    ]
+    if made:
+        parts.append("compared: " + ", ".join(made))
+    return _join(*parts, accuracy)
+
+
 def decide_verdict(
     precision: str,
     divergence: Mapping[str, Any],
     *,
     structural: list[str] | None = None,
     fp64_baselines: Mapping[str, Mapping[str, Any]] | None = None,
+    unavailable: Mapping[str, str] | None = None,
+    absent: Sequence[str] = (),
 ) -> tuple[str, str]:
     """The verdict of a case and a one-line reason.
 
@@ -151,6 +181,10 @@ def decide_verdict(
         structural: audit differences between the member and the reference, if any.
         fp64_baselines: optional label -> another case's ``vs_fp64`` metrics (e.g.
             ``{"eager": ...}``), to say whether this case is closer to float64 than that one.
+        unavailable: agreement comparisons (``vs_pair``, ``vs_eager``, ``vs_cpu``) the run asked
+            for that could not be made -> why (``"reference unavailable: ..."``,
+            ``"cannot compare: ..."``).
+        absent: agreement comparisons that apply but whose reference case is not in the run.
 
     Returns:
         ``(verdict, reason)`` with ``verdict`` in :data:`suite.axes.VERDICTS`.
@@ -170,12 +204,17 @@ def decide_verdict(
         )
         return "nondeterministic", reason
     present = {k: divergence[k] for k in AGREEMENT if divergence.get(k)}
+    missing = {k: why for k, why in (unavailable or {}).items() if k in AGREEMENT and k not in present}
+    beyond = {k: m for k, m in present.items() if not within_tolerance(m, tol)}
+    if beyond:
+        return "diverged", _join(
+            *(_describe(k, m, tol) for k, m in beyond.items()), *_missing(missing), accuracy
+        )
+    if missing or (not present and absent):
+        return "incomparable", _incomparable(present, missing, absent, accuracy)
     if not present:
         stable = f"bitwise stable over {rerun['runs']} reruns" if rerun.get("runs", 0) > 1 else ""
         return "identical", _join("reference case: nothing to compare with", stable, accuracy)
-    beyond = {k: m for k, m in present.items() if not within_tolerance(m, tol)}
-    if beyond:
-        return "diverged", _join(*(_describe(k, m, tol) for k, m in beyond.items()), accuracy)
     if all(m.get("bitwise_equal") for m in present.values()):
         return "identical", _join(f"bitwise equal to {', '.join(present)}", accuracy)
     close = [
@@ -238,3 +277,37 @@ def determinism_note(
     if off_verdict in stable and on_verdict == "unsupported":
         return "stable with determinism off; with determinism on an op refuses to run"
     return ""
+
+
+def explaining_comparison(
+    verdict: str, divergence: Mapping[str, Any], precision: str
+) -> tuple[str, bool] | None:
+    """Which comparison explains a verdict, and whether "differs" means beyond the tolerance.
+
+    The one rule used by the run (a record's ``localisation``) and by ``pairbench explain``:
+
+    - ``nondeterministic``: ``rerun`` (bitwise);
+    - ``diverged``: the first of ``vs_pair``, ``vs_eager``, ``vs_cpu`` beyond the precision's
+      tolerance (tolerance);
+    - otherwise: the first of them that is not bitwise equal (bitwise).
+
+    Args:
+        verdict: the record's verdict.
+        divergence: the record's ``divergence``.
+        precision: the case's precision.
+
+    Returns:
+        ``(against, use_tolerance)``, or None when no comparison differs.
+    """
+    if verdict == "nondeterministic":
+        return "rerun", False
+    present = [(k, divergence[k]) for k in AGREEMENT if divergence.get(k)]
+    if verdict == "diverged":
+        tol = tolerance_for(precision)
+        for key, metrics in present:
+            if not within_tolerance(metrics, tol):
+                return key, True
+    for key, metrics in present:
+        if not metrics.get("bitwise_equal"):
+            return key, False
+    return None

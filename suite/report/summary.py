@@ -6,6 +6,10 @@ When it does, that is good news and takes one line ("controls behaved as expecte
 control comes out ``identical``, ``close`` or anything else, that is a problem of the
 detector and is listed first, loudly. Real problems are the other cases whose verdict is in
 :data:`PROBLEM_VERDICTS` or whose record carries ``flags`` (e.g. ``non-finite``).
+
+The float64 reference cases (``vs_fp64``) are counted apart ("+2 float64 references, 1
+unavailable"), never as cases of the matrix: a failed one is said on the cases that needed
+it (flag ``reference-unavailable``, note "vs_fp64: reference unavailable: <cause>").
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from suite.axes import FLOAT64
 from suite.report.table import MISSING, VERDICT_SEVERITY, fmt_number, is_missing, reason_text
 
 #: verdicts that are problems (for members that are not controls), in the order they are listed
@@ -29,6 +34,56 @@ NOT_RUN_VERDICTS: tuple[str, ...] = ("unsupported",)
 CONTROL_EXPECTED: tuple[str, ...] = ("structural-mismatch", "diverged")
 #: findings listed at most (grouped by verdict, pair and member); the rest are counted
 MAX_FINDINGS = 60
+#: verdicts of a reference case whose outputs do not exist
+UNAVAILABLE_VERDICTS: tuple[str, ...] = ("error", "unsupported", "structural-mismatch")
+#: flags counted by the run's summary line, with their labels
+FLAG_LABELS: dict[str, str] = {
+    "non-finite": "with NaN/Inf outputs",
+    "reference-unavailable": "with a reference unavailable",
+}
+
+
+def references_text(n: int, unavailable: int) -> str:
+    """`` (+2 float64 references, 1 unavailable)`` or ``""``."""
+    if not n:
+        return ""
+    text = f"+{n} float64 reference{'s' if n != 1 else ''}"
+    return f" ({text}, {unavailable} unavailable)" if unavailable else f" ({text})"
+
+
+def flags_text(flags: dict[str, int]) -> str:
+    """``"2 with NaN/Inf outputs, 1 with a reference unavailable"`` (known flags first)."""
+    order = [*(f for f in FLAG_LABELS if f in flags), *sorted(f for f in flags if f not in FLAG_LABELS)]
+    return ", ".join(f"{flags[f]:,} {FLAG_LABELS.get(f, f)}" for f in order)
+
+
+def _flag_counts(frame: Any) -> dict[str, int]:
+    """Flag -> rows carrying it (the frame's ``flags`` column joins them with "; ")."""
+    counts: dict[str, int] = {}
+    for value in frame["flags"].dropna():
+        for flag in str(value).split("; "):
+            counts[flag] = counts.get(flag, 0) + 1
+    return counts
+
+
+def run_summary_line(
+    counts: dict[str, int], reference_counts: dict[str, int], flag_counts: dict[str, int] | None = None
+) -> str:
+    """The last line of ``pairbench run``: ``"15 identical, 1 incomparable; 2 with NaN/Inf outputs
+    (+2 float64 references, 1 unavailable)"``.
+
+    Args:
+        counts: verdict -> matrix cases.
+        reference_counts: verdict -> float64 reference cases (counted apart: a failed one is
+            "unavailable" here, and each case that needed it says so in its note).
+        flag_counts: flag -> matrix cases carrying it.
+    """
+    text = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "no new cases"
+    flagged = flags_text(flag_counts or {})
+    if flagged:
+        text += f"; {flagged}"
+    bad = sum(n for v, n in reference_counts.items() if v in UNAVAILABLE_VERDICTS)
+    return text + references_text(sum(reference_counts.values()), bad)
 
 
 @dataclass(frozen=True)
@@ -216,9 +271,15 @@ def summarize(frame) -> Summary:
     Returns:
         The :class:`Summary`.
     """
+    is_reference = frame["precision"].astype(str) == FLOAT64
+    references = frame[is_reference]
+    frame = frame[~is_reference]
     n = len(frame)
+    refs = references_text(
+        len(references), int(references["verdict"].astype(str).isin(UNAVAILABLE_VERDICTS).sum())
+    )
     if not n:
-        return Summary("0 cases (the run has no records)", "")
+        return Summary(f"0 cases (the run has no records){refs}", "")
     is_control = frame["control"].fillna(False).astype(bool)
     controls = _controls(frame)
     members = frame[~is_control]
@@ -228,6 +289,8 @@ def summarize(frame) -> Summary:
     if controls.cases:
         plural = "s" if controls.cases != 1 else ""
         headline += f"; {controls.cases:,} control case{plural} ({_counts(frame[is_control])})"
+    flagged = flags_text(_flag_counts(frame))
+    headline += (f"; {flagged}" if flagged else "") + refs
     verdicts = members["verdict"].astype(str)
     flagged = members["flags"].notna() & ~verdicts.isin(PROBLEM_VERDICTS)
     highlights, findings = [], list(controls.unexpected)

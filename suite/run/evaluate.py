@@ -2,10 +2,14 @@
 
 Runs in the child after a case's timed repeats. It stores the case's outputs, compares them
 with the reference cases already on disk (``vs_pair``, ``vs_eager``, ``vs_cpu``,
-``vs_fp64``) and with its own reruns, decides the verdict, localises a difference when
-there is one, and captures a profiler trace (after timing, never inside it). A failure of a
-case (preparing, timing or evaluating it) becomes a row with its reason and the full
-traceback stored in the run folder.
+``vs_fp64``; :mod:`suite.run.comparisons`) and with its own reruns, decides the verdict
+(``incomparable`` when a requested comparison could not be made), flags what the verdict
+alone would hide (``non-finite`` outputs, a ``reference-unavailable``) with a note that is
+shown wherever the verdict is, localises a difference when there is one (the comparison
+that explains the verdict: :func:`suite.divergence.explaining_comparison`), and captures a
+profiler trace (after timing, never inside it). A failure of a case (preparing, timing or
+evaluating it) becomes a row with its root cause and the full traceback stored in the run
+folder (``logs/tracebacks/<case_id>.txt``, pointed at by ``extra.traceback``).
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from suite.case import Case
 from suite.errors import classify_failure
 from suite.execution import Prepared, ProcessState, RepeatResult
 from suite.record import Record
-from suite.references import references_of
 from suite.results import RunDir, parse_record
+from suite.run.comparisons import REFERENCE_UNAVAILABLE, Unavailable, compare_with_references
 from suite.run.options import RunOptions
 from suite.timing import step_stats
 
@@ -63,17 +67,17 @@ def failure_record(
     telemetry: dict[str, Any] | None = None,
     context: str = "",
 ) -> Record:
-    """A row for a case that failed: verdict and one-line reason from the exception, the full
-    traceback stored in ``logs/tracebacks/<case_id>.txt`` and pointed at from ``extra``."""
+    """A row for a case that failed: verdict and one-line root cause from the exception, the
+    full traceback stored in ``logs/tracebacks/<case_id>.txt`` and pointed at from ``extra``
+    (for every failed case, ``unsupported`` ones too)."""
     verdict, reason = classify_failure(exc)
     if context and verdict == "error":
         reason = f"{context}: {reason}"
     extra: dict[str, Any] = {"finished_at": time.time()}
     if started is not None:
         extra["wall_s"] = time.time() - started
-    if verdict == "error":
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        extra["traceback"] = run.write_traceback(case.case_id, text)  # ResultsWriteError stops the run
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    extra["traceback"] = run.write_traceback(case.case_id, text)  # ResultsWriteError stops the run
     return Record(
         case=case,
         verdict=verdict,
@@ -96,6 +100,17 @@ class RunRecords:
         self.run = run
         self._seen: dict[str, Record] = {}
         self._offset = 0
+        self._planned: set[str] | None = None
+
+    def planned(self, case: Case) -> bool:
+        """Whether a case is in the run's matrix (``plan.json``; the float64 references are not)."""
+        if self._planned is None:
+            try:
+                self._planned = {Case.from_dict(c).case_id for c in self.run.read_plan()}
+            except (OSError, ValueError, TypeError, KeyError):  # no plan: every reference counts
+                self._planned = set()
+                return True
+        return case.case_id in self._planned or not self._planned
 
     def remember(self, record: Record) -> None:
         """Make a record of this worker visible to later cases at once."""
@@ -129,7 +144,7 @@ def finish(
     others: RunRecords,
 ) -> Record:
     """The record of a measured case (see the module docstring)."""
-    from suite.divergence import compare_outputs, decide_verdict, rerun_spread
+    from suite.divergence import decide_verdict, rerun_spread
     from suite.divergence.verdict import tolerance_for
     from suite.zoo import get_pair
     from suite.zoo.prepare import rng_verdict
@@ -143,22 +158,15 @@ def finish(
     )
     outputs = repeats[0].outputs
     out_file = run.write_outputs(case.case_id, outputs)
-    reference_member = get_pair(case.pair).reference
-    divergence: dict[str, Any] = {}
-    notes: list[str] = []
-    for name, ref_case in references_of(case, reference_member).items():
-        if name == "vs_fp64" and not options.reference_fp64:
-            continue
-        ref_outputs = run.read_outputs(ref_case.case_id)
-        if ref_outputs is None:
-            divergence[name] = None
-            continue
-        tolerance = None if name == "vs_fp64" else tolerance_for(case.precision)
-        try:
-            divergence[name] = compare_outputs(outputs, ref_outputs, tolerance=tolerance)
-        except ValueError as exc:
-            divergence[name] = None
-            notes.append(f"{name}: {exc}")
+    divergence, unavailable = compare_with_references(
+        run,
+        case,
+        outputs,
+        others,
+        reference_member=get_pair(case.pair).reference,
+        tolerance=tolerance_for(case.precision),
+        with_fp64=options.reference_fp64,
+    )
     if len(repeats) > 1:
         divergence["rerun"] = rerun_spread([r.outputs for r in repeats])
     verdict, reason = decide_verdict(
@@ -166,13 +174,14 @@ def finish(
         divergence,
         structural=prep.audit or None,
         fp64_baselines=_eager_fp64_baseline(others, case),
+        unavailable={u.reference: u.why for u in unavailable if u.requested},
+        absent=[u.reference for u in unavailable if not u.requested],
     )
     verdict, reason = rng_verdict(verdict, reason, prep.rng_layers)
     note = _determinism_note(others, case, verdict, divergence)
     if note:
         reason = f"{reason}; {note}" if reason else note
-    if notes:
-        reason = "; ".join([reason, *notes]) if reason else "; ".join(notes)
+    flags, notes = qualifiers(outputs, unavailable)
     record = Record(
         case=case,
         verdict=verdict,
@@ -183,8 +192,8 @@ def finish(
         numerics=numerics(state, case),
         telemetry=telemetry,
         extra={"outputs": out_file, "finished_at": time.time(), **prep.extra},
-        flags=list(prep.flags),
-        notes=list(prep.notes),
+        flags=[*prep.flags, *(f for f in flags if f not in prep.flags)],
+        notes=[*prep.notes, *notes],
     )
     localisation = _localise(options, case, prep, verdict, divergence) if options.localise else None
     profile = _profile(run, case, prep) if options.profile else None
@@ -193,29 +202,55 @@ def finish(
     return record
 
 
+def qualifiers(outputs: dict[str, Any], unavailable: list[Unavailable]) -> tuple[list[str], list[str]]:
+    """The flags and notes of a measured case: NaN/Inf in its outputs, and each requested
+    comparison that could not be made (shown wherever the verdict is shown)."""
+    from suite.divergence.finite import NON_FINITE, non_finite_note
+
+    flags: list[str] = []
+    notes: list[str] = []
+    note = non_finite_note(outputs)
+    if note:
+        flags.append(NON_FINITE)
+        notes.append(note)
+    missing = [u for u in unavailable if u.requested]
+    if missing:
+        flags.append(REFERENCE_UNAVAILABLE)
+        notes += [u.text for u in missing]
+    return flags, notes
+
+
 def _localise(
     options: RunOptions, case: Case, prep: Prepared, verdict: str, divergence: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """First differing layer/gradient for ``nondeterministic`` (rerun) and ``diverged`` vs_pair rows."""
-    from suite.divergence import localise
+    """First differing layer, gradient and update of a ``nondeterministic`` or ``diverged`` row,
+    against the comparison that explains its verdict (the rule ``pairbench explain`` uses)."""
+    from suite.divergence import explaining_comparison, localise
     from suite.divergence.verdict import tolerance_for
 
-    mode: str | tuple[str, str] = case.mode
-    if verdict == "nondeterministic":
-        models = [prep.model]
-    elif verdict != "diverged":
+    if verdict not in ("nondeterministic", "diverged"):
         return None
-    elif _beyond(divergence.get("vs_pair")) and prep.reference_model is not None:
+    explained = explaining_comparison(verdict, divergence, case.precision)
+    if explained is None:
+        return None
+    against, use_tolerance = explained
+    models, mode, device = [prep.model], case.mode, None
+    if against == "vs_pair":
+        if prep.reference_model is None:
+            return None
         models = [prep.reference_model, prep.model]
-    elif _beyond(divergence.get("vs_eager")):
-        models, mode = [prep.model], ("eager", case.mode)
-    else:
-        return None
+    elif against == "vs_eager":
+        mode = ("eager", case.mode)
+    elif against == "vs_cpu":
+        device = ("cpu", case.device)
     try:
         import tensorflow as tf
 
         from suite.axes import tf_device
+        from suite.execution import make_optimizer
+        from suite.zoo import get_pair
 
+        pair = get_pair(case.pair)
         with tf.device(tf_device(case.device)):
             prep.restore()  # back to the initial weights, identical to the reference's
             return localise(
@@ -224,17 +259,17 @@ def _localise(
                 prep.y,
                 prep.loss,
                 mode=mode,
+                device=device,
                 training=case.workload != "predict",
                 reruns=max(options.repeats, 2),
-                tolerance=tolerance_for(case.precision),
+                tolerance=tolerance_for(case.precision) if use_tolerance else None,
+                against=against,
+                optimizer=(lambda: make_optimizer(pair)) if case.workload != "predict" else None,
             )
     except Exception as exc:  # localisation is diagnostic: its failure is recorded, not fatal
-        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+        from suite.errors import root_cause
 
-
-def _beyond(metrics: dict[str, Any] | None) -> bool:
-    """True when a reference comparison is outside the tolerance (``tol_ratio > 1``)."""
-    return bool(metrics) and not metrics.get("bitwise_equal") and (metrics.get("tol_ratio") or 0) > 1
+        return {"error": root_cause(exc)}
 
 
 def _eager_fp64_baseline(others: RunRecords, case: Case) -> dict[str, Any] | None:
@@ -269,7 +304,9 @@ def _profile(run: RunDir, case: Case, prep: Prepared) -> dict[str, Any]:
         capture_trace(prep.step, trace_dir, steps=3)
         summary = summarise_trace_dir(trace_dir, kernels_csv=run.kernels_csv(case.case_id))
     except Exception as exc:  # a failed trace must not lose the measured row
-        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+        from suite.errors import root_cause
+
+        return {"error": root_cause(exc)}
     for key in ("trace_dir", "kernels_csv"):
         if summary.get(key):
             summary[key] = run.relative(summary[key])

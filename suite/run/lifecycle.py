@@ -82,6 +82,7 @@ class RunOutcome:
         exit_code: 0 finished, 1 failed, 128 + signal number when interrupted.
         counts: verdicts of the matrix cases recorded by this invocation.
         reference_counts: verdicts of the float64 reference cases recorded by this invocation.
+        flag_counts: flags (``non-finite``, ``reference-unavailable``) of those matrix cases.
         message: one line for the user (why it failed, how to continue).
         report: paths of the report files, when written.
     """
@@ -91,6 +92,7 @@ class RunOutcome:
     exit_code: int
     counts: dict[str, int] = field(default_factory=dict)
     reference_counts: dict[str, int] = field(default_factory=dict)
+    flag_counts: dict[str, int] = field(default_factory=dict)
     message: str = ""
     report: dict[str, Path] = field(default_factory=dict)
     repaired: list[str] = field(default_factory=list)
@@ -376,6 +378,8 @@ def _run_cases(
         done.add(record.case_id)
         counts = outcome.counts if record.case_id in matrix_ids else outcome.reference_counts
         counts[record.verdict] = counts.get(record.verdict, 0) + 1
+        for flag in record.flags if record.case_id in matrix_ids else ():
+            outcome.flag_counts[flag] = outcome.flag_counts.get(flag, 0) + 1
         progress.finished(record)
 
     try:
