@@ -4,8 +4,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# On a machine with an NVIDIA driver, also install TensorFlow's CUDA wheels (extra "gpu").
-EXTRAS := test$(shell command -v nvidia-smi >/dev/null 2>&1 && echo ,gpu)
+# The test extra, Ray (extra "ray": the cluster tests run a local Ray cluster) and, on a machine
+# with an NVIDIA driver, TensorFlow's CUDA wheels (extra "gpu").
+EXTRAS := test,ray$(shell command -v nvidia-smi >/dev/null 2>&1 && echo ,gpu)
 RESULTS ?= results
 PYTEST_ARGS ?=
 

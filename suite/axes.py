@@ -5,7 +5,8 @@ Names here are the names used in code, on the command line and in tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 
 from suite.errors import UsageError
 
@@ -61,10 +62,42 @@ def is_gpu(device: str) -> bool:
     return device.startswith("gpu:")
 
 
+#: set by the parent in a worker pinned to one GPU (``gpu:3``): the worker's ``CUDA_VISIBLE_DEVICES``
+#: names only that GPU, so TensorFlow sees it as ``/GPU:0``
+PINNED_GPU_ENV = "PAIRBENCH_PINNED_GPU"
+#: for tests of the scheduling only: the parent believes this many GPUs exist and the workers run
+#: the ``gpu:N`` cases on the CPU; every such record is flagged ``simulated-gpu``
+SIMULATED_GPUS_ENV = "PAIRBENCH_SIMULATED_GPUS"
+
+
+def gpu_index(device: str, environ: Mapping[str, str] | None = None) -> int | None:
+    """TensorFlow's index of the pairbench GPU ``device`` in this process.
+
+    ``gpu:N`` is TensorFlow's ``/GPU:N``, except in a worker pinned to that GPU (``/GPU:0``, the
+    only one it sees) and with simulated GPUs (None: the case runs on the CPU).
+
+    Raises:
+        UsageError: not a GPU name, or a GPU other than the one this worker is pinned to.
+    """
+    environ = os.environ if environ is None else environ
+    if not is_gpu(device) or not device.split(":", 1)[1].isdigit():
+        raise UsageError(f"unknown GPU {device!r}; valid: gpu:0, gpu:1, ...")
+    if environ.get(SIMULATED_GPUS_ENV):
+        return None
+    pinned = environ.get(PINNED_GPU_ENV)
+    if pinned:
+        if pinned != device:
+            raise UsageError(f"this worker is pinned to {pinned} and cannot run a case on {device}")
+        return 0
+    return int(device.split(":", 1)[1])
+
+
 def tf_device(device: str) -> str:
-    """Map a pairbench device name (``cpu``, ``gpu:0``) to a TensorFlow device string."""
+    """Map a pairbench device name (``cpu``, ``gpu:0``) to a TensorFlow device string
+    (see :func:`gpu_index` for pinned workers and simulated GPUs)."""
     if device == "cpu":
         return "/CPU:0"
     if is_gpu(device):
-        return f"/GPU:{device.split(':', 1)[1]}"
+        index = gpu_index(device)
+        return "/CPU:0" if index is None else f"/GPU:{index}"
     raise UsageError(f"unknown device {device!r}; valid: cpu, gpu:N")

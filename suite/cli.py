@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "doctor": "doctor",
     "nightly": "nightly",
     "overhead": "overhead",
+    "merge": "merge",
+    "fleet": "fleet",
     "asv-offline": "asv_offline",
 }
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from suite.axes import FLOAT64, is_gpu, tf_device
+from suite.axes import FLOAT64, gpu_index, is_gpu, tf_device
 from suite.case import Case
 from suite.errors import CaseUnsupported
 from suite.gc_control import paused_gc
@@ -114,9 +114,9 @@ def check_device_supported(case: Case) -> None:
     import tensorflow as tf
 
     if is_gpu(case.device):
-        index = int(case.device.split(":", 1)[1])
+        index = gpu_index(case.device)
         gpus = tf.config.list_logical_devices("GPU")
-        if index >= len(gpus):
+        if index is not None and index >= len(gpus):
             raise CaseUnsupported(f"no {case.device}: TensorFlow sees {len(gpus)} GPU(s)")
     elif case.precision == "tf32":
         raise CaseUnsupported(
@@ -243,11 +243,12 @@ class Prepared:
     def peak_device_bytes(self) -> int | None:
         """Peak memory TensorFlow's allocator saw on the case's GPU since preparation; None on CPU
         (TensorFlow does not track CPU allocations)."""
-        if not is_gpu(self.case.device):
+        index = gpu_index(self.case.device) if is_gpu(self.case.device) else None
+        if index is None:
             return None
         import tensorflow as tf
 
-        return int(tf.config.experimental.get_memory_info(self.case.device.upper())["peak"])
+        return int(tf.config.experimental.get_memory_info(f"GPU:{index}")["peak"])
 
 
 def _device(case: Case):

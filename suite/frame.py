@@ -26,7 +26,7 @@ from typing import Any
 
 from suite.record import Record
 from suite.record_columns import AXES, REFERENCES, read_raw_table, tables_from_records
-from suite.results import DEFAULT_RESULTS_DIR, RunDir, open_run
+from suite.results import DEFAULT_RESULTS_DIR, RunDir, machine_of, open_run
 
 #: controls of a pair when ``run.json`` does not say (runs before the ``pairs`` block): the default
 #: of :attr:`suite.zoo.Pair.controls`
@@ -55,6 +55,12 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     Column("run_id", "string", "the run folder's name"),
+    Column(
+        "machine",
+        "string",
+        "the machine of the run (the nightly's `--machine`, `$PAIRBENCH_MACHINE` or the host name): "
+        "`pairbench fleet` groups by it",
+    ),
     Column(
         "case_id", "string", "stable case identifier, `pair.member.workload.mode.device.precision.det-X.size`"
     ),
@@ -140,13 +146,20 @@ def controls_of(meta: dict[str, Any]) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def typed_frame(raw: Any, *, run_id: str = "", controls: dict[str, tuple[str, ...]] | None = None):
+def typed_frame(
+    raw: Any,
+    *,
+    run_id: str = "",
+    controls: dict[str, tuple[str, ...]] | None = None,
+    machine: str | None = None,
+):
     """The typed frame of a raw column table (one row per case, sorted by case id).
 
     Args:
         raw: a ``pyarrow.Table`` of raw columns (:func:`suite.record_columns.read_raw_table`).
         run_id: the value of the ``run_id`` column.
         controls: pair -> control members; pairs not listed use :data:`DEFAULT_CONTROLS`.
+        machine: the value of the ``machine`` column (None: left out).
 
     Returns:
         The DataFrame (see :data:`COLUMNS`).
@@ -177,6 +190,7 @@ def typed_frame(raw: Any, *, run_id: str = "", controls: dict[str, tuple[str, ..
     frame = frame.drop_duplicates("case_id", keep="last").sort_values("case_id", kind="stable")
     frame = frame.reset_index(drop=True)
     frame.insert(0, "run_id", pd.array([run_id] * len(frame), dtype="string"))
+    frame.insert(1, "machine", pd.array([machine] * len(frame), dtype="string"))
     pair_controls = {p: controls.get(p, DEFAULT_CONTROLS) for p in frame["pair"].unique()}
     is_control = [m in pair_controls[p] for p, m in zip(frame["pair"], frame["member"], strict=True)]
     frame.insert(frame.columns.get_loc("verdict"), "control", pd.array(is_control, dtype="boolean"))
@@ -198,13 +212,16 @@ def with_all_columns(frame):
     return frame[list(COLUMN_NAMES)]
 
 
-def frame_from_records(records: Iterable[Record], *, run_id: str = "", controls: dict | None = None):
+def frame_from_records(
+    records: Iterable[Record], *, run_id: str = "", controls: dict | None = None, machine: str | None = None
+):
     """The typed frame of some records (tests, records held in memory).
 
     Args:
         records: records, in the order they were written (the last of a case wins).
         run_id: the value of the ``run_id`` column.
         controls: pair -> control members (default :data:`DEFAULT_CONTROLS`).
+        machine: the value of the ``machine`` column.
     """
     import pyarrow as pa
 
@@ -212,7 +229,7 @@ def frame_from_records(records: Iterable[Record], *, run_id: str = "", controls:
 
     tables = list(tables_from_records(records))
     raw = pa.concat_tables(tables) if tables else raw_schema().empty_table()
-    return typed_frame(raw, run_id=run_id, controls=controls)
+    return typed_frame(raw, run_id=run_id, controls=controls, machine=machine)
 
 
 def run_frame(run: RunDir):
@@ -221,7 +238,10 @@ def run_frame(run: RunDir):
     Raises:
         UsageError: ``run.json`` is unreadable.
     """
-    return typed_frame(read_raw_table(run), run_id=run.run_id, controls=controls_of(run.read_meta()))
+    meta = run.read_meta()
+    return typed_frame(
+        read_raw_table(run), run_id=run.run_id, controls=controls_of(meta), machine=machine_of(meta)
+    )
 
 
 def load_frame(run: RunDir | str | Path, results_dir: Path | str = DEFAULT_RESULTS_DIR):

@@ -530,6 +530,20 @@ class RunDir:
             fh.close()
 
 
+def machine_of(meta: dict[str, Any]) -> str | None:
+    """The machine a run was measured on: the nightly's ``--machine``, else ``machine`` of
+    ``run.json`` (``$PAIRBENCH_MACHINE`` or the host name when the run started), else the probed
+    host name."""
+    for value in (
+        (meta.get("nightly") or {}).get("machine") if isinstance(meta.get("nightly"), dict) else None,
+        meta.get("machine"),
+        (meta.get("provenance") or {}).get("hostname") if isinstance(meta.get("provenance"), dict) else None,
+    ):
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 def _read_json(path: Path, kind: type, what: str) -> Any:
     if path.is_dir():
         raise UsageError(f"{path} is a directory, not {what}")
@@ -674,6 +688,7 @@ __all__ = [
     "check_run_id",
     "create_run",
     "list_runs",
+    "machine_of",
     "open_run",
     "open_run_for_writing",
     "parse_record",

@@ -260,11 +260,16 @@ class NvmlSampler:
         reason = telemetry_unavailable_reason(device)
         if reason is not None:
             return cls(None, interval_s=interval_s, reason=reason)
+        from suite.axes import gpu_index
+        from suite.errors import UsageError
+
         try:
-            index = int(device.split(":", 1)[1])
-        except ValueError:
-            return cls(None, interval_s=interval_s, reason=f"telemetry: unknown device {device!r}")
-        return cls(lambda nvml: nvml_handle_for_tf_gpu(index, nvml), interval_s=interval_s)
+            index = gpu_index(device)
+        except UsageError as exc:
+            return cls(None, interval_s=interval_s, reason=f"telemetry: {exc}")
+        if index is None:
+            return cls(None, interval_s=interval_s, reason="telemetry: simulated GPU (runs on the CPU)")
+        return cls(lambda nvml, index=index: nvml_handle_for_tf_gpu(index, nvml), interval_s=interval_s)
 
     @property
     def available(self) -> bool:

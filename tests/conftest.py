@@ -80,6 +80,50 @@ def chaos_run(tmp_path_factory) -> Path:
     return only_run(results)
 
 
+#: the plan of the scale-out tests (issue 18): 2 members x 2 workloads x 2 modes x (cpu, gpu:0),
+#: two clusters (one per workload) so shards and cluster buckets both get work; gpu:0 cases are
+#: ``unsupported`` on a machine without a GPU, the same way everywhere
+SCALE_PLAN = (
+    "--pairs-from",
+    str(TESTS / "fault_pairs.py"),
+    "--pairs",
+    "held",
+    "--members",
+    "sequential,functional",
+    "--workloads",
+    "predict,train_step",
+    "--modes",
+    "eager,function",
+    "--devices",
+    "cpu,gpu:0",
+    "--sizes",
+    "tiny",
+    "--no-report",
+)
+
+
+@pytest.fixture(scope="session")
+def scale_baseline(tmp_path_factory) -> tuple[Path, float]:
+    """:data:`SCALE_PLAN` run by one worker at a time (``--executor serial``): (run, wall seconds)."""
+    import time
+
+    results = tmp_path_factory.mktemp("scale-baseline")
+    t0 = time.monotonic()
+    proc = pairbench("run", *SCALE_PLAN, "--executor", "serial", "--results-dir", str(results))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return only_run(results), time.monotonic() - t0
+
+
+def verdicts(run_dir: Path) -> dict[str, str]:
+    """case_id -> verdict of a run folder (asserting no case was recorded twice)."""
+    lines = [json.loads(x) for x in (run_dir / "records.jsonl").read_text().splitlines() if x.strip()]
+    ids = [r["case_id"] for r in lines]
+    assert len(ids) == len(set(ids)), (
+        f"a case was recorded twice: {sorted(i for i in ids if ids.count(i) > 1)}"
+    )
+    return {r["case_id"]: r["verdict"] for r in lines}
+
+
 def run_tiny(results: Path, *args: str, env: dict | None = None) -> tuple[Path, str]:
     """``pairbench run --sizes tiny --quiet --results-dir RESULTS ARGS`` that must succeed.
 

@@ -28,6 +28,9 @@ MEASURING = (
     "timeout",
     "fp64",
     "run_id",
+    "executor",
+    "shard",
+    "gpu_type",
 )
 
 
@@ -108,6 +111,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --resume: run the cases whose record is an error again",
     )
+    scale = parser.add_argument_group("where the cases run (docs/scale.md)")
+    scale.add_argument(
+        "--executor",
+        choices=("local", "serial", "ray"),
+        help="local: a worker per GPU of this machine at once, CPU cases alone (default); "
+        "serial: one worker at a time; ray: tasks on a Ray cluster (pairbench[ray])",
+    )
+    scale.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --executor ray: the cluster (default: $RAY_ADDRESS, else the one `ray start` "
+        "left here, else a new local Ray); may change on --resume",
+    )
+    scale.add_argument(
+        "--gpu-type",
+        metavar="TYPE",
+        help="with --executor ray: run GPU cases on this accelerator type (A100...)",
+    )
+    scale.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only shard K of N of the matrix (1/4 ... 4/4; join the runs with `pairbench merge`)",
+    )
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     parser.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
 
@@ -135,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the matrix; exit 0 when every case has a record (whatever its verdict)."""
     from suite.progress import make_progress
     from suite.run import make_options, run_selection
+    from suite.run.shard import parse_shard
 
     argv = ["pairbench", *sys.argv[1:]]
     if args.resume:
@@ -166,6 +193,9 @@ def run(args: argparse.Namespace) -> int:
             localise=args.localise,
             timeout_s=args.timeout,
             reference_fp64=args.fp64,
+            executor=args.executor,
+            shard=str(parse_shard(args.shard)) if args.shard is not None else None,
+            gpu_type=args.gpu_type,
         )
     progress = make_progress(quiet=args.quiet)
     if args.resume:
@@ -180,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
         argv=argv,
         report=not args.no_report,
         console=None if args.quiet else _console(),
+        address=args.address,
     )
     run_dir = outcome.run
     if outcome.status != "finished":

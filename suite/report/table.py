@@ -34,7 +34,7 @@ VERDICT_SEVERITY: dict[str, int] = {
     "error": 6,
 }
 
-GROUP_KEYS: tuple[str, ...] = (*AXES, "verdict")
+GROUP_KEYS: tuple[str, ...] = (*AXES, "machine", "verdict")
 SORT_KEYS: dict[str, str] = {
     "case": "case id (pair, member, workload, mode, ...)",
     "verdict": "worst verdict first",

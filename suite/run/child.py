@@ -100,7 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         intra_op_threads=job.options.intra_op_threads,
         inter_op_threads=job.options.inter_op_threads,
     )
-    channel.send("hello", pid=os.getpid(), state=state.__dict__)
+    try:
+        from suite.run.placement import describe_worker
+
+        placement = describe_worker([c.device for c in job.cases])
+    except Exception as exc:  # informative only: the cases still run
+        placement = {"reason": f"{type(exc).__name__}: {exc}"[:200]}
+    channel.send("hello", pid=os.getpid(), state=state.__dict__, placement=placement)
     run = RunDir(Path(job.run_dir))
     try:
         for group in job.groups:

@@ -3,11 +3,16 @@
 The parent (:mod:`suite.run.parent`) writes a :class:`Job` to a file and starts
 ``python -m suite.run.child JOB.json``; the child answers with JSON lines on its stdout:
 
-- ``{"event": "hello", "pid": int, "state": {...}}`` once the process state is set;
+- ``{"event": "hello", "pid": int, "state": {...}, "placement": {...}}`` once the process state
+  is set (``placement``: host, ``CUDA_VISIBLE_DEVICES``, the physical GPUs, see
+  :mod:`suite.run.placement`);
 - ``{"event": "start", "case_ids": [...]}`` before each group of alternating cases;
 - ``{"event": "record", "record": {...}}`` for each finished case;
 - ``{"event": "done"}`` at the end;
 - ``{"event": "fatal", "reason": str}`` when the run folder cannot be written (the run stops).
+
+A Ray task (:mod:`suite.run.ray_task`) adds ``{"event": "node", "placement": {...}}`` before
+the child's messages and ``{"event": "exit", "code": int}`` after them.
 
 Neither side imports the other: both import this module, :mod:`suite.case`,
 :mod:`suite.record` and :mod:`suite.run.options`.

@@ -10,7 +10,9 @@
 2. Take the run's lock (a second process on the same run is refused), move lines that are
    not records into quarantine (a torn last line after a crash), and record this invocation.
 3. Run every case without a record (``retry_errors``: also those whose record is an error)
-   through :mod:`suite.run.parent`, appending each record at once.
+   on the run's executor (:mod:`suite.run.executors`: this machine's GPUs at once, one worker
+   at a time, or a Ray cluster) through :mod:`suite.run.dispatch`, appending each record at
+   once. ``--shard K/N`` runs only shard K of the matrix (:mod:`suite.run.shard`).
 4. End with ``run.json`` saying ``finished``, ``interrupted`` (Ctrl-C, SIGTERM, SIGHUP: the
    workers are stopped, every finished record is on disk) or ``failed`` with the reason
    (the results folder became unwritable: disk full, read-only), and optionally the report.
@@ -41,8 +43,11 @@ from suite.results import (
     open_run_for_writing,
     utc_now,
 )
+from suite.run.dispatch import Dispatcher, Executor
+from suite.run.executors import make_executor
 from suite.run.options import RunOptions, options_from_meta
-from suite.run.parent import job_groups, probe, run_job
+from suite.run.schedule import pending_plans
+from suite.run.shard import parse_shard, plan_digest, shard_cases
 
 #: exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report)
 SIGINT_EXIT = 128 + signal.SIGINT
@@ -146,6 +151,7 @@ def start_run(
     options: RunOptions,
     *,
     results_dir: Path,
+    executor: Executor,
     run_id: str | None = None,
     argv: list[str] | None = None,
     meta_extra: dict[str, Any] | None = None,
@@ -160,8 +166,21 @@ def start_run(
     validate(options.selection)
     if progress:
         progress.message("probing TensorFlow devices ...")
-    info = probe()
+    info = executor.probe()
     cases = expand(options.selection, int(info["gpus"]))
+    extra: dict[str, Any] = {}
+    if options.shard is not None:
+        shard = parse_shard(options.shard)
+        extra["shard"] = {
+            "index": shard.index,
+            "count": shard.count,
+            "plan_cases": len(cases),
+            "plan_sha256": plan_digest(cases),
+        }
+        cases = shard_cases(cases, shard)
+    for key in ("simulated_gpus", "cluster"):
+        if key in info:
+            extra[key] = info[key]
     run = create_run(results_dir, run_id)
     run.write_plan([c.to_dict() for c in cases])
     meta = {
@@ -178,10 +197,19 @@ def start_run(
         "provenance": info["provenance"],
         "invocations": [],
         "status": "created",
+        "machine": machine_name(),
+        **extra,
         **(meta_extra or {}),
     }
     run.write_meta(meta)
     return run, cases
+
+
+def machine_name() -> str:
+    """The name of this machine in results: ``$PAIRBENCH_MACHINE``, else the host name."""
+    import socket
+
+    return os.environ.get("PAIRBENCH_MACHINE") or socket.gethostname()
 
 
 @contextmanager
@@ -205,6 +233,7 @@ def run_selection(
     meta_extra: dict[str, Any] | None = None,
     report: bool = True,
     console: Any = None,
+    address: str | None = None,
 ) -> RunOutcome:
     """Run (or resume) a run to its end; see the module docstring.
 
@@ -219,26 +248,55 @@ def run_selection(
         meta_extra: more keys for ``run.json`` of a new run (e.g. ``nightly``).
         report: write the report when the run finishes.
         console: a ``rich`` console the report's table and summary are printed on (None: none).
+        address: the Ray cluster of the ``ray`` executor (not an option of the run: a resumed
+            run may continue on another cluster).
 
     Raises:
         UsageError: bad options, an unknown or locked run, a changed pair file, TensorFlow
-            cannot start; nothing has been measured then.
+            cannot start, the executor cannot start; nothing has been measured then.
     """
     progress = progress or Progress()
     results_dir = Path(results_dir)
-    if resume:
-        run = open_run_for_writing(resume, results_dir)
-    else:
-        if options is None:
-            raise UsageError("no options for a new run")
-        run, _ = start_run(
-            options,
-            results_dir=results_dir,
-            run_id=run_id,
-            argv=argv,
-            meta_extra=meta_extra,
-            progress=progress,
-        )
+    executor: Executor | None = None
+    try:
+        if resume:
+            run = open_run_for_writing(resume, results_dir)
+        else:
+            if options is None:
+                raise UsageError("no options for a new run")
+            executor = make_executor(options.executor, address=address, gpu_type=options.gpu_type)
+            run, _ = start_run(
+                options,
+                results_dir=results_dir,
+                executor=executor,
+                run_id=run_id,
+                argv=argv,
+                meta_extra=meta_extra,
+                progress=progress,
+            )
+        outcome = _locked(run, options, executor, resume, retry_errors, progress, argv, address)
+    finally:
+        if executor is not None:
+            executor.close()
+    progress.end()
+    if outcome.status == "finished" and report:
+        from suite.report import write_report
+
+        outcome.report = write_report(run, console=console)
+    return outcome
+
+
+def _locked(
+    run: RunDir,
+    options: RunOptions | None,
+    executor: Executor | None,
+    resume: str | None,
+    retry_errors: bool,
+    progress: Progress,
+    argv: list[str] | None,
+    address: str | None,
+) -> RunOutcome:
+    """Steps 2 to 4 under the run's lock (``executor`` is made here for a resumed run)."""
     with run.lock():
         meta = run.read_meta()
         if resume:
@@ -248,44 +306,64 @@ def run_selection(
             check_environment()
             _load_pairs(options)
         assert options is not None
-        cases = [Case.from_dict(c) for c in run.read_plan()]
+        if executor is not None:
+            return _invocation(run, meta, options, executor, retry_errors, progress, argv)
+        executor = make_executor(options.executor, address=address, gpu_type=options.gpu_type)
         try:
-            repaired = run.repair_records()
-            for line in repaired:
-                progress.message(f"quarantined a line that was not a record: {line}")
-            meta.setdefault("invocations", []).append(
-                {
-                    "started_at": utc_now(),
-                    "argv": list(argv or []),
-                    "pid": os.getpid(),
-                    "retry_errors": retry_errors,
-                }
-            )
-            meta["status"] = "running"
-            meta.pop("failure", None)
-            run.write_meta(meta)
-        except ResultsWriteError as exc:
-            outcome = RunOutcome(run=run, status="failed", exit_code=1)
-            outcome.message = f"run {run.run_id} failed: {exc}; {_continue_hint(run)} once it is writable"
-        else:
-            progress.message(
-                f"run {run.run_id}: {len(cases)} cases"
-                + (" + float64 references" if options.reference_fp64 else "")
-                + f" -> {run.path}"
-            )
-            outcome = _run_cases(run, cases, options, progress, retry_errors)
-            outcome.repaired = repaired
-        _finish_meta(run, outcome)
-    progress.end()
-    if outcome.status == "finished" and report:
-        from suite.report import write_report
+            return _invocation(run, meta, options, executor, retry_errors, progress, argv)
+        finally:
+            executor.close()
 
-        outcome.report = write_report(run, console=console)
+
+def _invocation(
+    run: RunDir,
+    meta: dict[str, Any],
+    options: RunOptions,
+    executor: Executor,
+    retry_errors: bool,
+    progress: Progress,
+    argv: list[str] | None,
+) -> RunOutcome:
+    """Record this invocation, run the cases without a record, record how it ended."""
+    cases = [Case.from_dict(c) for c in run.read_plan()]
+    try:
+        repaired = run.repair_records()
+        for line in repaired:
+            progress.message(f"quarantined a line that was not a record: {line}")
+        meta.setdefault("invocations", []).append(
+            {
+                "started_at": utc_now(),
+                "argv": list(argv or []),
+                "pid": os.getpid(),
+                "retry_errors": retry_errors,
+                "executor": executor.describe(),
+            }
+        )
+        meta["status"] = "running"
+        meta.pop("failure", None)
+        run.write_meta(meta)
+    except ResultsWriteError as exc:
+        outcome = RunOutcome(run=run, status="failed", exit_code=1)
+        outcome.message = f"run {run.run_id} failed: {exc}; {_continue_hint(run)} once it is writable"
+    else:
+        progress.message(
+            f"run {run.run_id}: {len(cases)} cases"
+            + (" + float64 references" if options.reference_fp64 else "")
+            + f" -> {run.path}"
+        )
+        outcome = _run_cases(run, cases, options, progress, retry_errors, executor)
+        outcome.repaired = repaired
+    _finish_meta(run, outcome)
     return outcome
 
 
 def _run_cases(
-    run: RunDir, cases: list[Case], options: RunOptions, progress: Progress, retry_errors: bool
+    run: RunDir,
+    cases: list[Case],
+    options: RunOptions,
+    progress: Progress,
+    retry_errors: bool,
+    executor: Executor,
 ) -> RunOutcome:
     records = run.records()
     done = {r.case_id for r in records if not (retry_errors and r.verdict == "error")}
@@ -306,10 +384,8 @@ def _run_cases(
 
     try:
         with _signals_as_interrupts():
-            for plan in plans:
-                groups = job_groups(plan, done)
-                if groups:
-                    run_job(run, plan, groups, options, on_record, on_start=progress.current)
+            units = executor.units(pending_plans(plans, done))
+            Dispatcher(run, options, executor, on_record, on_start=progress.current).run(units)
     except KeyboardInterrupt:
         outcome.status, outcome.exit_code = "interrupted", SIGINT_EXIT
         outcome.message = f"interrupted (SIGINT); {_continue_hint(run)}"

@@ -17,6 +17,7 @@ from typing import Any
 
 from suite.errors import UsageError
 from suite.matrix import PRESETS, Selection, apply_preset
+from suite.run.shard import parse_shard
 
 #: seeds are passed to ``keras.utils.set_random_seed``, which needs a 32-bit unsigned value
 MAX_SEED = 2**32 - 1
@@ -86,6 +87,10 @@ class RunOptions:
         reference_fp64: run the float64 reference of each pair (``vs_fp64``).
         pairs_from: user pair files, with their content hash.
         preset: the preset the run started from (``quick``, ``full``), for the record.
+        executor: where the cases run: ``local`` (a worker per GPU of this machine, CPU cases
+            alone), ``serial`` (one worker at a time) or ``ray`` (a Ray cluster).
+        shard: ``K/N``: this run holds shard K of N of the matrix (``pairbench merge`` joins them).
+        gpu_type: with ``ray``: the accelerator type GPU cases run on (``A100``, ``H100``...).
     """
 
     selection: Selection = field(default_factory=Selection)
@@ -102,6 +107,10 @@ class RunOptions:
     reference_fp64: bool = True
     pairs_from: tuple[PairsFile, ...] = ()
     preset: str | None = None
+    # scale-out (issue 18): where the cases run and which share of the matrix
+    executor: str = "local"
+    shard: str | None = None
+    gpu_type: str | None = None
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -172,6 +181,26 @@ def check_options(options: RunOptions) -> None:
         raise UsageError(f"unknown preset {options.preset!r}; valid: {', '.join(PRESETS)}")
     if not isinstance(options.selection, Selection):
         raise UsageError("options.selection must be a Selection")
+    check_scale_out(options)
+
+
+#: values of ``--executor``
+EXECUTORS = ("local", "serial", "ray")
+
+
+def check_scale_out(options: RunOptions) -> None:
+    """Validate ``executor``, ``shard`` and ``gpu_type`` (one-line :class:`UsageError`)."""
+    if options.executor not in EXECUTORS:
+        raise UsageError(f"unknown executor {options.executor!r}; valid: {', '.join(EXECUTORS)}")
+    if options.shard is not None:
+        parse_shard(options.shard)
+    if options.gpu_type is not None:
+        if options.executor != "ray":
+            raise UsageError("--gpu-type picks a GPU type of a Ray cluster: it needs --executor ray")
+        if not isinstance(options.gpu_type, str) or not options.gpu_type.strip() or ":" in options.gpu_type:
+            raise UsageError(
+                f"--gpu-type must be a Ray accelerator type such as A100 (got {options.gpu_type!r})"
+            )
 
 
 def _check_seconds(flag: str, value: Any, maximum: float, *, zero: bool) -> None:

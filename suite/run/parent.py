@@ -1,11 +1,10 @@
-"""The parent of a run: start worker processes, read their records, survive their deaths.
+"""Worker processes on this machine: start them, read their messages, say why they died.
 
 The parent never imports TensorFlow (a parent that initialised CUDA would hold GPU memory
-the workers need). It hands each job to a fresh ``python -m suite.run.child`` process and
-gives every record the child reports to ``on_record`` (the lifecycle appends it to
-``records.jsonl`` at once). A worker that crashes, hangs past the timeout or runs out of
-memory turns its in-flight cases into ``error`` rows quoting the fatal line of its log, and
-a fresh worker picks up the job's remaining groups.
+the workers need). Each unit of a run (:mod:`suite.run.schedule`) runs in a fresh
+``python -m suite.run.child`` process, a :class:`LocalWorker`, whose messages the dispatcher
+(:mod:`suite.run.dispatch`) reads; a worker that crashes is described by the fatal line of its
+log (:func:`fatal_summary`). :func:`probe` asks a short-lived worker what TensorFlow sees.
 
 Workers run in their own session (Ctrl-C in the terminal reaches only the parent, which
 stops them) and die with the parent (see :func:`suite.run.child.die_with_parent`). Start
@@ -22,19 +21,15 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from suite.case import Case
+from suite.axes import SIMULATED_GPUS_ENV
 from suite.errors import UsageError
-from suite.matrix import JobPlan
-from suite.record import Record
-from suite.results import ResultsWriteError, RunDir
+from suite.results import RunDir
 from suite.run.job import PARENT_PID_ENV, Job
-from suite.run.options import RunOptions
 from suite.tf_noise import is_noise
 
 #: lines of worker stderr quoted in an error row
@@ -104,15 +99,41 @@ def probe() -> dict[str, Any]:
             hint = " (check the XLA_FLAGS environment variable)"
         raise UsageError(f"TensorFlow could not start in a worker process{hint}: {why}")
     try:
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         raise UsageError("the TensorFlow probe printed no result (see `pairbench doctor`)") from None
+    return with_simulated_gpus(info)
 
 
-class Worker:
-    """A worker subprocess with a reader thread feeding a queue of messages."""
+def with_simulated_gpus(info: dict[str, Any]) -> dict[str, Any]:
+    """The probe's answer with the simulated GPUs of ``$PAIRBENCH_SIMULATED_GPUS`` (tests only).
 
-    def __init__(self, run: RunDir, job: Job):
+    The count of GPUs becomes N (so the matrix has ``gpu:0`` ... ``gpu:N-1``) and the answer says
+    ``simulated_gpus: N``; the provenance keeps what TensorFlow really saw.
+
+    Raises:
+        UsageError: the variable is not a whole number from 1 to 64.
+    """
+    raw = os.environ.get(SIMULATED_GPUS_ENV)
+    if not raw:
+        return info
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise UsageError(f"{SIMULATED_GPUS_ENV} must be a whole number from 1 to 64 (got {raw!r})")
+    count = int(raw)
+    return {**info, "gpus": count, "simulated_gpus": count}
+
+
+class LocalWorker:
+    """A worker subprocess on this machine; a reader thread puts ``(self, message)`` on
+    ``events`` for each message and ``(self, None)`` when its stdout closes."""
+
+    def __init__(
+        self,
+        run: RunDir,
+        job: Job,
+        events: queue.Queue[tuple[Any, dict[str, Any] | None]],
+        env: dict[str, str] | None = None,
+    ):
         self.job_file = run.new_log(f"job-{job.name}", ".json")
         run.write_text(run.relative(self.job_file), job.to_json())
         self.log_file = run.new_log(f"worker-{job.name}")
@@ -124,26 +145,22 @@ class Worker:
             stdin=subprocess.DEVNULL,
             text=True,
             errors="replace",
-            env=worker_env(),
+            env={**worker_env(), **(env or {})},
             start_new_session=True,  # Ctrl-C goes to the parent, which stops the worker
         )
-        self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._events = events
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                msg = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(msg, dict):
-                self.messages.put(msg)
-        self.messages.put(None)
+        for msg in read_messages(self.proc.stdout):
+            self._events.put((self, msg))
+        self._events.put((self, None))
+
+    def ended(self) -> tuple[int | None, str | None]:
+        """``(exit code, None)`` once the worker's stdout has closed (it never gets lost)."""
+        return self.proc.wait(), None
 
     def stop(self) -> None:
         """Kill the worker if it is still running, and wait for it."""
@@ -157,124 +174,29 @@ class Worker:
         """Why the worker died, from its log (see :func:`fatal_summary`)."""
         if not self._log.closed:
             self._log.flush()
-        try:
-            return fatal_summary(self.log_file.read_text(encoding="utf-8", errors="replace"))
-        except OSError:
-            return ""
+        return log_summary(self.log_file)
 
 
-def error_record(case: Case, reason: str, **extra: Any) -> Record:
-    """A row for a case whose worker died or hung (no numbers were measured)."""
-    return Record(case=case, verdict="error", reason=reason, extra={"finished_at": time.time(), **extra})
-
-
-def run_job(
-    run: RunDir,
-    plan: JobPlan,
-    groups: list[list[Case]],
-    options: RunOptions,
-    on_record: Callable[[Record], None],
-    on_start: Callable[[list[str]], None] = lambda ids: None,
-    name: str = "worker",
-) -> None:
-    """Run a job's groups, starting a fresh worker after a crash or a hang."""
-    remaining = list(groups)
-    attempt = 0
-    while remaining:
-        attempt += 1
-        job = Job(
-            run_dir=str(run.path),
-            precision=plan.precision,
-            determinism=plan.determinism,
-            groups=remaining,
-            options=options,
-            name=f"{name}-{plan.precision}-det{plan.determinism}-{attempt}",
-        )
-        finished = _run_worker(run, job, options.timeout_s, on_record, on_start)
-        if not finished:  # a worker that exits cleanly but runs nothing must not loop forever
-            for case in job.cases:
-                on_record(error_record(case, "worker exited without running this case"))
-            return
-        remaining = [[c for c in g if c.case_id not in finished] for g in remaining]
-        remaining = [g for g in remaining if g]
-
-
-def _run_worker(
-    run: RunDir,
-    job: Job,
-    timeout_s: float,
-    on_record: Callable[[Record], None],
-    on_start: Callable[[list[str]], None],
-) -> set[str]:
-    """Run one worker until it is done or dies; return the case ids it finished (or failed)."""
-    worker = Worker(run, job)
-    finished: set[str] = set()
-    in_flight: list[str] = []
-    deadline = time.monotonic() + timeout_s * 2  # start-up: importing TensorFlow, probing devices
-    try:
-        while True:
-            try:
-                msg = worker.messages.get(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
-            except queue.Empty:
-                if time.monotonic() > deadline:
-                    worker.stop()
-                    reason = f"timed out after {timeout_s:.0f} s per case (worker killed)"
-                    _fail_in_flight(run, job, in_flight, finished, reason, worker, on_record)
-                    return finished
-                continue
-            if msg is None:  # the worker's stdout closed: it exited
-                code = worker.proc.wait()
-                if in_flight or (not finished and code != 0):
-                    how = f"signal {-code}" if code < 0 else f"exit code {code}"
-                    ids = in_flight or [c.case_id for c in job.cases]
-                    _fail_in_flight(run, job, ids, finished, f"worker died ({how})", worker, on_record)
-                return finished
-            event = msg.get("event")
-            if event == "start":
-                in_flight = [str(c) for c in msg.get("case_ids", [])]
-                deadline = time.monotonic() + timeout_s * max(1, len(in_flight))
-                on_start(in_flight)
-            elif event == "record":
-                try:
-                    record = Record.from_dict(msg["record"])
-                except (KeyError, ValueError):
-                    continue
-                on_record(record)
-                finished.add(record.case_id)
-                in_flight = [c for c in in_flight if c != record.case_id]
-            elif event == "done":
-                worker.proc.wait()
-                return finished
-            elif event == "fatal":
-                raise ResultsWriteError(str(msg.get("reason") or "the worker cannot write the run folder"))
-    finally:
-        worker.stop()
-
-
-def _fail_in_flight(
-    run: RunDir,
-    job: Job,
-    case_ids: list[str],
-    finished: set[str],
-    reason: str,
-    worker: Worker,
-    on_record: Callable[[Record], None],
-) -> None:
-    why = worker.fatal_summary()
-    full = f"{reason}: {why}" if why else reason
-    log = run.relative(worker.log_file)
-    by_id = {c.case_id: c for c in job.cases}
-    for case_id in case_ids:
-        if case_id in finished or case_id not in by_id:
+def read_messages(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The protocol messages among a worker's stdout lines (anything else is skipped)."""
+    for line in lines:
+        line = line.strip()
+        if not line:
             continue
-        on_record(error_record(by_id[case_id], full, worker_log=log))
-        finished.add(case_id)
+        try:
+            msg = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(msg, dict):
+            yield msg
 
 
-def job_groups(plan: JobPlan, done: set[str]) -> list[list[Case]]:
-    """A job's groups without the cases that already have a record."""
-    groups = [[c for c in g if c.case_id not in done] for g in plan.groups]
-    return [g for g in groups if g]
+def log_summary(log_file: Path) -> str:
+    """Why a worker died, from its log file ("" when it cannot be read)."""
+    try:
+        return fatal_summary(log_file.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return ""
 
 
 def worker_pids() -> list[int]:
