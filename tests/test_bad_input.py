@@ -77,6 +77,22 @@ def _nothing(run: Path) -> None:
     return None
 
 
+def _kernels_csv(data: bytes) -> Callable[[Path], None]:
+    """A traced case whose ``kernels/<case>.csv`` holds ``data`` (the trace itself is empty:
+    ``trace --kernels`` reads the table first)."""
+
+    def setup(run: Path) -> None:
+        session = run / "traces" / CASE.case_id / "plugins" / "profile" / "2026_01_01_00_00_00"
+        session.mkdir(parents=True)
+        (session / "host.xplane.pb").write_bytes(b"")
+        (run / "kernels").mkdir()
+        (run / "kernels" / f"{CASE.case_id}.csv").write_bytes(data)
+
+    return setup
+
+
+KERNELS = ("trace", "r", "--kernels")
+KERNEL_HEADER = b"name,op_name,count,total_us,mean_us,share\n"
 REPORT = ("report", "r", "--no-plots")
 RESUME = ("run", "--resume", "r", "--no-report")
 VALID_RECORD = Record(case=CASE, verdict="identical").to_json()
@@ -231,6 +247,31 @@ CASES: list[tuple[str, Callable[[Path], None], tuple[str, ...], dict[str, str], 
         ["no gpu:9"],
     ),
     ("overhead-bad-device", _nothing, ("overhead", "--device", "tpu"), {}, 2, ["unknown device"]),
+    ("kernels-csv-empty", _kernels_csv(b""), KERNELS, {}, 2, [f"{CASE.case_id}.csv", "not a readable"]),
+    (
+        "kernels-csv-binary",
+        _kernels_csv(b'\xff\xfe\x00"garbage\n\x80,"\n'),
+        KERNELS,
+        {},
+        2,
+        [f"{CASE.case_id}.csv"],
+    ),
+    (
+        "kernels-csv-wrong-columns",
+        _kernels_csv(b"a,b\n1,2\n"),
+        KERNELS,
+        {},
+        2,
+        ["not a kernels table", "missing columns"],
+    ),
+    (
+        "kernels-csv-not-a-number",
+        _kernels_csv(KERNEL_HEADER + b"gemm,MatMul,many,10.0,5.0,0.5\n"),
+        KERNELS,
+        {},
+        2,
+        [f"{CASE.case_id}.csv:2", "'count' is not a number"],
+    ),
 ]
 
 

@@ -117,19 +117,45 @@ _EXTRA = (("occupancy %", "occupancy_pct", "{:.0f}"), ("Tensor Cores", "uses_ten
 
 def _kernel_rows(rd: RunDir, case_id: str, case_dir: Path, top: int) -> tuple[list[dict], str, dict | None]:
     """The top kernels of a case: from ``kernels/<case>.csv`` when the run wrote it, else the trace."""
-    import pandas as pd
-
-    from suite.profiling import KERNEL_COLUMNS, summarise_trace_dir
+    from suite.profiling import summarise_trace_dir
 
     csv_path = rd.path / "kernels" / f"{case_id}.csv"
     if csv_path.is_file():
-        kernels = pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
-        missing = [c for c in KERNEL_COLUMNS if c not in kernels.columns]
-        if missing:
-            raise UsageError(f"{csv_path}: not a kernels table (missing columns {', '.join(missing)})")
+        kernels = _read_kernels_csv(csv_path)
         return kernels.head(top).to_dict(orient="records"), str(csv_path), None
     summary = summarise_trace_dir(case_dir, top=top)
     return summary["top_kernels"], f"parsed from the trace: {summary['kernel_source']}", summary
+
+
+#: numeric columns of a kernels table, checked before they are printed
+_NUMERIC = ("count", "total_us", "mean_us", "share")
+
+
+def _read_kernels_csv(csv_path: Path) -> Any:
+    """``kernels/<case>.csv`` as a DataFrame, or a one-line :class:`UsageError` naming the file
+    and what is wrong with it (unreadable, not CSV, missing columns, a non-number)."""
+    import pandas as pd
+
+    from suite.profiling import KERNEL_COLUMNS
+
+    try:
+        kernels = pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{csv_path}: not a readable kernels table ({first})") from None
+    missing = [c for c in KERNEL_COLUMNS if c not in kernels.columns]
+    if missing:
+        raise UsageError(f"{csv_path}: not a kernels table (missing columns {', '.join(missing)})")
+    for col in _NUMERIC:
+        values = pd.to_numeric(kernels[col], errors="coerce")
+        if values.isna().any():
+            first = int(values.isna().to_numpy().nonzero()[0][0])
+            line = first + 2  # the header is line 1
+            raise UsageError(
+                f"{csv_path}:{line}: column {col!r} is not a number ({kernels[col].iloc[first]!r})"
+            )
+        kernels[col] = values
+    return kernels
 
 
 def _print_kernels(console: Any, rd: RunDir, case_id: str, case_dir: Path, top: int) -> None:
