@@ -70,6 +70,17 @@ def _ids(run: Path) -> list[str]:
     return [json.loads(line)["case_id"] for line in _lines(run)]
 
 
+def _start_held_run(tmp_path: Path, results: Path) -> tuple[subprocess.Popen, Path]:
+    """Start a run of :data:`PAIRS` whose held member waits while ``tmp_path/hold`` exists, and
+    wait until its first records are in: the process and the run folder."""
+    hold = tmp_path / "hold"
+    hold.touch()
+    proc = subprocess.Popen(
+        _cmd(results, PAIRS), env=_env(hold), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return proc, _wait_for_records(results, N_HELD, proc)
+
+
 def _wait_for_records(results: Path, n: int, proc: subprocess.Popen, timeout: float = 300) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -160,13 +171,8 @@ def _copy(held_run: tuple[Path, Path], dest: Path) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, signum):
-    hold = tmp_path / "hold"
-    hold.touch()
     results = tmp_path / "results"
-    proc = subprocess.Popen(
-        _cmd(results, PAIRS), env=_env(hold), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    run = _wait_for_records(results, N_HELD, proc)
+    proc, run = _start_held_run(tmp_path, results)
     assert _workers_of(run), "the held worker should be running"
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
@@ -179,13 +185,8 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, signum):
 
 
 def test_parent_killed_with_9_leaves_no_worker_and_resume_loses_nothing(tmp_path):
-    hold = tmp_path / "hold"
-    hold.touch()
     results = tmp_path / "results"
-    proc = subprocess.Popen(
-        _cmd(results, PAIRS), env=_env(hold), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    run = _wait_for_records(results, N_HELD, proc)
+    proc, run = _start_held_run(tmp_path, results)
     assert _workers_of(run)
     proc.kill()
     proc.wait(timeout=30)
@@ -199,13 +200,8 @@ def test_parent_killed_with_9_leaves_no_worker_and_resume_loses_nothing(tmp_path
 
 
 def test_killed_worker_is_an_error_row_quoting_why_and_retry_errors_reruns_it(tmp_path):
-    hold = tmp_path / "hold"
-    hold.touch()
     results = tmp_path / "results"
-    proc = subprocess.Popen(
-        _cmd(results, PAIRS), env=_env(hold), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    run = _wait_for_records(results, N_HELD, proc)
+    proc, run = _start_held_run(tmp_path, results)
     (worker,) = _workers_of(run)
     os.kill(worker, signal.SIGKILL)
     _, err = proc.communicate(timeout=300)
@@ -215,7 +211,7 @@ def test_killed_worker_is_an_error_row_quoting_why_and_retry_errors_reruns_it(tm
     assert all("worker died (signal 9)" in r["reason"] for r in errors)
     assert all("cudart_stub" not in r["reason"] and "absl" not in r["reason"] for r in errors)
     before = _lines(run)
-    hold.unlink()
+    (tmp_path / "hold").unlink()
     resumed = _resume(results, run, "--retry-errors", "--no-report")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert _lines(run)[: len(before)] == before
