@@ -69,6 +69,10 @@ class NightlyOptions:
     localise: bool | None = None
     timeout_s: float | None = None
     reference_fp64: bool | None = None
+    min_sample_s: float | None = None
+    max_warmup_s: float | None = None
+    intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
     pairs_from: tuple[str, ...] = ()
     fail_on: str = DEFAULT_FAIL_ON
     keep: int = DEFAULT_KEEP
@@ -387,6 +391,10 @@ def run_options(opts: NightlyOptions, preset: str):
         localise=opts.localise,
         timeout_s=opts.timeout_s,
         reference_fp64=opts.reference_fp64,
+        min_sample_s=opts.min_sample_s,
+        max_warmup_s=opts.max_warmup_s,
+        intra_op_threads=opts.intra_op_threads,
+        inter_op_threads=opts.inter_op_threads,
     )
     validate(options.selection)
     return options

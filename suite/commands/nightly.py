@@ -12,7 +12,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from suite.commands.run import AXES, axis_values
+from suite.commands.run import AXES, add_timing_arguments, axis_values
 from suite.nightly import ASV_ENVS, DEFAULT_FAIL_ON, DEFAULT_KEEP, MATRICES, NightlyOptions, run_nightly
 
 HELP = "one run for cron/CI: doctor, asv run, the matrix, compare with the previous night, asv publish"
@@ -63,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run the float64 reference of each pair (default on)",
     )
     parser.add_argument("--timeout", type=float, help="seconds per case (default 600)")
+    add_timing_arguments(parser)
     parser.add_argument(
         "--fail-on",
         default=DEFAULT_FAIL_ON,
@@ -122,6 +123,10 @@ def options_from_args(args: argparse.Namespace) -> NightlyOptions:
         localise=args.localise,
         timeout_s=args.timeout,
         reference_fp64=args.fp64,
+        min_sample_s=args.min_sample_time,
+        max_warmup_s=args.max_warmup,
+        intra_op_threads=args.intra_op_threads,
+        inter_op_threads=args.inter_op_threads,
         pairs_from=tuple(args.pairs_from),
         fail_on=args.fail_on,
         keep=args.keep,

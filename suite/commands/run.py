@@ -57,26 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="units from the initial state whose outputs are compared (default: 10 forward calls, "
         "3 train steps)",
     )
-    timing = parser.add_argument_group("timing (see README: How a case is timed)")
-    timing.add_argument(
-        "--min-sample-time",
-        type=float,
-        metavar="SECONDS",
-        help="shortest timed sample: units per sample are calibrated to it (default 0.05; --quick 0.02)",
-    )
-    timing.add_argument(
-        "--max-warmup",
-        type=float,
-        metavar="SECONDS",
-        help="most warm-up per case; it stops earlier once the timing is stable (default 1; --quick 0.3)",
-    )
-    for pool in ("intra", "inter"):
-        timing.add_argument(
-            f"--{pool}-op-threads",
-            type=int,
-            metavar="N",
-            help=f"TensorFlow {pool}-op threads in every worker (default: TensorFlow's, one per core)",
-        )
+    add_timing_arguments(parser)
     parser.add_argument("--seed", type=int, help="seed for weights, inputs and dropout (default 0)")
     parser.add_argument(
         "--profile",
@@ -230,3 +211,28 @@ def _console():
     from rich.console import Console
 
     return Console()
+
+
+def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--min-sample-time``, ``--max-warmup``, ``--intra-op-threads``, ``--inter-op-threads``
+    (``run`` and ``nightly``; their defaults live in :class:`~suite.run.options.RunOptions`)."""
+    timing = parser.add_argument_group("timing (see README: How a case is timed)")
+    timing.add_argument(
+        "--min-sample-time",
+        type=float,
+        metavar="SECONDS",
+        help="shortest timed sample: units per sample are calibrated to it (default 0.05; --quick 0.02)",
+    )
+    timing.add_argument(
+        "--max-warmup",
+        type=float,
+        metavar="SECONDS",
+        help="most warm-up per case; it stops earlier once the timing is stable (default 1; --quick 0.3)",
+    )
+    for pool in ("intra", "inter"):
+        timing.add_argument(
+            f"--{pool}-op-threads",
+            type=int,
+            metavar="N",
+            help=f"TensorFlow {pool}-op threads in every worker (default: TensorFlow's, one per core)",
+        )
