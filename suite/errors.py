@@ -70,10 +70,12 @@ class StructuralMismatch(Exception):
 
     Args:
         differences: human-readable differences, e.g. ``"no bias in dense_1 (64,)"``.
+        flags: the record's machine-readable tags (``untracked-variables``...).
     """
 
-    def __init__(self, differences: list[str]):
+    def __init__(self, differences: list[str], flags: list[str] | tuple[str, ...] = ()):
         self.differences = list(differences)
+        self.flags = list(flags)
         super().__init__(" ; ".join(self.differences) or "structure differs")
 
 

@@ -61,6 +61,7 @@ def test_pasted_broken_model_names_untracked_variables_biases_and_activations(se
     for workload in ("predict", "train_step"):
         rec = records[_case("seed_models", "broken", workload, "eager")]
         assert rec["verdict"] == "structural-mismatch"
+        assert "untracked-variables" in rec["flags"], (workload, rec["flags"])  # train_step fails early
         for expected in (
             "w1 (10, 64) is a tf.Variable that Keras does not track: not trained, saved or counted",
             "w2 (64, 10) is a tf.Variable that Keras does not track",

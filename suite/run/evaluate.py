@@ -86,6 +86,7 @@ def failure_record(
         memory=host_memory(),
         telemetry=telemetry or {},
         extra=extra,
+        flags=list(getattr(exc, "flags", [])),
     )
 
 

@@ -68,7 +68,7 @@ class Members:
         if list(self.model.trainable_variables):
             return
         if self.audit:
-            raise StructuralMismatch(self.audit)
+            raise StructuralMismatch(self.audit, flags=self.flags)
         untracked = [n for n in self.notes if "does not track" in n]
         raise CaseUnsupported("no trainable variables" + (f" ({'; '.join(untracked)})" if untracked else ""))
 
@@ -210,7 +210,8 @@ def build_members(
         if examined.ambiguous:
             raise AmbiguousAlignment(examined.ambiguous)
         if examined.alignment is None:
-            raise StructuralMismatch(examined.differences)
+            untracked = any("does not track" in d for d in examined.differences)
+            raise StructuralMismatch(examined.differences, flags=[UNTRACKED_FLAG] if untracked else [])
         copy_weights(reference, model, alignment=examined.alignment)
         found = Members(reference, model, training, alignment=examined.alignment, audit=examined.differences)
         found.notes = [d for d in examined.differences if "does not track" in d]
