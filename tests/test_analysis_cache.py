@@ -88,9 +88,10 @@ def test_a_build_whose_keys_changed_is_analysed_afresh(fresh_cache, monkeypatch)
     calls = _examine_counter(monkeypatch)
     pair = _seed_pair()
     _build(pair, "sub")
-    key = next(iter(analysis_cache._CACHE))
-    stale = analysis_cache._CACHE[key]
-    analysis_cache._CACHE[key] = type(stale)(
+    (entries,) = analysis_cache._CACHE.values()
+    (key,) = entries
+    stale = entries[key]
+    entries[key] = type(stale)(
         method=stale.method,
         mapping=tuple((m + "_gone", r) for m, r in stale.mapping),
         differences=stale.differences,
@@ -99,3 +100,16 @@ def test_a_build_whose_keys_changed_is_analysed_afresh(fresh_cache, monkeypatch)
     )
     again = _build(pair, "sub")
     assert len(calls) == 2 and again.extra()["weight_map"] == [list(p) for p in stale.mapping]
+
+
+def test_the_cache_does_not_keep_a_finished_pair_alive(fresh_cache):
+    import gc
+    import weakref
+
+    pair = _seed_pair()
+    _build(pair, "sub")
+    assert len(fresh_cache._CACHE) == 1
+    gone = weakref.ref(type(pair))
+    del pair
+    gc.collect()
+    assert gone() is None and len(fresh_cache._CACHE) == 0

@@ -9,13 +9,15 @@ Tracing the forward graphs for that analysis costs more than building the models
 variable objects), and re-binds it to the variables of the next build by key. A build whose
 variables do not carry the remembered keys is analysed afresh.
 
-The key holds the pair's class itself (two pairs registered under one name, as
-:func:`suite.check_models` does, never share an entry), the member, size, seed, whether it is the
-float64 build, and the dtype policy.
+Entries are kept per pair class, weakly (two pairs registered under one name, as
+:func:`suite.check_models` does, never share an entry, and a notebook's finished
+``check_models`` pairs, with the models and arrays they hold, are not kept alive by the cache),
+then by member, size, seed, whether it is the float64 build, and the dtype policy.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,20 +45,23 @@ class Analysis:
     rng_layers: tuple[str, ...]
 
 
-_CACHE: dict[tuple[Any, ...], Analysis] = {}
+#: pair class -> (member, size, seed, float64, dtype policy) -> analysis
+_CACHE: weakref.WeakKeyDictionary[type, dict[tuple[Any, ...], Analysis]] = weakref.WeakKeyDictionary()
 
 
 def cache_key(pair: Any, member: str, size: str, seed: int, float64: bool) -> tuple[Any, ...]:
-    """The key of a member's analysis in this process (see the module docstring)."""
+    """The key of a member's analysis in this process: ``(pair class, rest)`` (see the module
+    docstring)."""
     import keras
 
-    return (type(pair), pair.name, member, size, seed, float64, keras.mixed_precision.global_policy().name)
+    return (type(pair), (member, size, seed, float64, keras.mixed_precision.global_policy().name))
 
 
 def remember(key: tuple[Any, ...], examined: Examination | None, rng_layers: list[str]) -> None:
     """Keep what :func:`~suite.zoo.audit.examine` found (None for the reference's own cases)."""
     alignment = examined.alignment if examined is not None else None
-    _CACHE[key] = Analysis(
+    cls, rest = key
+    _CACHE.setdefault(cls, {})[rest] = Analysis(
         method=alignment.method if alignment is not None else None,
         mapping=tuple((m.key, r.key) for m, r in alignment.pairs) if alignment is not None else (),
         differences=tuple(examined.differences) if examined is not None else (),
@@ -67,7 +72,8 @@ def remember(key: tuple[Any, ...], examined: Examination | None, rng_layers: lis
 
 def recall(key: tuple[Any, ...]) -> Analysis | None:
     """The analysis kept under ``key``, if any."""
-    return _CACHE.get(key)
+    cls, rest = key
+    return _CACHE.get(cls, {}).get(rest)
 
 
 def rebind(analysis: Analysis, reference: Any, model: Any) -> Examination | None:
