@@ -9,7 +9,11 @@ fresh Python process and reports its wall time and peak resident memory:
 - ``load``: ``suite.frame.load_frame(run)``;
 - ``report``: ``suite.report.write_report(run)`` (report.md/.html, table.csv/.parquet, plots),
   plus the width of ``plots/throughput.png``;
-- ``compare``: ``suite.compare.compare_runs(a, b)``.
+- ``compare-parse``: ``suite.compare.compare_runs(a, b)`` on runs without their cached
+  compare columns (deleted first; not timed): both ``records.jsonl`` are parsed, and the
+  caches written;
+- ``compare``: ``suite.compare.compare_runs(a, b)`` as after two finished runs, whose reports
+  cached the columns compare reads (``suite.compare_columns``).
 
 ``--code DIR`` runs the steps against another checkout (e.g. the ``main`` branch, for
 before/after figures); the synthetic runs are reused between invocations.
@@ -47,6 +51,13 @@ STEPS = {
         "    from matplotlib.image import imread\n"
         "    h, w = imread(str(png)).shape[:2]; extra['throughput_png_px'] = f'{w}x{h}'\n"
         "extra['html_mb'] = round(written['report.html'].stat().st_size / 1e6, 1)"
+    ),
+    "compare-parse": (
+        "from suite.compare import compare_runs; from suite.results import RunDir\n"
+        "from suite.compare_columns import CACHE\n"
+        "for run in (A, B): (run / CACHE).unlink(missing_ok=True)\n"
+        "t0 = time.perf_counter()\n"
+        "comp = compare_runs(RunDir(A), RunDir(B)); extra = {'cases': len(comp.cases)}"
     ),
     "compare": (
         "from suite.compare import compare_runs; from suite.results import RunDir\n"
@@ -108,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--work", type=Path, default=Path("/tmp/pairbench-bench"), help="where the runs go")
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose suite/ is measured")
-    parser.add_argument("--steps", default=",".join(STEPS), help="comma list of load,report,compare")
+    parser.add_argument(
+        "--steps", default=",".join(STEPS), help="comma list of load,report,compare-parse,compare"
+    )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per step")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)

@@ -2,14 +2,16 @@
 
 ``compare`` needs, per case in both runs, the two records' verdicts, timings and divergences.
 For runs of a million records, parsing every line into a :class:`~suite.record.Record`
-takes minutes and gigabytes; here each run's ``records.jsonl`` is read by Arrow's JSON reader
-with an explicit schema of the fields ``compare`` reads (:func:`compare_schema`: the case,
-verdict, reason, flags, notes, :data:`TIMING` and, per reference, :data:`METRICS` and
-:data:`RERUN`), matched by case id, and turned into records a chunk at a time, so at most
-:data:`CHUNK` pairs of records exist at once. The statistics stay in :mod:`suite.compare`
-(:func:`~suite.compare.compare_records`), which sees ordinary records holding those fields
+takes minutes and gigabytes; here each run's columns are read from its cache
+(:mod:`suite.compare_columns`, written by the run's report) or else by Arrow's JSON reader
+with an explicit schema of the fields ``compare`` reads
+(:func:`~suite.compare_columns.compare_schema`: the case, verdict, reason, flags, notes,
+timing and, per reference, the metrics), matched by case id, and turned into records a chunk
+at a time, so at most :data:`CHUNK` pairs of records exist at once. The statistics stay in
+:mod:`suite.compare` (:func:`~suite.compare.compare_records`), which sees ordinary records
+holding those fields
 (a field the record lacks is None, which ``compare`` reads as absent): a statistic that starts
-reading another field must add it here (a test compares this path with :meth:`RunDir.records`
+reading another field must add it to that schema (a test compares this path with :meth:`RunDir.records`
 on the same runs).
 
 A file Arrow cannot read exactly like the line reader (a damaged or incomplete line, a value
@@ -23,49 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from suite.case import Case
+from suite.compare_columns import compare_schema, load_cached, records_stamp, save
 from suite.record import Record
-from suite.record_columns import AXES, REFERENCES, gc_paused
+from suite.record_columns import AXES, gc_paused
 from suite.results import RunDir
 
 #: pairs of records built at once
 CHUNK = 50_000
-#: the fields of a reference's METRICS dict that compare reads: name -> "float", "int", "bool" or "str"
-METRICS = {"max_ulp": "float"}
-#: the fields of the RERUN dict that compare reads
-RERUN = {"distinct": "int"}
-#: the fields of ``timing`` that compare reads (besides the ``step_s`` samples)
-TIMING = {
-    "step_s_median": "float",
-    "step_s_p10": "float",
-    "step_s_p90": "float",
-    "step_s_iqr": "float",
-    "repeats": "int",
-}
-
-
-def compare_schema() -> Any:
-    """The Arrow schema of what ``compare`` reads from a record."""
-    import pyarrow as pa
-
-    kinds = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "str": pa.string()}
-
-    def struct(fields: dict[str, str]) -> Any:
-        return pa.struct([(k, kinds[v]) for k, v in fields.items()])
-
-    text = pa.string()
-    timing = pa.struct([*((k, kinds[v]) for k, v in TIMING.items()), ("step_s", pa.list_(pa.float64()))])
-    divergence = pa.struct([*((ref, struct(METRICS)) for ref in REFERENCES), ("rerun", struct(RERUN))])
-    return pa.schema(
-        [
-            ("case", pa.struct([(a, text) for a in AXES])),
-            ("verdict", text),
-            ("reason", text),
-            ("flags", pa.list_(text)),
-            ("notes", pa.list_(text)),
-            ("timing", timing),
-            ("divergence", divergence),
-        ]
-    )
 
 
 class _Source:
@@ -86,6 +52,10 @@ class _Source:
 
     def ids(self) -> set[str]:
         return set(self.rows) if self.table is not None else set(self.records)
+
+    def rows_of(self, case_ids: list[str]) -> Any:
+        """The table's rows of ``case_ids``, in that order (a table is required)."""
+        return self.table.take([self.rows[c] for c in case_ids])
 
     def take(self, case_ids: list[str]) -> list[Record]:
         """The records of ``case_ids``, in that order."""
@@ -116,7 +86,23 @@ def _case_ids(case: Any) -> list[str]:
 
 
 def _read_table(run: RunDir) -> Any:
-    """The run's records as an Arrow table (:func:`compare_schema`), or None for the line reader."""
+    """The run's records as an Arrow table (:func:`compare_schema`), or None for the line reader.
+
+    From the run's cache when it is current (:func:`~suite.compare_columns.load_cached`);
+    otherwise parsed from ``records.jsonl``, and the cache written for the next compare.
+    """
+    cached = load_cached(run)
+    if cached is not None:
+        return cached
+    stamp = records_stamp(run)
+    table = _parse_table(run)
+    if table is not None:
+        save(run, table, stamp)
+    return table
+
+
+def _parse_table(run: RunDir) -> Any:
+    """``records.jsonl`` parsed by Arrow's JSON reader, or None when only the line reader can read it."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.json as pj
@@ -164,6 +150,17 @@ class Matched:
     both: list[str]
     _a: _Source
     _b: _Source
+
+    def aligned_tables(self) -> tuple[Any, Any] | None:
+        """Both runs' columns (:func:`~suite.compare_columns.compare_schema`), row ``i`` of each
+        being case ``both[i]``; None when a run could only be read line by line."""
+        if self._a.table is None or self._b.table is None:
+            return None
+        return self._a.rows_of(self.both), self._b.rows_of(self.both)
+
+    def records_of(self, case_ids: list[str]) -> tuple[list[Record], list[Record]]:
+        """The two runs' records of some common cases, in that order."""
+        return self._a.take(case_ids), self._b.take(case_ids)
 
     def chunks(self, size: int = CHUNK) -> Iterator[tuple[list[Record], list[Record]]]:
         """``(records of a, records of b)`` for the common cases, ``size`` at a time, in case-id order.

@@ -232,15 +232,18 @@ def frame_from_records(
     return typed_frame(raw, run_id=run_id, controls=controls, machine=machine)
 
 
-def run_frame(run: RunDir):
+def run_frame(run: RunDir, sink: Any = None):
     """The typed frame of a run folder (what ``table.parquet`` holds).
+
+    ``sink`` sees the parsed blocks of ``records.jsonl`` (see
+    :func:`suite.record_columns.read_raw_table`).
 
     Raises:
         UsageError: ``run.json`` is unreadable.
     """
     meta = run.read_meta()
     return typed_frame(
-        read_raw_table(run), run_id=run.run_id, controls=controls_of(meta), machine=machine_of(meta)
+        read_raw_table(run, sink), run_id=run.run_id, controls=controls_of(meta), machine=machine_of(meta)
     )
 
 

@@ -214,7 +214,7 @@ def _arrow_schema() -> Any:
             ("case", struct(AXES, text)),
             ("verdict", text),
             ("reason", text),
-            ("timing", struct(step)),
+            ("timing", pa.struct([*((n, f64) for n in step), ("step_s", pa.list_(f64))])),
             ("memory", struct(("peak_device_bytes", "host_rss_bytes"))),
             (
                 "divergence",
@@ -307,8 +307,9 @@ def _table_from_batch(batch: Any) -> Any:
     return pa.table(out, schema=raw_schema())
 
 
-def _arrow_tables(run: RunDir) -> Iterator[Any]:
-    """Raw tables through Arrow, block by block.
+def _arrow_tables(run: RunDir, sink: Any = None) -> Iterator[Any]:
+    """Raw tables through Arrow, block by block (each parsed block is also passed to ``sink``,
+    then ``None`` once the whole file was parsed).
 
     Raises:
         _UseLineReader: the file needs the line-by-line reader (see the module docstring).
@@ -330,12 +331,16 @@ def _arrow_tables(run: RunDir) -> Iterator[Any]:
             path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=options
         )
         for batch in reader:
+            if sink is not None:
+                sink(batch)
             yield _table_from_batch(batch)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         raise _UseLineReader from None
+    if sink is not None:
+        sink(None)
 
 
-def read_raw_table(run: RunDir) -> Any:
+def read_raw_table(run: RunDir, sink: Any = None) -> Any:
     """The run's records as one raw column table (:data:`RAW_COLUMNS`), in file order.
 
     Duplicates (a retried case) are all kept; the caller keeps the last one. Bad lines are
@@ -343,6 +348,10 @@ def read_raw_table(run: RunDir) -> Any:
 
     Args:
         run: the run folder.
+        sink: called with each block Arrow parsed (a ``pyarrow.RecordBatch`` with more fields
+            than the raw columns, e.g. the timed samples), then with ``None`` once the whole
+            file was parsed that way; never with ``None`` when the line reader was needed
+            (:class:`suite.compare_columns.CompareColumns` caches ``compare``'s columns so).
 
     Returns:
         A ``pyarrow.Table``: numbers are float64 in record units (seconds, bytes), null when
@@ -356,7 +365,7 @@ def read_raw_table(run: RunDir) -> Any:
     run.check_records_file()  # a records.jsonl that is a folder is bad input (one line, exit 2)
     with gc_paused():
         try:
-            tables = list(_arrow_tables(run))
+            tables = list(_arrow_tables(run, sink))
         except _UseLineReader:
             tables = list(tables_from_records(run.iter_records()))
     return pa.concat_tables(tables) if tables else schema.empty_table()

@@ -172,3 +172,24 @@ def first_sample_ratios(step_s_lists: Sequence[Sequence[float]]) -> list[float]:
         if len(values) >= 2 and np.median(values) > 0:
             out.append(values[0] / float(np.median(values)))
     return out
+
+
+def position_shares(
+    step_s_lists: Sequence[Sequence[float]], limit: float = FIRST_SAMPLE_LIMIT
+) -> list[float]:
+    """For each sample position k, the share of cases whose k-th sample is at most ``limit``
+    times the case's median (cases with at least two samples; positions all of them have).
+
+    A warm-up that is too short shows as a first share below the others; machine noise (drift,
+    neighbours) lowers every position alike, and drift favours the middle ones (closest in
+    time to the median).
+
+    Returns:
+        One share per position, from the first; empty when no case has two samples.
+    """
+    rows = [[float(v) for v in samples if isinstance(v, int | float)] for samples in step_s_lists]
+    rows = [r for r in rows if len(r) >= 2 and np.median(r) > 0]
+    if not rows:
+        return []
+    n = min(len(r) for r in rows)
+    return [sum(r[k] <= limit * float(np.median(r)) for r in rows) / len(rows) for k in range(n)]

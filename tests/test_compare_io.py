@@ -8,7 +8,7 @@ import warnings
 import pytest
 from fake_runs import NONDET_CASE_ID, case, make_large_run, make_record, make_run, slowed, standard_records
 
-from suite import compare_io
+from suite import compare, compare_io
 from suite.compare import compare_records, compare_runs
 from suite.results import RunDir
 
@@ -68,6 +68,134 @@ def test_large_runs_compare_like_their_records(tmp_path, monkeypatch):
     a = make_large_run(tmp_path, 4000, n_pairs=20, run_id="a", seed=0)
     b = make_large_run(tmp_path, 4000, n_pairs=20, run_id="b", seed=1)
     monkeypatch.setattr(compare_io, "CHUNK", 1500)
+    monkeypatch.setattr(compare, "COLUMN_CHUNK", 1500)
     fast = compare_runs(a, b)
     assert len(fast.cases) == 4000
     assert fast.to_dict() == {**_by_records(a, b).to_dict(), "machine_differences": []}
+
+
+# ---------------------------------------------------------------- the compare-columns cache
+
+
+def _no_parse(run):
+    raise AssertionError(f"{run.run_id}: records.jsonl parsed although its cache is current")
+
+
+def test_report_caches_what_compare_reads_and_compare_uses_it(tmp_path, monkeypatch):
+    from suite.compare_columns import CACHE
+    from suite.report import write_report
+
+    a, b = _runs(tmp_path)
+    slow = _by_records(a, b)
+    for run in (a, b):
+        written = write_report(run, plots=False)
+        assert CACHE in written and (run.path / CACHE).is_file()
+    monkeypatch.setattr(compare_io, "_parse_table", _no_parse)
+    assert compare_runs(a, b).to_dict() == {**slow.to_dict(), "machine_differences": []}
+
+
+def test_a_record_appended_after_the_cache_makes_it_stale(tmp_path, monkeypatch):
+    from suite.compare_columns import load_cached
+    from suite.report import write_report
+
+    a, b = _runs(tmp_path)
+    for run in (a, b):
+        write_report(run, plots=False)
+    late = make_record(case("lstm", "raw"), "diverged", reason="appended after the report")
+    with open(b.records_path, "a") as fh:
+        fh.write(late.to_json() + "\n")
+    assert load_cached(a) is not None and load_cached(b) is None
+    comp = compare_runs(a, b)
+    assert late.case_id in comp.only_b
+    assert comp.to_dict() == {**_by_records(a, b).to_dict(), "machine_differences": []}
+    monkeypatch.setattr(compare_io, "_parse_table", _no_parse)  # that compare re-cached b
+    assert compare_runs(a, b).to_dict() == comp.to_dict()
+
+
+def test_no_cache_from_a_file_only_the_line_reader_reads(tmp_path):
+    from suite.compare_columns import CACHE
+    from suite.report import write_report
+
+    a, _ = _runs(tmp_path)
+    with open(a.records_path, "a") as fh:
+        fh.write("{not json\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        written = write_report(a, plots=False)
+        compare_runs(a, a)
+    assert CACHE not in written and not (a.path / CACHE).exists()
+
+
+def test_an_unwritable_run_folder_compares_without_a_cache(tmp_path, monkeypatch):
+    from suite.results import ResultsWriteError
+
+    a, b = _runs(tmp_path)
+
+    def refuse(self, relpath, write):
+        raise ResultsWriteError(f"cannot write {relpath}: read-only file system")
+
+    monkeypatch.setattr(RunDir, "write_with", refuse)
+    assert compare_runs(a, b).to_dict() == {**_by_records(a, b).to_dict(), "machine_differences": []}
+    assert not (a.path / "cache").exists()
+
+
+def test_a_parse_without_a_field_compare_reads_caches_nothing(tmp_path):
+    import pyarrow as pa
+
+    from suite.compare_columns import CACHE, CompareColumns, compare_schema
+
+    a, _ = _runs(tmp_path)
+    full = compare_schema()
+    timing = full.field("timing").type
+    no_samples = pa.struct(
+        [timing.field(i) for i in range(timing.num_fields) if timing.field(i).name != "step_s"]
+    )
+    schema = full.set(full.get_field_index("timing"), pa.field("timing", no_samples))
+    sink = CompareColumns(a)
+    sink(pa.RecordBatch.from_pylist([], schema))
+    sink(None)  # Arrow would have cast the samples to nulls: they must not be cached as "none"
+    assert not sink.written and not (a.path / CACHE).exists()
+    complete = CompareColumns(a)
+    complete(pa.RecordBatch.from_pylist([], full))
+    complete(None)
+    assert complete.written and (a.path / CACHE).is_file()
+
+
+def test_every_kind_of_divergence_change_through_the_columns(tmp_path, monkeypatch):
+    """The columnar comparison builds records only for the cases that may have got worse; each
+    kind of change (and the unchanged cases around them) comes out as from the records."""
+    from fake_runs import metrics
+
+    def div(ulp: float, distinct: int = 1) -> dict:
+        return {
+            "vs_pair": metrics(1e-6, ulp),
+            "vs_fp64": metrics(1e-6, ulp / 2),
+            "rerun": {"distinct": distinct},
+        }
+
+    members = ("sequential", "functional", "subclass", "raw")
+    kinds = [
+        ("close", div(4), "close", div(40)),  # max ULP grew x10 against two references
+        ("close", div(4), "close", div(0.5)),  # shrank: no change
+        ("identical", div(0), "close", div(3)),  # worse verdict, ULP from 0
+        ("close", div(4), "close", div(4, distinct=3)),  # became nondeterministic by its reruns
+        ("nondeterministic", div(4, 2), "close", div(9)),  # was nondeterministic: ULPs not compared
+        ("close", div(4), "diverged", div(4)),
+    ]
+    recs_a, recs_b = [], []
+    for n, (verdict_a, div_a, verdict_b, div_b) in enumerate(kinds):
+        c = case("mlp", members[n % 4], workload=("predict", "train_step")[n // 4])
+        recs_a.append(make_record(c, verdict_a, divergence=div_a))
+        recs_b.append(make_record(c, verdict_b, divergence=div_b, seed=1))
+    a, b = make_run(tmp_path, recs_a, run_id="a"), make_run(tmp_path, recs_b, run_id="b")
+    monkeypatch.setattr(compare, "COLUMN_CHUNK", 4)  # two chunks
+    built = []
+    real_records_of = compare_io.Matched.records_of
+    monkeypatch.setattr(
+        compare_io.Matched, "records_of", lambda self, ids: built.extend(ids) or real_records_of(self, ids)
+    )
+    fast = compare_runs(a, b)
+    assert fast.to_dict() == {**_by_records(a, b).to_dict(), "machine_differences": []}
+    kinds_seen = {ch.kind for c in fast.cases for ch in c.changes}
+    assert kinds_seen == {"ulp", "verdict", "nondeterministic"}
+    assert len(built) == 5  # every case but the one whose ULPs shrank

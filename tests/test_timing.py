@@ -31,6 +31,7 @@ from suite.timing import (
     SamplingPlan,
     first_sample_ratios,
     is_stable,
+    position_shares,
     step_stats,
     units_for,
 )
@@ -191,6 +192,10 @@ def test_pure_helpers():
     assert is_stable([1.0, 1.3, 0.97, 1.5])  # noise only adds time: the minimum did not move
     assert not is_stable([1.0, 1.0, 0.9, 1.0])  # still getting faster
     assert first_sample_ratios([[3.0, 1.0, 1.0], [1.0], [1.0, 2.0, 2.0]]) == [3.0, 0.5]
+    # medians 1, 2, 1: positions 0 and 2 are over 1.1x once each, position 1 never
+    lists = [[3.0, 1.0, 1.0, 9.0], [1.0], [2.0, 2.0, 2.0], [1.0, 1.0, 1.2]]
+    assert position_shares(lists) == pytest.approx([2 / 3, 1.0, 2 / 3])
+    assert position_shares([[1.0]]) == []
     stats = step_stats([0.2, 0.4], units=10, steps_per_unit=2, batch=8, compile_s=1.0, output_steps=3)
     assert stats["step_s"] == pytest.approx([0.01, 0.02]) and stats["steps_per_repeat"] == 20
     assert stats["output_steps"] == 3

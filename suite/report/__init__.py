@@ -176,16 +176,20 @@ def write_report(
     Raises:
         UsageError: for an unknown group or sort key, or an unreadable ``run.json``.
     """
+    from suite.compare_columns import CACHE, CompareColumns
     from suite.report.html import render_html
     from suite.report.markdown import render_markdown
 
+    written: dict[str, Path] = {}
     groups = parse_group_by(group_by)
-    typed = run_frame(run)
+    compare_columns = CompareColumns(run)  # the same parse caches what `compare` reads
+    typed = run_frame(run, compare_columns)
+    if compare_columns.written:
+        written[CACHE] = run.path / CACHE
     frame = arrange(with_all_columns(typed), group_by=groups, sort=sort)
     meta = run.read_meta()
     summary = summarize(frame)
     prov = provenance_items(meta)
-    written: dict[str, Path] = {}
 
     plot_paths: dict[str, Path] = {}
     notes: list[str] = []
