@@ -85,5 +85,6 @@ def timing_record(prepared: Prepared, repeats: list[RepeatResult]) -> dict[str, 
     if prepared.calibration is not None:
         timing.update(prepared.calibration.to_dict())
     timing["gc"] = "paused in timed samples, collected between them"
+    timing["rng_reset"] = prepared.rng.label
     timing.update(thread_settings())
     return timing

@@ -14,8 +14,11 @@ time is the case's ``compile_s``. Then (see :mod:`suite.timing` for the rules):
   number of units, continuing from where the window left off. Restoring, the window and
   copying the outputs are untimed; the window also re-warms the case after another case ran
   (the alternation's switch cost) and after the restore (a restored weight is a new buffer:
-  its first step is several times slower). The timed sample runs with the garbage collector
-  paused and ends with a device sync. Outputs therefore never depend on the calibration.
+  its first step is several times slower). The restore resets TensorFlow's global seed (and
+  so clears its kernel caches, which slows every tf.function down for tens of calls) only
+  for a case with stateful random kernels (:mod:`suite.rng_reset`). The timed sample runs
+  with the garbage collector paused and ends with a device sync. Outputs therefore never
+  depend on the calibration.
 
 The worker, ``pairbench overhead`` (through ``pairbench run``) and the asv benchmarks all use
 this module, so they time exactly the same thing.
@@ -38,6 +41,7 @@ from suite.axes import FLOAT64, gpu_index, is_gpu, tf_device
 from suite.case import Case
 from suite.errors import CaseUnsupported
 from suite.gc_control import paused_gc
+from suite.rng_reset import RngReset
 from suite.timing import Calibration
 
 #: forward calls in the output window of the ``predict`` workload
@@ -176,6 +180,8 @@ class Prepared:
         rng_layers: layers of the member that draw random numbers at inference.
         calibration: what :func:`suite.calibration.calibrate` found (None before: a sample is
             then ``steps`` units).
+        rng: how ``restore`` resets the random state (:mod:`suite.rng_reset`; decided per
+            group by :func:`suite.rng_reset.settle`).
     """
 
     case: Case
@@ -198,6 +204,7 @@ class Prepared:
     extra: dict[str, Any] = field(default_factory=dict)
     rng_layers: list[str] = field(default_factory=list)
     calibration: Calibration | None = None
+    rng: RngReset = field(default_factory=lambda: RngReset(0))
 
     @property
     def units_per_sample(self) -> int:
@@ -344,12 +351,14 @@ def _predict(common: dict[str, Any], pair: Any, steps: int | None, seed: int) ->
     def collect(results: list[Any]) -> dict[str, np.ndarray]:
         return {"predictions": np.asarray(results[-1])}
 
+    rng = RngReset(seed)
     return Prepared(
         **common,
         steps=steps or PREDICT_STEPS,
         unit=fn,
-        restore=_state_snapshot(_state_variables(model), seed),
+        restore=_state_snapshot(_state_variables(model), rng),
         collect=collect,
+        rng=rng,
     )
 
 
@@ -364,18 +373,16 @@ def make_optimizer(pair: Any):
     return opt
 
 
-def _state_snapshot(variables: list[Any], seed: int) -> Callable[[], None]:
+def _state_snapshot(variables: list[Any], rng: RngReset) -> Callable[[], None]:
     """A callable restoring ``variables`` to their current values and the random state to
-    ``seed`` (Python, numpy, TensorFlow's global generator, Keras' global seed), so every
-    repeat starts from the same state."""
-    import keras
-
+    ``rng.seed`` (Python, numpy, Keras' global seed, and TensorFlow's when the case needs it:
+    :mod:`suite.rng_reset`), so every repeat starts from the same state."""
     saved = [(v, v.numpy()) for v in variables]
 
     def restore() -> None:
         for var, value in saved:
             var.assign(value)
-        keras.utils.set_random_seed(seed)
+        rng.apply()
 
     return restore
 
@@ -422,7 +429,8 @@ def _train_step(common: dict[str, Any], pair: Any, steps: int | None, seed: int)
         optimizer.apply_gradients(zip(grads, trainable, strict=True))
         return loss
 
-    restore = _state_snapshot(_model_variables(model) + list(optimizer.variables), seed)
+    rng = RngReset(seed)
+    restore = _state_snapshot(_model_variables(model) + list(optimizer.variables), rng)
 
     def collect(results: list[Any]) -> dict[str, np.ndarray]:
         out = {"loss": np.asarray([np.asarray(r) for r in results], dtype=np.float32)}
@@ -435,6 +443,7 @@ def _train_step(common: dict[str, Any], pair: Any, steps: int | None, seed: int)
         unit=_wrap(train_step, case.mode),
         restore=restore,
         collect=collect,
+        rng=rng,
     )
 
 
@@ -453,7 +462,8 @@ def _fit(common: dict[str, Any], pair: Any, steps: int | None, seed: int) -> Pre
     )
     dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
     model.optimizer.build(model.trainable_variables)
-    restore = _state_snapshot(_model_variables(model) + list(model.optimizer.variables), seed)
+    rng = RngReset(seed)
+    restore = _state_snapshot(_model_variables(model) + list(model.optimizer.variables), rng)
 
     def fit_k():
         history = model.fit(dataset, epochs=1, steps_per_epoch=k, verbose=0, shuffle=False)
@@ -471,4 +481,5 @@ def _fit(common: dict[str, Any], pair: Any, steps: int | None, seed: int) -> Pre
         unit=fit_k,
         restore=restore,
         collect=collect,
+        rng=rng,
     )

@@ -8,7 +8,9 @@ output window (:meth:`~suite.execution.Prepared.repeat`), which re-warms the cas
 previous case ran, and each timed sample is calibrated to last ``min_sample_s`` or more, so
 that what is left of the switch is a small fraction of it.
 
-Before the first repeat every case is warmed up until its timing is stable and its units per
+Before the first repeat, :func:`suite.rng_reset.settle` decides how the group's repeats reset
+the random state (clearing TensorFlow's kernel caches only for stateful random kernels), and
+every case is warmed up until its timing is stable and its units per
 sample are calibrated (:func:`~suite.calibration.calibrate`). The whole loop runs with
 the heap frozen (:func:`~suite.gc_control.frozen_heap`), so the garbage collection before each
 timed sample only scans what the samples made. A case whose calibration or repeat raises
@@ -23,6 +25,7 @@ from suite.calibration import calibrate
 from suite.case import Case
 from suite.execution import Prepared, RepeatResult
 from suite.gc_control import frozen_heap
+from suite.rng_reset import settle
 from suite.timing import SamplingPlan
 
 
@@ -42,6 +45,7 @@ def alternate(
     """
     results: dict[Case, list[RepeatResult]] = {case: [] for case in prepared}
     failed: dict[Case, BaseException] = {}
+    settle(prepared)  # how each repeat resets the random state
     with frozen_heap():
         for case, prep in prepared.items():
             try:
