@@ -53,10 +53,14 @@ def test_matching_is_chunked_and_the_last_record_of_a_case_wins(tmp_path):
     assert ra[0].verdict == "identical" and rb[0].timing["step_s"]
 
 
+def _damage(run):
+    with open(run.records_path, "a") as fh:
+        fh.write("{not json\n")
+
+
 def test_damaged_lines_use_the_line_reader(tmp_path):
     a, b = _runs(tmp_path)
-    with open(b.records_path, "a") as fh:
-        fh.write("{not json\n")
+    _damage(b)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fast = compare_runs(a, b)
@@ -117,8 +121,7 @@ def test_no_cache_from_a_file_only_the_line_reader_reads(tmp_path):
     from suite.report import write_report
 
     a, _ = _runs(tmp_path)
-    with open(a.records_path, "a") as fh:
-        fh.write("{not json\n")
+    _damage(a)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         written = write_report(a, plots=False)
