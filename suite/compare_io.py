@@ -55,13 +55,13 @@ class _Source:
 
     def rows_of(self, case_ids: list[str]) -> Any:
         """The table's rows of ``case_ids``, in that order (a table is required)."""
-        return self.table.take([self.rows[c] for c in case_ids])
+        return self.table.take(_indices([self.rows[c] for c in case_ids]))
 
     def take(self, case_ids: list[str]) -> list[Record]:
         """The records of ``case_ids``, in that order."""
         if self.table is None:
             return [self.records[c] for c in case_ids]
-        part = self.table.take([self.rows[c] for c in case_ids])
+        part = self.table.take(_indices([self.rows[c] for c in case_ids]))
         return [
             Record(
                 case=Case(**row["case"]),
@@ -74,6 +74,13 @@ class _Source:
             )
             for row in part.to_pylist()
         ]
+
+
+def _indices(rows: list[int]) -> Any:
+    """Row numbers for ``Table.take`` (typed: an empty Python list would be a null array)."""
+    import pyarrow as pa
+
+    return pa.array(rows, type=pa.int64())
 
 
 def _case_ids(case: Any) -> list[str]:

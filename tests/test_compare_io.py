@@ -202,3 +202,13 @@ def test_every_kind_of_divergence_change_through_the_columns(tmp_path, monkeypat
     kinds_seen = {ch.kind for c in fast.cases for ch in c.changes}
     assert kinds_seen == {"ulp", "verdict", "nondeterministic"}
     assert len(built) == 5  # every case but the one whose ULPs shrank
+
+
+def test_runs_without_any_change_compare_through_the_columns(tmp_path):
+    """No case may have got worse: no record is built, and nothing fails for it."""
+    recs = standard_records()
+    a, b = make_run(tmp_path, recs, run_id="a"), make_run(tmp_path, recs, run_id="b")
+    assert compare_io.match_runs(a, b).records_of([]) == ([], [])
+    comp = compare_runs(a, b)
+    assert comp.to_dict() == {**_by_records(a, b).to_dict(), "machine_differences": []}
+    assert not any(c.changes for c in comp.cases) and len(comp.cases) == len(recs)
