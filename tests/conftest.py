@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,15 @@ def run_tiny(results: Path, *args: str, env: dict | None = None) -> tuple[Path, 
         ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("run ") and " finished:" in ln
     )
     return Path(results) / run_id, proc.stdout
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give SIGINT back its default handler when the suite was started with it ignored.
+
+    A shell starts an asynchronous command (``make test &`` in a script, a CI step run in the
+    background) with SIGINT ignored, and every process it starts inherits that: a ``pairbench
+    run`` child would then never see the Ctrl-C the fault tests send it. Handled (not ignored),
+    SIGINT is reset to the default in each child at exec, as in a terminal.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
