@@ -24,6 +24,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from suite.errors import UsageError
 from suite.results import RunDir
 from suite.timing import FIRST_SAMPLE_LIMIT, FIRST_SAMPLE_SHARE, first_sample_ratios, position_shares
 
@@ -94,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     shares = position_shares([r.timing["step_s"] for r in records], args.limit)
     print("  by sample position: " + ", ".join(f"#{k + 1} {v:.1%}" for k, v in enumerate(shares)))
     if args.control > 0:
-        options = RunDir(args.run).read_meta().get("options") or {}
+        try:
+            options = RunDir(args.run).read_meta().get("options") or {}
+        except UsageError as exc:  # no or a damaged run.json: the control takes the default length
+            sys.stderr.write(f"check_first_sample: {exc}; the control uses 50 ms samples\n")
+            options = {}
         sample_s = float(options.get("min_sample_s") or 0.05)
         n = min(len(r.timing["step_s"]) for r in records)
         floor = control_share(sample_s, n, args.control, args.limit)
