@@ -212,3 +212,15 @@ def test_runs_without_any_change_compare_through_the_columns(tmp_path):
     comp = compare_runs(a, b)
     assert comp.to_dict() == {**_by_records(a, b).to_dict(), "machine_differences": []}
     assert not any(c.changes for c in comp.cases) and len(comp.cases) == len(recs)
+
+
+def test_a_corrupt_cache_is_read_around_and_rewritten(tmp_path):
+    from suite.compare_columns import CACHE, load_cached
+    from suite.report import write_report
+
+    a, b = _runs(tmp_path)
+    write_report(a, plots=False)
+    (a.path / CACHE).write_bytes(b"PAR1 not a parquet file")  # a torn or foreign file
+    assert load_cached(a) is None
+    assert compare_runs(a, b).to_dict() == {**_by_records(a, b).to_dict(), "machine_differences": []}
+    assert load_cached(a) is not None  # that compare wrote a good one
