@@ -26,6 +26,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SCALE_PLAN, TESTS, only_run, pairbench, verdicts
 
+# Ray resolves "127.0.0.1" to the machine's network address unless it believes clusters are
+# unsupported here (its switch for laptops): set before Ray is imported, so that the test
+# cluster, its driver and its workers all stay on loopback.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 ray = pytest.importorskip(
     "ray", reason="Ray is not installed (pip install 'pairbench[ray]'); `make test` installs it"
 )
@@ -44,21 +48,37 @@ N_HELD_DONE = 2  # subclass waits while the hold file exists
 def cluster():
     """A head and two worker nodes; always shut down (and their temp folder removed)."""
     temp = tempfile.mkdtemp(prefix="ray18-", dir="/tmp")  # Unix socket paths must stay short
-    common = {"object_store_memory": OBJECT_STORE, "temp_dir": temp}
-    made = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 0, "include_dashboard": False, **common},
-    )
+    # Ray writes the address file of the newest cluster under its default temp folder
+    # (/tmp/ray/ray_current_cluster), which exists only where Ray ran before: point that folder
+    # into ours so that a brand-new machine works and nothing is left behind. Loopback only.
+    saved_tmpdir = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = temp
+    os.makedirs(os.path.join(temp, "ray"), exist_ok=True)
+    common = {"object_store_memory": OBJECT_STORE, "temp_dir": temp, "node_ip_address": "127.0.0.1"}
+    made = None
     try:
+        made = Cluster(
+            initialize_head=True,
+            head_node_args={"num_cpus": 0, "include_dashboard": False, **common},
+        )
         nodes = {
             "w1": made.add_node(num_cpus=1, num_gpus=1, **common),
             "w2": made.add_node(num_cpus=1, **common),
         }
         made.wait_for_nodes()
+        # a fresh machine has no /tmp/ray: the address file went into our folder, and every
+        # node listens on loopback only
+        assert (Path(temp) / "ray" / "ray_current_cluster").is_file()
+        assert {n.node_ip_address for n in [made.head_node, *nodes.values()]} == {"127.0.0.1"}
         yield made, nodes
     finally:
-        with contextlib.suppress(Exception):
-            made.shutdown()
+        if made is not None:
+            with contextlib.suppress(Exception):
+                made.shutdown()
+        if saved_tmpdir is None:
+            os.environ.pop("RAY_TMPDIR", None)
+        else:
+            os.environ["RAY_TMPDIR"] = saved_tmpdir
         shutil.rmtree(temp, ignore_errors=True)
 
 
