@@ -1,6 +1,6 @@
 """asv: speed, compile time, memory and numeric divergence of every pair member.
 
-Every benchmark is one call into :mod:`suite.asv_support` (which uses :mod:`suite.execution`,
+Every benchmark is one call into :mod:`suite.asv.grid` (which uses :mod:`suite.measure.execution`,
 the same code as ``pairbench run``). Parameters: ``pair, member, mode, device[, workload],
 size`` from the zoo registry; what cannot run here is skipped with its reason. Prepared cases
 are cached per process, so asv's ``setup`` before every sample costs a dict lookup. The
@@ -11,7 +11,7 @@ are cached per process, so asv's ``setup`` before every sample costs a dict look
 
 from __future__ import annotations
 
-from suite import asv_support as support
+from suite.asv import grid as support
 
 from .common import GRID, CaseBenchmark, WorkloadBenchmark, skipping
 

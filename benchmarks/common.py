@@ -1,6 +1,6 @@
 """Shared pieces of the asv benchmark files: the parameter grid, skips, the version.
 
-Thin on purpose: the grid, the cached cases and the numbers come from :mod:`suite.asv_support`.
+Thin on purpose: the grid, the cached cases and the numbers come from :mod:`suite.asv.grid`.
 Importing this file does not import TensorFlow (asv's discovery stays fast).
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from suite import BENCHMARK_VERSION, asv_support
+from suite import BENCHMARK_VERSION
+from suite.asv import grid as asv_support
 from suite.errors import CaseUnsupported
 
 try:

@@ -6,14 +6,14 @@ synthetic runs of ``--records`` records each (``tests/fake_runs.py``: realistic 
 ~1.5 KB a line, mixed verdicts, ``--pairs`` pairs) into ``--work``, then runs each step in a
 fresh Python process and reports its wall time and peak resident memory:
 
-- ``load``: ``suite.frame.load_frame(run)``;
+- ``load``: ``suite.results.frame.load_frame(run)``;
 - ``report``: ``suite.report.write_report(run)`` (report.md/.html, table.csv/.parquet, plots),
   plus the width of ``plots/throughput.png``;
-- ``compare-parse``: ``suite.compare.compare_runs(a, b)`` on runs without their cached
+- ``compare-parse``: ``suite.compare.runs.compare_runs(a, b)`` on runs without their cached
   compare columns (deleted first; not timed): both ``records.jsonl`` are parsed, and the
   caches written;
-- ``compare``: ``suite.compare.compare_runs(a, b)`` as after two finished runs, whose reports
-  cached the columns compare reads (``suite.compare_columns``).
+- ``compare``: ``suite.compare.runs.compare_runs(a, b)`` as after two finished runs, whose reports
+  cached the columns compare reads (``suite.results.compare_cache``).
 
 ``--code DIR`` runs the steps against another checkout (e.g. the ``main`` branch, for
 before/after figures); the synthetic runs are reused between invocations.
@@ -39,11 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 #: step -> Python code run in a child (``A`` and ``B`` are the run folders); it prints a JSON dict
 STEPS = {
     "load": (
-        "from suite.frame import load_frame; from suite.results import RunDir\n"
+        "from suite.results.frame import load_frame; from suite.results.run_dir import RunDir\n"
         "frame = load_frame(RunDir(A)); extra = {'rows': len(frame), 'columns': frame.shape[1]}"
     ),
     "report": (
-        "from suite.report import write_report; from suite.results import RunDir\n"
+        "from suite.report import write_report; from suite.results.run_dir import RunDir\n"
         "written = write_report(RunDir(A))\n"
         "png = written.get('plots/throughput.png')\n"
         "extra = {'throughput_png_px': None}\n"
@@ -53,14 +53,14 @@ STEPS = {
         "extra['html_mb'] = round(written['report.html'].stat().st_size / 1e6, 1)"
     ),
     "compare-parse": (
-        "from suite.compare import compare_runs; from suite.results import RunDir\n"
-        "from suite.compare_columns import CACHE\n"
+        "from suite.compare.runs import compare_runs; from suite.results.run_dir import RunDir\n"
+        "from suite.results.compare_cache import CACHE\n"
         "for run in (A, B): (run / CACHE).unlink(missing_ok=True)\n"
         "t0 = time.perf_counter()\n"
         "comp = compare_runs(RunDir(A), RunDir(B)); extra = {'cases': len(comp.cases)}"
     ),
     "compare": (
-        "from suite.compare import compare_runs; from suite.results import RunDir\n"
+        "from suite.compare.runs import compare_runs; from suite.results.run_dir import RunDir\n"
         "comp = compare_runs(RunDir(A), RunDir(B)); extra = {'cases': len(comp.cases)}"
     ),
 }

@@ -10,7 +10,7 @@ Prints the share and the worst cases; exits 0 when the criterion holds, 1 when i
 
 Two more lines tell a warm-up problem from a noisy machine:
 
-- the same share for every sample position (:func:`suite.timing.position_shares`): a warm-up
+- the same share for every sample position (:func:`suite.measure.timing.position_shares`): a warm-up
   that is too short makes the first position worse than the last; noise lowers them alike;
 - a control (``--control N``, 0 to skip): the same criterion on N groups of as many
   consecutive samples of a pure-Python loop, each as long as the run's shortest sample
@@ -25,8 +25,8 @@ import sys
 from pathlib import Path
 
 from suite.errors import UsageError
-from suite.results import RunDir
-from suite.timing import FIRST_SAMPLE_LIMIT, FIRST_SAMPLE_SHARE, first_sample_ratios, position_shares
+from suite.measure.timing import FIRST_SAMPLE_LIMIT, FIRST_SAMPLE_SHARE, first_sample_ratios, position_shares
+from suite.results.run_dir import RunDir
 
 
 def control_share(sample_s: float, samples: int, groups: int, limit: float) -> float:

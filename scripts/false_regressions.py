@@ -6,12 +6,12 @@ slowdown past the threshold. Every such case is a false regression: the code did
 
 Rules compared:
 
-- ``main``: the rule of git main before issue 14 (``suite/compare.py`` at f9c2fa0): at least
+- ``main``: the rule of git main before issue 14 (``suite/compare/runs.py`` at f9c2fa0): at least
   3 repeats per run, the p10–p90 ranges of the per-repeat step times disjoint, and the
   ratio of medians at or above the threshold.
-- ``now``: :mod:`suite.significance` (Mann–Whitney U and a distribution-free interval of the
+- ``now``: :mod:`suite.compare.significance` (Mann–Whitney U and a distribution-free interval of the
   slowdown, at least 5 repeats, and the run-to-run noise over all cases), through
-  :meth:`suite.compare.Comparison.speed_regressions`, what ``--fail-on speed:T`` uses.
+  :meth:`suite.compare.runs.Comparison.speed_regressions`, what ``--fail-on speed:T`` uses.
 
 With ``--truncate 3`` both rules are also applied to the first 3 repeats of every case (what
 ``pairbench run --quick`` records), which is the setting of the issue's report.
@@ -41,9 +41,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from suite.compare import compare_records  # noqa: E402
-from suite.record import Record  # noqa: E402
-from suite.results import open_run  # noqa: E402
+from suite.compare.runs import compare_records  # noqa: E402
+from suite.results.record import Record  # noqa: E402
+from suite.results.run_dir import open_run  # noqa: E402
 
 SELECTION = [
     "--pairs",

@@ -3,8 +3,8 @@
 
     python scripts/inprocess_ab.py PAIR WORKLOAD MODE [--loops 30] [--size default]
 
-Builds the case as ``pairbench run`` does (:func:`suite.execution.prepare_case`) and the
-hand loop's step (:func:`suite.hand_loop.build_step`) of the same pair, warms both up, then
+Builds the case as ``pairbench run`` does (:func:`suite.measure.execution.prepare_case`) and the
+hand loop's step (:func:`suite.measure.hand_loop.build_step`) of the same pair, warms both up, then
 times ``--loops`` loops of each (about 50 ms, the garbage collector off, one device sync
 each), alternating which goes first, and prints both medians and their ratio. Whatever
 differs between processes (memory layout, which vCPU, the neighbours of a VM) touches both
@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from suite.case import Case
-    from suite.execution import configure_process, prepare_case
-    from suite.hand_loop import build_step
+    from suite.measure.execution import configure_process, prepare_case
+    from suite.measure.hand_loop import build_step
     from suite.zoo import get_pair
 
     configure_process("float32", "off")

@@ -10,7 +10,7 @@
 The models run in this process, through the same steps as ``pairbench run`` (seeded builds,
 weights matched and copied, warm-up, timed repeats, divergence, verdict, localisation), and
 the records are written to a run folder (a temporary one unless ``results_dir`` is given)
-and returned as a pandas DataFrame (:func:`suite.frame.load_frame`). The process's dtype
+and returned as a pandas DataFrame (:func:`suite.results.frame.load_frame`). The process's dtype
 policy and TF32 setting are given back afterwards. Op determinism cannot be undone in a
 process, so ``determinism="on"`` needs it already on (or use ``pairbench run --determinism
 on --pairs-from FILE.py`` with :func:`suite.zoo.register_models`).
@@ -52,8 +52,8 @@ def _process_state(precision: str, determinism: str) -> Iterator[Any]:
     import keras
     import tensorflow as tf
 
-    from suite.execution import configure_process
-    from suite.provenance import determinism_enabled
+    from suite.machine.provenance import determinism_enabled
+    from suite.measure.execution import configure_process
 
     if determinism == "on" and not determinism_enabled():
         raise UsageError(
@@ -133,16 +133,16 @@ def check_models(
 
     Returns:
         A pandas DataFrame, one row per case with every record field flattened with dots
-        (:func:`suite.frame.records_frame`: ``verdict``, ``reason``, ``extra.weight_map``,
+        (:func:`suite.results.frame.records_frame`: ``verdict``, ``reason``, ``extra.weight_map``,
         ``divergence.vs_pair.max_abs``...); ``frame.attrs["run_dir"]`` is the run folder.
 
     Raises:
         UsageError: bad models, inputs or options (one line).
     """
-    from suite.frame import records_frame
-    from suite.matrix import Selection, expand, plan_jobs, validate
-    from suite.results import create_run
+    from suite.results.frame import records_frame
+    from suite.results.run_dir import create_run
     from suite.run.group import run_group
+    from suite.run.matrix import Selection, expand, plan_jobs, validate
     from suite.run.options import RunOptions
     from suite.zoo.models import models_pair
 

@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from suite.results import CorruptLineWarning, IncompleteLineWarning, ResultsWriteError
+    from suite.results.run_dir import CorruptLineWarning, IncompleteLineWarning, ResultsWriteError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -123,7 +123,7 @@ def _main(argv: Sequence[str] | None) -> int:
         warnings.showwarning = _one_line_warning
         try:
             if args.pairs_from:
-                from suite.tf_noise import quiet_native_stderr
+                from suite.machine.tf_noise import quiet_native_stderr
                 from suite.zoo import load_pairs_from
 
                 with quiet_native_stderr():  # pair files import TensorFlow

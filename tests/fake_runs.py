@@ -1,9 +1,9 @@
-"""Synthesize realistic run folders from :class:`suite.record.Record` objects.
+"""Synthesize realistic run folders from :class:`suite.results.record.Record` objects.
 
 For tests of reports, comparisons and anything else that reads runs: the records
 follow the documented schema (docs/ARCHITECTURE.md) exactly, timings come from a
 seeded generator (so the same arguments always give the same run), and the run folder
-is written with the real :func:`suite.results.create_run` / :meth:`RunDir.append` /
+is written with the real :func:`suite.results.run_dir.create_run` / :meth:`RunDir.append` /
 :meth:`RunDir.write_meta`.
 
 Typical use::
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from suite.case import Case
-from suite.record import Record
-from suite.results import RunDir, create_run
+from suite.results.record import Record
+from suite.results.run_dir import RunDir, create_run
 
 H100 = "NVIDIA H100 80GB HBM3"
 DRIVER = "550.54.15"
@@ -316,7 +316,7 @@ def slowed(rec: Record, factor: float, seed: int = 1) -> Record:
 
 
 def provenance(gpu_name: str = H100, driver_version: str = DRIVER, n_gpus: int = 1) -> dict[str, Any]:
-    """A PROVENANCE dict as ``suite.provenance.collect()`` documents it."""
+    """A PROVENANCE dict as ``suite.machine.provenance.collect()`` documents it."""
     gpus = [
         {
             "index": i,

@@ -18,7 +18,7 @@ commit, built and installed by this project's ``build_command``/``install_comman
 A and B too, with TensorFlow lent to the environment instead of downloaded.
 
 asv 0.6.6's ``index.html`` loads jQuery, flot, Bootstrap, blueimp-md5 and stupidtable from public
-CDNs; the browser test makes the site offline as users do (``suite.asv_site.make_offline``: the
+CDNs; the browser test makes the site offline as users do (``suite.asv.offline.make_offline``: the
 libraries come from installed PyPI packages) and opens it with the browser's network off.
 """
 
@@ -40,7 +40,7 @@ import pytest
 from browser_client import render, skip_reason
 
 from suite import __version__
-from suite.asv_site import make_offline
+from suite.asv.offline import make_offline
 
 ROOT = Path(__file__).resolve().parents[1]
 MACHINE = "newuser"

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from browser_client import render, skip_reason
 
-from suite.asv_site import ASSETS, VENDOR, asset_for, make_offline
+from suite.asv.offline import ASSETS, VENDOR, asset_for, make_offline
 from suite.cli import main
 from suite.errors import UsageError
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from suite import BENCHMARK_VERSION, asv_support
+from suite import BENCHMARK_VERSION
+from suite.asv import grid as asv_support
 from suite.errors import CaseUnsupported, UsageError
 from suite.zoo import registered
 

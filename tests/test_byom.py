@@ -319,7 +319,7 @@ def test_bad_members_are_one_line_usage_errors(members, options, message):
 
 
 def test_single_member_pair_of_any_size_expands_to_its_one_size():
-    from suite.matrix import Selection, expand
+    from suite.run.matrix import Selection, expand
     from suite.zoo import Batch, Pair, register_pair
 
     @register_pair

@@ -20,7 +20,7 @@ from fake_runs import (
 )
 
 from suite.cli import main
-from suite.compare import (
+from suite.compare.runs import (
     FailOn,
     compare_records,
     compare_runs,

@@ -8,9 +8,10 @@ import warnings
 import pytest
 from fake_runs import NONDET_CASE_ID, case, make_large_run, make_record, make_run, slowed, standard_records
 
-from suite import compare, compare_io
-from suite.compare import compare_records, compare_runs
-from suite.results import RunDir
+from suite.compare import load as compare_io
+from suite.compare import runs as compare
+from suite.compare.runs import compare_records, compare_runs
+from suite.results.run_dir import RunDir
 
 
 def _by_records(a, b):
@@ -86,8 +87,8 @@ def _no_parse(run):
 
 
 def test_report_caches_what_compare_reads_and_compare_uses_it(tmp_path, monkeypatch):
-    from suite.compare_columns import CACHE
     from suite.report import write_report
+    from suite.results.compare_cache import CACHE
 
     a, b = _runs(tmp_path)
     slow = _by_records(a, b)
@@ -99,8 +100,8 @@ def test_report_caches_what_compare_reads_and_compare_uses_it(tmp_path, monkeypa
 
 
 def test_a_record_appended_after_the_cache_makes_it_stale(tmp_path, monkeypatch):
-    from suite.compare_columns import load_cached
     from suite.report import write_report
+    from suite.results.compare_cache import load_cached
 
     a, b = _runs(tmp_path)
     for run in (a, b):
@@ -117,8 +118,8 @@ def test_a_record_appended_after_the_cache_makes_it_stale(tmp_path, monkeypatch)
 
 
 def test_no_cache_from_a_file_only_the_line_reader_reads(tmp_path):
-    from suite.compare_columns import CACHE
     from suite.report import write_report
+    from suite.results.compare_cache import CACHE
 
     a, _ = _runs(tmp_path)
     _damage(a)
@@ -130,7 +131,7 @@ def test_no_cache_from_a_file_only_the_line_reader_reads(tmp_path):
 
 
 def test_an_unwritable_run_folder_compares_without_a_cache(tmp_path, monkeypatch):
-    from suite.results import ResultsWriteError
+    from suite.results.run_dir import ResultsWriteError
 
     a, b = _runs(tmp_path)
 
@@ -145,7 +146,7 @@ def test_an_unwritable_run_folder_compares_without_a_cache(tmp_path, monkeypatch
 def test_a_parse_without_a_field_compare_reads_caches_nothing(tmp_path):
     import pyarrow as pa
 
-    from suite.compare_columns import CACHE, CompareColumns, compare_schema
+    from suite.results.compare_cache import CACHE, CompareColumns, compare_schema
 
     a, _ = _runs(tmp_path)
     full = compare_schema()
@@ -215,8 +216,8 @@ def test_runs_without_any_change_compare_through_the_columns(tmp_path):
 
 
 def test_a_corrupt_cache_is_read_around_and_rewritten(tmp_path):
-    from suite.compare_columns import CACHE, load_cached
     from suite.report import write_report
+    from suite.results.compare_cache import CACHE, load_cached
 
     a, b = _runs(tmp_path)
     write_report(a, plots=False)

@@ -7,9 +7,9 @@ import json
 import pynvml
 import pytest
 
-from suite import provenance
 from suite.cli import main
 from suite.commands import doctor
+from suite.machine import provenance
 
 CHECK_KEYS = {"name", "ok", "required", "detail"}
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, TESTS, pairbench
 
-from suite.results import RunDir
+from suite.results.run_dir import RunDir
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from fake_runs import H100, make_run, provenance, standard_records
 from test_nightly import _toy_project
 
 from suite.cli import main
-from suite.nightly import NightlyOptions, git_commit, nightly_dir, step_asv_run
+from suite.ops.nightly import NightlyOptions, git_commit, nightly_dir, step_asv_run
 
 pytestmark = pytest.mark.slow
 

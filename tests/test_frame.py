@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from fake_runs import MISMATCH_CASE_ID, case, make_large_run, make_record, make_run, standard_records
 
-from suite import record_columns
-from suite.frame import COLUMNS, IDENTITY, load_frame
 from suite.report import write_report
-from suite.results import CorruptLineWarning, RunDir
+from suite.results import columns as record_columns
+from suite.results.frame import COLUMNS, IDENTITY, load_frame
+from suite.results.run_dir import CorruptLineWarning, RunDir
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "columns.md"
 

@@ -15,8 +15,7 @@ from fake_runs import make_run, provenance
 from suite.case import Case
 from suite.cli import main
 from suite.errors import UsageError
-from suite.matrix import Selection, apply_preset
-from suite.nightly import (
+from suite.ops.nightly import (
     DEFAULT_FAIL_ON,
     NightlyOptions,
     NightlyResult,
@@ -30,7 +29,8 @@ from suite.nightly import (
     step_asv_run,
     summary_paragraph,
 )
-from suite.results import create_run, list_runs
+from suite.results.run_dir import create_run, list_runs
+from suite.run.matrix import Selection, apply_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = ROOT / "tests" / "nightly_pairs.py"
@@ -121,7 +121,7 @@ def test_three_nights_compare_with_the_previous_and_catch_a_regression(tmp_path,
 
 
 def test_doctor_failure_stops_early_with_the_reason(tmp_path, monkeypatch, capsys):
-    import suite.nightly as nightly
+    import suite.ops.nightly as nightly
 
     reason = "xla:cpu: XLA could not compile a matmul"
     monkeypatch.setattr(nightly, "run_doctor", lambda *a, **k: {"ok": False, "problems": [reason]})
@@ -155,7 +155,7 @@ def test_bad_options_exit_2_before_anything_runs(tmp_path, capsys, extra, messag
 
 
 def test_default_fail_on_is_speed_and_divergence():
-    from suite.compare import parse_fail_on
+    from suite.compare.runs import parse_fail_on
 
     rule = parse_fail_on(DEFAULT_FAIL_ON)
     assert rule.speed == pytest.approx(1.10) and rule.divergence == frozenset({"any"})

@@ -1,4 +1,4 @@
-"""Provenance (suite.provenance): the run.json environment block."""
+"""Provenance (suite.machine.provenance): the run.json environment block."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 
-from suite import __version__, provenance
+from suite import __version__
+from suite.machine import provenance
 
 PROVENANCE_KEYS = {
     "hostname",
@@ -156,7 +157,7 @@ def test_numerics_state_is_read_from_tensorflow():
     """Determinism and TF32 are process-global: check them in a fresh process."""
     code = (
         "import json, tensorflow as tf\n"
-        "from suite import provenance\n"
+        "from suite.machine import provenance\n"
         "tf.config.experimental.enable_op_determinism()\n"
         "tf.config.experimental.enable_tensor_float_32_execution(False)\n"
         "p = provenance.collect()\n"

@@ -13,10 +13,10 @@ from fake_runs import MISMATCH_CASE_ID, NONDET_CASE_ID, case, make_record, make_
 from suite.axes import VERDICTS
 from suite.cli import main
 from suite.errors import UsageError
-from suite.frame import load_frame
 from suite.report import summarize, write_report
 from suite.report.plots import PLOTS, write_plots
 from suite.report.table import COLUMN_NAMES, VERDICT_SEVERITY, arrange, frame_from_records, report_frame
+from suite.results.frame import load_frame
 
 ERROR_CASE_ID = "lstm.raw.predict.xla.gpu0.float32.det-off.tiny"
 

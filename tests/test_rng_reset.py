@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from suite.case import Case
-from suite.rng_reset import SEEDS_ONLY, WITH_KERNELS, RngReset, is_stateful_random, settle
+from suite.measure.rng_reset import SEEDS_ONLY, WITH_KERNELS, RngReset, is_stateful_random, settle
 
 tf = pytest.importorskip("tensorflow")
 

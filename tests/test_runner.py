@@ -13,10 +13,10 @@ import pytest
 from conftest import TESTS, only_run, pairbench, read_records
 
 from suite.cli import main
-from suite.frame import load_frame
-from suite.matrix import Selection, apply_preset, expand, plan_jobs
-from suite.record import Record
-from suite.results import CorruptLineWarning, RunDir, create_run
+from suite.results.frame import load_frame
+from suite.results.record import Record
+from suite.results.run_dir import CorruptLineWarning, RunDir, create_run
+from suite.run.matrix import Selection, apply_preset, expand, plan_jobs
 
 
 def _args(results, *extra):

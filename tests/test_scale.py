@@ -21,11 +21,11 @@ from suite.axes import PINNED_GPU_ENV, SIMULATED_GPUS_ENV, gpu_index, tf_device
 from suite.case import Case
 from suite.cli import main
 from suite.errors import UsageError
-from suite.matrix import Selection, expand, plan_jobs
-from suite.merge import merge_runs
-from suite.results import RunDir, create_run
+from suite.results.run_dir import RunDir, create_run
 from suite.run.dispatch import MAX_LOSSES, Dispatcher
 from suite.run.executors import LocalExecutor, SerialExecutor, make_executor, pin_value
+from suite.run.matrix import Selection, expand, plan_jobs
+from suite.run.merge import merge_runs
 from suite.run.options import RunOptions, make_options
 from suite.run.schedule import make_units, pending_plans
 from suite.run.shard import Shard, cluster_key, parse_shard, plan_digest, shard_cases, split_clusters
@@ -103,7 +103,7 @@ def test_local_units_split_devices_and_wait_for_what_they_compare_with():
                     todo.append(dep)
         return False
 
-    from suite.references import references_of
+    from suite.run.references import references_of
     from suite.zoo import get_pair
 
     for unit in units:
@@ -488,7 +488,7 @@ def test_merge_joins_shards_and_refuses_what_is_not_one_run(tmp_path):
 
 
 def test_fleet_report_groups_two_machines_and_refuses_one_name_twice(tmp_path):
-    from suite.fleet import find_sources, write_fleet_report
+    from suite.ops.fleet import find_sources, write_fleet_report
 
     records = standard_records()
     runs = []

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from suite.significance import (
+from suite.compare.significance import (
     ALPHA,
     MIN_REPEATS,
     mann_whitney,
@@ -112,7 +112,7 @@ def _comparison_with_ratios(ratios, *, repeats=10, noise=0.01, seed=0):
 
     from fake_runs import case, make_record, timing
 
-    from suite.compare import compare_records
+    from suite.compare.runs import compare_records
 
     rng = random.Random(seed)
     a, b = [], []
@@ -160,7 +160,7 @@ def test_too_few_cases_to_estimate_the_noise_leave_each_case_to_its_own_test():
 
 
 def test_the_vectorised_rule_gives_the_same_results_as_the_one_case_rule():
-    from suite.significance import speed_changes
+    from suite.compare.significance import speed_changes
 
     rng = random.Random(5)
     pairs = []

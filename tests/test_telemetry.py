@@ -1,4 +1,4 @@
-"""NVML telemetry (suite.telemetry) with NVML absent, failing, and faked."""
+"""NVML telemetry (suite.machine.telemetry) with NVML absent, failing, and faked."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 
-from suite import telemetry
-from suite.telemetry import (
+from suite.machine import telemetry
+from suite.machine.telemetry import (
     CSV_COLUMNS,
     NvmlSampler,
     NvmlUnavailable,

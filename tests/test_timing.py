@@ -18,15 +18,14 @@ import pytest
 from conftest import ROOT, only_run, pairbench, read_records
 from fake_runs import make_run, standard_records
 
-from suite import execution, timing_settings
-from suite.calibration import calibrate, timing_record
 from suite.case import Case
 from suite.cli import main
 from suite.errors import UsageError
-from suite.execution import Prepared
-from suite.run.options import RunOptions, make_options
-from suite.run.timing_loop import alternate
-from suite.timing import (
+from suite.machine import timing_settings
+from suite.measure import execution
+from suite.measure.calibration import calibrate, timing_record
+from suite.measure.execution import Prepared
+from suite.measure.timing import (
     WARMUP_WINDOW,
     SamplingPlan,
     first_sample_ratios,
@@ -35,6 +34,8 @@ from suite.timing import (
     step_stats,
     units_for,
 )
+from suite.measure.timing_loop import alternate
+from suite.run.options import RunOptions, make_options
 
 CASE = Case("mlp_seed", "sequential", "train_step", "xla", "cpu", "float32", "off", "tiny")
 
@@ -386,13 +387,19 @@ def test_hand_loop_imports_no_pairbench_timing_code():
     from test_import_graph import import_graph
 
     graph = import_graph()
-    seen, todo = set(), ["suite.hand_loop"]
+    seen, todo = set(), ["suite.measure.hand_loop"]
     while todo:
         mod = todo.pop()
         if mod not in seen:
             seen.add(mod)
             todo += graph.get(mod, ())
-    forbidden = {"suite.execution", "suite.calibration", "suite.timing", "suite.gc_control", "suite.overhead"}
+    forbidden = {
+        "suite.measure.execution",
+        "suite.measure.calibration",
+        "suite.measure.timing",
+        "suite.measure.gc_control",
+        "suite.measure.overhead",
+    }
     assert not {m for m in seen if m in forbidden or m.startswith("suite.run")}
 
 
@@ -405,9 +412,9 @@ def test_real_case_outputs_do_not_depend_on_the_sample_length():
     code = (
         "import json, numpy as np\n"
         "from suite.case import Case\n"
-        "from suite.execution import configure_process, prepare_case\n"
-        "from suite.timing import SamplingPlan\n"
-        "from suite.calibration import calibrate\n"
+        "from suite.measure.execution import configure_process, prepare_case\n"
+        "from suite.measure.timing import SamplingPlan\n"
+        "from suite.measure.calibration import calibrate\n"
         "configure_process('float32', 'off')\n"
         "p = prepare_case(Case('mlp_seed','raw','train_step','xla','cpu','float32','off','tiny'))\n"
         "calibrate(p, SamplingPlan(0.005, 0.2))\n"
@@ -450,7 +457,7 @@ def test_thread_settings_are_applied_in_the_worker_and_recorded(tmp_path):
 
 @pytest.mark.slow
 def test_overhead_measures_a_real_run_and_a_separate_hand_loop(tmp_path):
-    from suite.overhead import hand_round, pairbench_round
+    from suite.measure.overhead import hand_round, pairbench_round
 
     ours = pairbench_round(
         ["mlp_seed"], ["predict"], ["xla"], device="cpu", size="tiny", repeats=3,

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         UsageError: no published site there, or a CDN file pairbench has no local copy of.
     """
-    from suite.asv_site import VENDOR, make_offline
+    from suite.asv.offline import VENDOR, make_offline
 
     replaced = make_offline(args.html_dir)
     if replaced:

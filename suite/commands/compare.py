@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from suite.results import DEFAULT_RESULTS_DIR, open_run
+from suite.results.run_dir import DEFAULT_RESULTS_DIR, open_run
 
 HELP = "compare two runs: speed ratios, divergence changes; --fail-on gives exit code 1 on regressions"
 
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         UsageError: unknown run, malformed ``--fail-on``, different GPUs/driver or timing settings
             without ``--force``.
     """
-    from suite.compare import compare_runs, parse_fail_on
+    from suite.compare.runs import compare_runs, parse_fail_on
 
     rule = parse_fail_on(args.fail_on) if args.fail_on is not None else None
     a = open_run(args.run_a, args.results_dir)

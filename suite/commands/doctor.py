@@ -6,7 +6,7 @@ cannot (the reasons are listed). ``--json`` prints a stable object for machines:
     {"ok": bool,
      "problems": ["<check>: <detail>", ...],      # failed required checks
      "checks": [{"name", "ok", "required", "detail"}, ...],
-     "provenance": {...} | null}                 # suite.provenance.collect(), plus "xla"
+     "provenance": {...} | null}                 # suite.machine.provenance.collect(), plus "xla"
 
 Check names: ``environment`` (``TF_DETERMINISTIC_OPS`` and friends parse as booleans,
 ``XLA_FLAGS`` is accepted by XLA: checked in a subprocess), ``tensorflow``, ``keras``,
@@ -55,7 +55,7 @@ def diagnose() -> dict[str, Any]:
         checks.append({"name": name, "ok": bool(ok), "required": name in REQUIRED_CHECKS, "detail": detail})
 
     prov: dict[str, Any] | None = None
-    from suite.env_check import boolean_problems, xla_flags_problem
+    from suite.machine.env_check import boolean_problems, xla_flags_problem
 
     env_problems = boolean_problems()
     xla_problem = xla_flags_problem()
@@ -66,14 +66,14 @@ def diagnose() -> dict[str, Any]:
         add("tensorflow", False, "not checked: fix the environment variable first")
         return _finish(checks, prov)
     try:
-        from suite.tf_noise import quiet_native_stderr
+        from suite.machine.tf_noise import quiet_native_stderr
 
         with quiet_native_stderr():
             importlib.import_module("tensorflow")
     except Exception as exc:  # a broken install can raise anything on import
         add("tensorflow", False, f"cannot import tensorflow: {_one_line(exc)}")
         return _finish(checks, prov)
-    from suite import provenance
+    from suite.machine import provenance
 
     try:
         prov = provenance.collect()

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import UsageError
-from suite.results import DEFAULT_RESULTS_DIR, open_run
+from suite.results.run_dir import DEFAULT_RESULTS_DIR, open_run
 
 HELP = "rebuild one case of a run and localise its difference to a layer and a gradient"
 
@@ -161,7 +161,7 @@ def explain_case(
     case = record.case
     pair = _load_pair(case, meta)
     from suite.errors import CaseUnsupported, StructuralMismatch
-    from suite.execution import check_device_supported, configure_process
+    from suite.measure.execution import check_device_supported, configure_process
 
     configure_process(case.precision, case.determinism)
     try:
@@ -174,7 +174,7 @@ def explain_case(
     from suite.axes import FLOAT64, tf_device
     from suite.divergence import localise
     from suite.errors import AmbiguousAlignment, root_cause, unsupported_from_error
-    from suite.execution import make_optimizer
+    from suite.measure.execution import make_optimizer
     from suite.zoo.prepare import as_inputs, build_members
 
     seed = int(meta.get("options", {}).get("seed", 0))

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         UsageError: a source that is neither a results folder nor a run, two sources with one
             machine name, an unknown group key, asv publish failing.
     """
-    from suite.fleet import combine_asv, find_sources, publish_asv, write_fleet_report
+    from suite.ops.fleet import combine_asv, find_sources, publish_asv, write_fleet_report
 
     sources = find_sources(args.sources)
     written = write_fleet_report(sources, args.out, group_by=args.group_by)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from suite.results import DEFAULT_RESULTS_DIR
+from suite.results.run_dir import DEFAULT_RESULTS_DIR
 
 HELP = "join shard runs (pairbench run --shard K/N) into one run folder with one report"
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         UsageError: runs that are not shards of one run (settings, software, plan), a shard
             given twice, overlapping cases, missing or unfinished shards without ``--partial``.
     """
-    from suite.merge import merge_runs
+    from suite.run.merge import merge_runs
 
     result = merge_runs(
         args.runs,

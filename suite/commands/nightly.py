@@ -1,6 +1,6 @@
 """``pairbench nightly``: doctor, asv, the matrix, compare with the last night, publish, prune.
 
-The logic is in :mod:`suite.nightly`; see ``docs/nightly.md``.
+The logic is in :mod:`suite.ops.nightly`; see ``docs/nightly.md``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from suite.commands.run import AXES, add_timing_arguments, axis_values
-from suite.nightly import ASV_ENVS, DEFAULT_FAIL_ON, DEFAULT_KEEP, MATRICES, NightlyOptions, run_nightly
+from suite.ops.nightly import ASV_ENVS, DEFAULT_FAIL_ON, DEFAULT_KEEP, MATRICES, NightlyOptions, run_nightly
 
 HELP = "one run for cron/CI: doctor, asv run, the matrix, compare with the previous night, asv publish"
 
@@ -110,7 +110,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> NightlyOptions:
-    """The :class:`~suite.nightly.NightlyOptions` of parsed arguments."""
+    """The :class:`~suite.ops.nightly.NightlyOptions` of parsed arguments."""
     axes = axis_values(args)
     return NightlyOptions(
         results_dir=args.results_dir,

@@ -81,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from suite.overhead import TARGET, measure, summary, to_markdown
-    from suite.provenance import cpu_model
+    from suite.machine.provenance import cpu_model
+    from suite.measure.overhead import TARGET, measure, summary, to_markdown
 
     pairs, workloads, modes = _check(args)
     console = Console(stderr=args.json)

@@ -140,8 +140,8 @@ def _given(args: argparse.Namespace, name: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Run the matrix; exit 0 when every case has a record (whatever its verdict)."""
-    from suite.progress import make_progress
     from suite.run import make_options, run_selection
+    from suite.run.progress import make_progress
     from suite.run.shard import parse_shard
 
     argv = ["pairbench", *sys.argv[1:]]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import UsageError
-from suite.results import DEFAULT_RESULTS_DIR, RunDir, open_run
+from suite.results.run_dir import DEFAULT_RESULTS_DIR, RunDir, open_run
 
 HELP = "show a run's profiler traces and the TensorBoard command to open them"
 
@@ -165,8 +165,8 @@ def _print_kernels(console: Any, rd: RunDir, case_id: str, case_dir: Path, top: 
     from rich.table import Table
     from rich.text import Text
 
+    from suite.machine.tf_noise import quiet_native_stderr
     from suite.profiling import summarise_trace_dir
-    from suite.tf_noise import quiet_native_stderr
 
     with quiet_native_stderr():  # TensorFlow's protobufs and the converter log on fd 2
         rows, source, summary = _kernel_rows(rd, case_id, case_dir, top)

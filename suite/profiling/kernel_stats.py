@@ -94,7 +94,7 @@ def convert(files: Sequence[Path], tool: str) -> list[dict[str, Any]]:
     Raises:
         ConverterUnavailable: xprof is missing, the converter raised, or its output is not JSON.
     """
-    from suite.tf_noise import quiet_native_stderr
+    from suite.machine.tf_noise import quiet_native_stderr
 
     try:
         with quiet_native_stderr():

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from suite.frame import run_frame, with_all_columns
 from suite.report.summary import PROBLEM_VERDICTS, Finding, Summary, problem_mask, summarize
 from suite.report.table import (
     MISSING,
@@ -20,7 +19,8 @@ from suite.report.table import (
     parse_group_by,
     report_frame,
 )
-from suite.results import RunDir
+from suite.results.frame import run_frame, with_all_columns
+from suite.results.run_dir import RunDir
 
 __all__ = [
     "PROBLEM_VERDICTS",
@@ -176,9 +176,9 @@ def write_report(
     Raises:
         UsageError: for an unknown group or sort key, or an unreadable ``run.json``.
     """
-    from suite.compare_columns import CACHE, CompareColumns
     from suite.report.html import render_html
     from suite.report.markdown import render_markdown
+    from suite.results.compare_cache import CACHE, CompareColumns
 
     written: dict[str, Path] = {}
     groups = parse_group_by(group_by)

@@ -1,6 +1,6 @@
 """The report table: one row per case, units in column names.
 
-:func:`report_frame` is the run's typed frame (:mod:`suite.frame`) with every column;
+:func:`report_frame` is the run's typed frame (:mod:`suite.results.frame`) with every column;
 :func:`arrange` groups and sorts it; :func:`display_frame` formats it for text outputs
 ("—" for missing values).
 """
@@ -12,11 +12,11 @@ from typing import Any
 
 from suite.axes import check_names
 from suite.errors import UsageError
-from suite.frame import COLUMN_NAMES, run_frame, with_all_columns
-from suite.frame import frame_from_records as typed_frame_from_records
-from suite.record import Record
-from suite.record_columns import AXES, REFERENCES, as_float
-from suite.results import RunDir
+from suite.results.columns import AXES, REFERENCES, as_float
+from suite.results.frame import COLUMN_NAMES, run_frame, with_all_columns
+from suite.results.frame import frame_from_records as typed_frame_from_records
+from suite.results.record import Record
+from suite.results.run_dir import RunDir
 
 __all__ = ["AXES", "COLUMN_NAMES", "MISSING", "REFERENCES", "VERDICT_SEVERITY", "as_float"]
 
@@ -54,14 +54,14 @@ def report_frame(run: RunDir):
         run: the run folder.
 
     Returns:
-        The typed frame (:func:`suite.frame.run_frame`) with every :data:`COLUMN_NAMES`
+        The typed frame (:func:`suite.results.frame.run_frame`) with every :data:`COLUMN_NAMES`
         column, also those missing on every row (all-NA, typed), so reports can rely on them.
     """
     return with_all_columns(run_frame(run))
 
 
 def frame_from_records(records: Iterable[Record], **kwargs: Any):
-    """:func:`report_frame` of records held in memory (see :func:`suite.frame.frame_from_records`)."""
+    """:func:`report_frame` of records held in memory (see :func:`suite.results.frame.frame_from_records`)."""
     return with_all_columns(typed_frame_from_records(records, **kwargs))
 
 

@@ -6,10 +6,10 @@
   ``--resume`` and ``nightly`` (lock, signals, failure, finish);
 - :mod:`suite.run.parent` starts worker processes running :mod:`suite.run.child`; both share
   only :mod:`suite.run.job` (the job and the messages), cases, records and options;
-- in the child, :mod:`suite.run.group` prepares a group of cases, :mod:`suite.run.timing_loop`
+- in the child, :mod:`suite.run.group` prepares a group of cases, :mod:`suite.measure.timing_loop`
   times them alternating, :mod:`suite.run.evaluate` decides verdicts, localises and profiles.
 
-Every file of a run folder is read and written through :mod:`suite.results`.
+Every file of a run folder is read and written through :mod:`suite.results.run_dir`.
 """
 
 from __future__ import annotations

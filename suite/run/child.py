@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     die_with_parent()
     job = Job.from_json(Path(argv[0]).read_text(encoding="utf-8"))
     channel = Channel()
-    from suite.execution import configure_process
-    from suite.results import ResultsWriteError, RunDir
+    from suite.measure.execution import configure_process
+    from suite.results.run_dir import ResultsWriteError, RunDir
     from suite.run.group import run_group
     from suite.zoo import load_pairs_from
 
@@ -128,7 +128,7 @@ def probe() -> int:
     compiled = tf.function(lambda v: v * 2.0, jit_compile=True)
     compiled(tf.constant(1.0)).numpy()  # an unknown flag in XLA_FLAGS aborts here, named in stderr
     try:
-        from suite.provenance import collect
+        from suite.machine.provenance import collect
 
         provenance = collect()
     except Exception as exc:  # provenance is informative; the run goes on without it

@@ -1,7 +1,7 @@
 """A measured case against its references: the metrics of each comparison made, and why each
 comparison that could not be made was not.
 
-A reference (``vs_pair``, ``vs_eager``, ``vs_cpu``, ``vs_fp64``; see :mod:`suite.references`)
+A reference (``vs_pair``, ``vs_eager``, ``vs_cpu``, ``vs_fp64``; see :mod:`suite.run.references`)
 is *requested* when its case is in the run (the float64 reference: when ``--fp64`` is on).
 A requested comparison that cannot be made is an :class:`Unavailable` with the cause: the
 reference case failed ("reference unavailable: the eager case error: ..."), has no outputs,
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from suite.case import Case
-from suite.record import Record
-from suite.references import references_of
-from suite.results import RunDir
+from suite.results.record import Record
+from suite.results.run_dir import RunDir
+from suite.run.references import references_of
 
 #: record flag of a case with a requested comparison that could not be made
 REFERENCE_UNAVAILABLE = "reference-unavailable"

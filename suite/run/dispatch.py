@@ -33,10 +33,10 @@ from typing import Any, Protocol
 
 from suite.axes import is_gpu
 from suite.case import Case
-from suite.matrix import JobPlan
-from suite.record import Record
-from suite.results import ResultsWriteError, RunDir
+from suite.results.record import Record
+from suite.results.run_dir import ResultsWriteError, RunDir
 from suite.run.job import Job
+from suite.run.matrix import JobPlan
 from suite.run.options import RunOptions
 from suite.run.schedule import Unit
 

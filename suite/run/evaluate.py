@@ -20,12 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from suite.calibration import timing_record
 from suite.case import Case
 from suite.errors import classify_failure
-from suite.execution import Prepared, ProcessState, RepeatResult
-from suite.record import Record
-from suite.results import RunDir, parse_record
+from suite.measure.calibration import timing_record
+from suite.measure.execution import Prepared, ProcessState, RepeatResult
+from suite.results.record import Record
+from suite.results.run_dir import RunDir, parse_record
 from suite.run.comparisons import REFERENCE_UNAVAILABLE, Unavailable, compare_with_references
 from suite.run.options import RunOptions
 
@@ -242,7 +242,7 @@ def _localise(
         import tensorflow as tf
 
         from suite.axes import tf_device
-        from suite.execution import make_optimizer
+        from suite.measure.execution import make_optimizer
         from suite.zoo import get_pair
 
         pair = get_pair(case.pair)

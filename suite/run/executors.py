@@ -20,10 +20,10 @@ from typing import Any
 
 from suite.axes import PINNED_GPU_ENV, SIMULATED_GPUS_ENV
 from suite.errors import UsageError
-from suite.matrix import JobPlan
-from suite.results import RunDir
+from suite.results.run_dir import RunDir
 from suite.run.dispatch import Events, Executor
 from suite.run.job import Job
+from suite.run.matrix import JobPlan
 from suite.run.options import EXECUTORS
 from suite.run.parent import LocalWorker, probe
 from suite.run.schedule import Unit, make_units

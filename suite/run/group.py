@@ -1,10 +1,10 @@
 """One group of cases inside the child: prepare, time (alternating), evaluate.
 
 A group is one member of one pair in several modes. Each case is prepared (built, weights
-copied, warmed up); the prepared cases are timed together by :mod:`suite.run.timing_loop`;
+copied, warmed up); the prepared cases are timed together by :mod:`suite.measure.timing_loop`;
 then each is evaluated by :mod:`suite.run.evaluate`. A case that fails at any point becomes a
 row with its reason; the other cases of the group go on. A run folder that cannot be
-written (:class:`~suite.results.ResultsWriteError`) is not the case's fault: it stops the
+written (:class:`~suite.results.run_dir.ResultsWriteError`) is not the case's fault: it stops the
 worker, and the case runs again on resume.
 """
 
@@ -17,12 +17,12 @@ from dataclasses import replace
 from typing import Any
 
 from suite.case import Case
-from suite.execution import Prepared, ProcessState, prepare_case
-from suite.record import Record
-from suite.results import ResultsWriteError, RunDir
+from suite.measure.execution import Prepared, ProcessState, prepare_case
+from suite.measure.timing_loop import alternate
+from suite.results.record import Record
+from suite.results.run_dir import ResultsWriteError, RunDir
 from suite.run.evaluate import RunRecords, failure_record, finish
 from suite.run.options import RunOptions
-from suite.run.timing_loop import alternate
 
 _OTHERS: dict[str, RunRecords] = {}
 
@@ -38,7 +38,7 @@ def _others(run: RunDir) -> RunRecords:
 def run_group(run: RunDir, options: RunOptions, group: list[Case], state: ProcessState) -> Iterator[Record]:
     """Run a group of cases (see the module docstring) and yield one record per case."""
     from suite.axes import FLOAT64
-    from suite.telemetry import NvmlSampler
+    from suite.machine.telemetry import NvmlSampler
 
     others = _others(run)
     prepared: dict[Case, Prepared] = {}

@@ -15,7 +15,7 @@ A Ray task (:mod:`suite.run.ray_task`) adds ``{"event": "node", "placement": {..
 the child's messages and ``{"event": "exit", "code": int}`` after them.
 
 Neither side imports the other: both import this module, :mod:`suite.case`,
-:mod:`suite.record` and :mod:`suite.run.options`.
+:mod:`suite.results.record` and :mod:`suite.run.options`.
 """
 
 from __future__ import annotations

@@ -32,9 +32,8 @@ from typing import Any
 from suite import __version__
 from suite.case import Case
 from suite.errors import RunInterrupted, UsageError, stop_on_signals
-from suite.matrix import expand, plan_jobs, validate
-from suite.record import Record
-from suite.results import (
+from suite.results.record import Record
+from suite.results.run_dir import (
     ResultsWriteError,
     RunDir,
     check_results_dir,
@@ -45,6 +44,7 @@ from suite.results import (
 )
 from suite.run.dispatch import Dispatcher, Executor
 from suite.run.executors import make_executor
+from suite.run.matrix import expand, plan_jobs, validate
 from suite.run.options import RunOptions, options_from_meta
 from suite.run.schedule import pending_plans
 from suite.run.shard import parse_shard, plan_digest, shard_cases
@@ -105,7 +105,7 @@ def check_environment(env: dict[str, str] | None = None) -> None:
         UsageError: ``TF_DETERMINISTIC_OPS`` (or another boolean TensorFlow variable) is not a
             boolean. A bad ``XLA_FLAGS`` is caught by the probe, which compiles with XLA.
     """
-    from suite.env_check import boolean_problems
+    from suite.machine.env_check import boolean_problems
 
     problems = boolean_problems(env)
     if problems:
@@ -125,7 +125,7 @@ def git_commit() -> str | None:
 
 
 def _load_pairs(options: RunOptions) -> None:
-    from suite.tf_noise import quiet_native_stderr
+    from suite.machine.tf_noise import quiet_native_stderr
     from suite.zoo import load_pairs_from
 
     with quiet_native_stderr():  # pair files import TensorFlow

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import UsageError
-from suite.matrix import PRESETS, Selection, apply_preset
+from suite.run.matrix import PRESETS, Selection, apply_preset
 from suite.run.shard import parse_shard
 
 #: seeds are passed to ``keras.utils.set_random_seed``, which needs a 32-bit unsigned value
@@ -116,8 +116,8 @@ class RunOptions:
         check_options(self)
 
     def sampling_plan(self) -> Any:
-        """The :class:`suite.timing.SamplingPlan` of these options."""
-        from suite.timing import SamplingPlan
+        """The :class:`suite.measure.timing.SamplingPlan` of these options."""
+        from suite.measure.timing import SamplingPlan
 
         return SamplingPlan(min_sample_s=self.min_sample_s, max_warmup_s=self.max_warmup_s)
 

@@ -28,9 +28,9 @@ from typing import Any
 
 from suite.axes import SIMULATED_GPUS_ENV
 from suite.errors import UsageError
-from suite.results import RunDir
+from suite.machine.tf_noise import is_noise
+from suite.results.run_dir import RunDir
 from suite.run.job import PARENT_PID_ENV, Job
-from suite.tf_noise import is_noise
 
 #: lines of worker stderr quoted in an error row
 STDERR_TAIL_LINES = 4

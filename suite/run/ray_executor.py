@@ -33,11 +33,11 @@ from typing import Any
 
 from suite.axes import PINNED_GPU_ENV, SIMULATED_GPUS_ENV
 from suite.errors import UsageError
-from suite.matrix import JobPlan
-from suite.provenance import NUMERICS_ENV_VARS
-from suite.results import RunDir
+from suite.machine.provenance import NUMERICS_ENV_VARS
+from suite.results.run_dir import RunDir
 from suite.run.dispatch import Events
 from suite.run.job import PARENT_PID_ENV, Job
+from suite.run.matrix import JobPlan
 from suite.run.parent import log_summary
 from suite.run.schedule import Unit, make_units
 

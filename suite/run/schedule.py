@@ -1,6 +1,6 @@
 """The units of a run: which worker process runs which groups, after which other units.
 
-:func:`suite.matrix.plan_jobs` groups cases into jobs (one precision and determinism each,
+:func:`suite.run.matrix.plan_jobs` groups cases into jobs (one precision and determinism each,
 references first). An executor turns those jobs into :class:`Unit` s, each one worker
 process's share, with the units it must wait for:
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from suite.case import Case
-from suite.matrix import JobPlan
+from suite.run.matrix import JobPlan
 from suite.run.shard import split_clusters
 
 #: the device of a unit that runs CPU and GPU groups in one worker (``serial``)

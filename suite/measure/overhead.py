@@ -7,7 +7,7 @@ order (A B, B A, A B, ...) so that a slow drift of the machine touches both alik
 - ``pairbench``: a real ``pairbench run`` (``python -m suite run``, the same command a user
   types: parent, worker, warm-up, calibration, alternating repeats, evaluation) of the pairs'
   reference members, whose records give ``timing.step_s_median``: what a run records;
-- ``hand``: ``python -m suite.hand_loop`` (:mod:`suite.hand_loop`), a minimal loop that shares
+- ``hand``: ``python -m suite.measure.hand_loop`` (:mod:`suite.measure.hand_loop`), a minimal loop that shares
   no timing code with pairbench, timed in steady state in its own process.
 
 For each case the ratio is the median over rounds of pairbench's medians divided by the median
@@ -116,7 +116,7 @@ def pairbench_round(
     Raises:
         RuntimeError: a run exits non-zero or a case has no timing (its verdict and reason).
     """
-    from suite.results import RunDir
+    from suite.results.run_dir import RunDir
 
     out: dict[Key, float] = {}
     for member, group in reference_members(pairs).items():
@@ -158,7 +158,7 @@ def hand_round(
             *("--size", size, "--device", device, *extra),
         ]
         proc = subprocess.run(
-            [sys.executable, "-m", "suite.hand_loop", *argv],
+            [sys.executable, "-m", "suite.measure.hand_loop", *argv],
             capture_output=True,
             text=True,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},

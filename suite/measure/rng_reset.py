@@ -1,6 +1,6 @@
 """Restoring the random state before each repeat, without slowing the timed sample down.
 
-Every repeat starts from the same random state (:meth:`suite.execution.Prepared.repeat`), so
+Every repeat starts from the same random state (:meth:`suite.measure.execution.Prepared.repeat`), so
 that reruns can be compared. ``keras.utils.set_random_seed`` does that for Python, numpy,
 Keras' global seed generator and TensorFlow's global seed; but TensorFlow's part
 (``tf.random.set_seed``) also clears TensorFlow's kernel caches, so that *stateful* random

@@ -13,7 +13,7 @@ One row per case (the last record wins when a case was recorded twice), one colu
   ``control``, ``verdict``) are always there.
 
 ``docs/columns.md`` documents every column; a test keeps it in step with :data:`COLUMNS`.
-Records are read column by column (:mod:`suite.record_columns`), so a million records load
+Records are read column by column (:mod:`suite.results.columns`), so a million records load
 in bounded memory.
 """
 
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from suite.record import Record
-from suite.record_columns import AXES, REFERENCES, read_raw_table, tables_from_records
-from suite.results import DEFAULT_RESULTS_DIR, RunDir, machine_of, open_run
+from suite.results.record import Record
+from suite.results.columns import AXES, REFERENCES, read_raw_table, tables_from_records
+from suite.results.run_dir import DEFAULT_RESULTS_DIR, RunDir, machine_of, open_run
 
 #: controls of a pair when ``run.json`` does not say (runs before the ``pairs`` block): the default
 #: of :attr:`suite.zoo.Pair.controls`
@@ -42,7 +42,7 @@ class Column:
         name: the column name (units in it).
         dtype: the pandas dtype.
         description: what it holds, for ``docs/columns.md``.
-        source: the raw column (:data:`suite.record_columns.RAW_COLUMNS`) it comes from.
+        source: the raw column (:data:`suite.results.columns.RAW_COLUMNS`) it comes from.
         scale: factor from record units to the column's unit.
     """
 
@@ -156,7 +156,7 @@ def typed_frame(
     """The typed frame of a raw column table (one row per case, sorted by case id).
 
     Args:
-        raw: a ``pyarrow.Table`` of raw columns (:func:`suite.record_columns.read_raw_table`).
+        raw: a ``pyarrow.Table`` of raw columns (:func:`suite.results.columns.read_raw_table`).
         run_id: the value of the ``run_id`` column.
         controls: pair -> control members; pairs not listed use :data:`DEFAULT_CONTROLS`.
         machine: the value of the ``machine`` column (None: left out).
@@ -225,7 +225,7 @@ def frame_from_records(
     """
     import pyarrow as pa
 
-    from suite.record_columns import raw_schema
+    from suite.results.columns import raw_schema
 
     tables = list(tables_from_records(records))
     raw = pa.concat_tables(tables) if tables else raw_schema().empty_table()
@@ -236,7 +236,7 @@ def run_frame(run: RunDir, sink: Any = None):
     """The typed frame of a run folder (what ``table.parquet`` holds).
 
     ``sink`` sees the parsed blocks of ``records.jsonl`` (see
-    :func:`suite.record_columns.read_raw_table`).
+    :func:`suite.results.columns.read_raw_table`).
 
     Raises:
         UsageError: ``run.json`` is unreadable.

@@ -1,7 +1,7 @@
 """Calibration: warm a prepared case up until its timing is stable, and size its samples.
 
-The rules are :mod:`suite.timing`'s; this module applies them to a
-:class:`~suite.execution.Prepared` case (:func:`calibrate`) and turns a case's repeats into
+The rules are :mod:`suite.measure.timing`'s; this module applies them to a
+:class:`~suite.measure.execution.Prepared` case (:func:`calibrate`) and turns a case's repeats into
 the record's ``timing`` (:func:`timing_record`).
 """
 
@@ -9,8 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from suite.execution import Prepared, RepeatResult
-from suite.timing import FULL_SAMPLE_FRACTION, Calibration, SamplingPlan, is_stable, step_stats, units_for
+from suite.measure.execution import Prepared, RepeatResult
+from suite.measure.timing import (
+    FULL_SAMPLE_FRACTION,
+    Calibration,
+    SamplingPlan,
+    is_stable,
+    step_stats,
+    units_for,
+)
 
 #: a warm-up sample may hold at most this many times the units of the previous one
 #: (calibration grows the sample geometrically, as pyperf doubles its loops)
@@ -23,13 +30,13 @@ def calibrate(prepared: Prepared, plan: SamplingPlan) -> Calibration:
     """Warm up until the per-step time is stable (or ``plan.max_warmup_s``), calibrating the
     units per sample on the way; sets ``prepared.calibration`` and returns it.
 
-    Warm-up samples are timed regions (:meth:`~suite.execution.Prepared.time_units`) that start
+    Warm-up samples are timed regions (:meth:`~suite.measure.execution.Prepared.time_units`) that start
     at one unit and grow (at most :data:`CALIBRATION_GROWTH` times per sample) to the units
     that last ``plan.min_sample_s`` at the fastest per-unit time seen so far (the fastest, because
     a process that was descheduled for a moment must not shrink the samples for good). The
     warm-up ends once the samples are calibrated (a second sample at least, and they ran about
-    the units they ask for) and either the timing is stable (:func:`~suite.timing.is_stable`,
-    over the samples at least :data:`~suite.timing.FULL_SAMPLE_FRACTION` of ``min_sample_s``
+    the units they ask for) and either the timing is stable (:func:`~suite.measure.timing.is_stable`,
+    over the samples at least :data:`~suite.measure.timing.FULL_SAMPLE_FRACTION` of ``min_sample_s``
     long) or ``max_warmup_s`` has passed; at most ``2 * max_warmup_s + 10 * min_sample_s`` in
     any case.
     ``max_warmup_s=0``: calibrate only. The samples run from wherever the state is (training
@@ -63,13 +70,13 @@ def calibrate(prepared: Prepared, plan: SamplingPlan) -> Calibration:
 
 
 def timing_record(prepared: Prepared, repeats: list[RepeatResult]) -> dict[str, Any]:
-    """The record's ``timing``: :func:`~suite.timing.step_stats` of the repeats' samples, the
-    calibration, and the thread settings in force (:func:`suite.timing_settings.thread_settings`).
+    """The record's ``timing``: :func:`~suite.measure.timing.step_stats` of the repeats' samples, the
+    calibration, and the thread settings in force (:func:`suite.machine.timing_settings.thread_settings`).
 
     Raises:
         ValueError: no repeats, or repeats of different lengths.
     """
-    from suite.timing_settings import thread_settings
+    from suite.machine.timing_settings import thread_settings
 
     units = {r.units for r in repeats}
     if len(units) > 1:

@@ -6,14 +6,14 @@ clocks, persistence mode and the power limit move timings too. This module reads
 TensorFlow's thread pools, sets) them:
 
 - :func:`apply_threads` sets TensorFlow's intra-/inter-op thread pools (before TensorFlow's
-  context starts: :func:`suite.execution.configure_process` calls it in every worker);
+  context starts: :func:`suite.measure.execution.configure_process` calls it in every worker);
 - :func:`thread_settings` is what one process runs with (stored in every record's ``timing``);
 - :func:`collect` is the machine's side (``run.json`` ``provenance.timing``): CPU count and
   affinity, governor and boost where ``/sys`` has them, GPU clocks and persistence where NVML
   gives them. What cannot be read is None, with the reason next to it; nothing here raises.
 
 ``pairbench compare`` refuses two runs whose settings differ
-(:func:`suite.compare.timing_settings_differences`).
+(:func:`suite.compare.runs.timing_settings_differences`).
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def gpu_clock_settings(nvml: Any = None) -> dict[str, Any]:
         "compute_mode"}], "gpu_clocks_reason": None | why there are none}``; a query the GPU
         does not support is None.
     """
-    from suite.telemetry import NvmlUnavailable, load_nvml, normalise_pci_bus_id, nvml_error_text
+    from suite.machine.telemetry import NvmlUnavailable, load_nvml, normalise_pci_bus_id, nvml_error_text
 
     owned = nvml is None
     try:

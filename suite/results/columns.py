@@ -1,7 +1,7 @@
 """Read ``records.jsonl`` as columns, fast and in bounded memory, for the typed frame.
 
 A million records are ~1.5 GB of JSON. Parsing each line into Python dicts and
-:class:`~suite.record.Record` objects costs ~60 µs a line on a 2-core VM (and the garbage
+:class:`~suite.results.record.Record` objects costs ~60 µs a line on a 2-core VM (and the garbage
 collector multiplies it while millions of small objects pile up), so the frame is built
 from Arrow's multithreaded JSON reader instead, block by block, with an explicit schema of
 the fields the frame needs (:data:`SOURCES`): memory holds one block and the finished
@@ -14,7 +14,7 @@ last line, a value of another type) falls back to :meth:`RunDir.iter_records`, w
 about each bad line with its number, with the garbage collector paused while it runs.
 
 Both paths produce the same *raw columns* (:func:`read_raw_table`): plain values in record
-units, before :mod:`suite.frame` names, scales and types them.
+units, before :mod:`suite.results.frame` names, scales and types them.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import numbers
 from collections.abc import Iterator
 from typing import Any
 
-from suite.record import Record
-from suite.results import RunDir
+from suite.results.record import Record
+from suite.results.run_dir import RunDir
 
 #: case axes, in ``case_id`` order
 AXES: tuple[str, ...] = ("pair", "member", "workload", "mode", "device", "precision", "determinism", "size")
@@ -344,14 +344,14 @@ def read_raw_table(run: RunDir, sink: Any = None) -> Any:
     """The run's records as one raw column table (:data:`RAW_COLUMNS`), in file order.
 
     Duplicates (a retried case) are all kept; the caller keeps the last one. Bad lines are
-    skipped with a :class:`~suite.results.CorruptLineWarning` naming the line.
+    skipped with a :class:`~suite.results.run_dir.CorruptLineWarning` naming the line.
 
     Args:
         run: the run folder.
         sink: called with each block Arrow parsed (a ``pyarrow.RecordBatch`` with more fields
             than the raw columns, e.g. the timed samples), then with ``None`` once the whole
             file was parsed that way; never with ``None`` when the line reader was needed
-            (:class:`suite.compare_columns.CompareColumns` caches ``compare``'s columns so).
+            (:class:`suite.results.compare_cache.CompareColumns` caches ``compare``'s columns so).
 
     Returns:
         A ``pyarrow.Table``: numbers are float64 in record units (seconds, bytes), null when

@@ -5,7 +5,7 @@ before every timed sample, so a prepared case (models built, weights copied, war
 cached per process in a module-level dict keyed by its :class:`~suite.case.Case`. TensorFlow is
 imported only when a case is prepared: importing the benchmark files (asv's discovery, ``asv
 check``) stays fast. Every asv case runs at precision ``float32`` with op determinism ``off``
-(:func:`suite.execution.configure_process` is called once per process).
+(:func:`suite.measure.execution.configure_process` is called once per process).
 
 The grid is the same on every machine (devices are always ``cpu`` and ``gpu:0``); what cannot
 run here raises :class:`~suite.errors.CaseUnsupported` with a reason, which the benchmark files
@@ -40,7 +40,7 @@ from suite.case import Case
 from suite.errors import CaseUnsupported, StructuralMismatch, UsageError
 
 if TYPE_CHECKING:
-    from suite.execution import Prepared
+    from suite.measure.execution import Prepared
 
 #: environment variable choosing the size preset of every asv case
 ENV_SIZE = "PAIRBENCH_ASV_SIZE"
@@ -209,7 +209,7 @@ def _configure() -> None:
     if _CONFIGURED:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from suite.execution import configure_process
+    from suite.measure.execution import configure_process
 
     configure_process(PRECISION, DETERMINISM)
     _CONFIGURED = True
@@ -226,7 +226,7 @@ def prepared(case: Case) -> Prepared:
     if case not in _PREPARED:
         _configure()
         from suite.errors import classify_failure
-        from suite.execution import prepare_case
+        from suite.measure.execution import prepare_case
 
         try:
             _PREPARED[case] = prepare_case(case)
@@ -280,7 +280,7 @@ def vs_pair(case: Case) -> dict[str, Any]:
     Raises:
         CaseUnsupported: the case is the reference member, or either case cannot run here.
     """
-    from suite.references import references_of
+    from suite.run.references import references_of
     from suite.zoo import get_pair
 
     refs = references_of(case, get_pair(case.pair).reference)
@@ -295,7 +295,7 @@ def vs_eager(case: Case) -> dict[str, Any]:
     Raises:
         CaseUnsupported: the case is eager, or either case cannot run here.
     """
-    from suite.references import references_of
+    from suite.run.references import references_of
     from suite.zoo import get_pair
 
     refs = references_of(case, get_pair(case.pair).reference)

@@ -19,7 +19,7 @@ from suite.axes import (
 )
 from suite.case import Case
 from suite.errors import UsageError
-from suite.references import fp64_reference
+from suite.run.references import fp64_reference
 
 _DEVICE_RE = re.compile(r"^(cpu|gpu:\d+)$")
 

@@ -2,9 +2,9 @@
 
 ``prepare_case`` builds the member (and copies the reference's weights into it), places
 inputs on the device, wraps the workload in the case's mode, and makes the first call, whose
-time is the case's ``compile_s``. Then (see :mod:`suite.timing` for the rules):
+time is the case's ``compile_s``. Then (see :mod:`suite.measure.timing` for the rules):
 
-- :func:`suite.calibration.calibrate` warms the case up until its timing is stable and
+- :func:`suite.measure.calibration.calibrate` warms the case up until its timing is stable and
   calibrates the units per sample so that a sample lasts at least ``min_sample_s``
   (:attr:`Prepared.calibration`);
 - ``Prepared.repeat()`` is one repeat, which is also one rerun: it restores the initial state
@@ -16,7 +16,7 @@ time is the case's ``compile_s``. Then (see :mod:`suite.timing` for the rules):
   (the alternation's switch cost) and after the restore (a restored weight is a new buffer:
   its first step is several times slower). The restore resets TensorFlow's global seed (and
   so clears its kernel caches, which slows every tf.function down for tens of calls) only
-  for a case with stateful random kernels (:mod:`suite.rng_reset`). The timed sample runs
+  for a case with stateful random kernels (:mod:`suite.measure.rng_reset`). The timed sample runs
   with the garbage collector paused and ends with a device sync. Outputs therefore never
   depend on the calibration.
 
@@ -40,9 +40,9 @@ import numpy as np
 from suite.axes import FLOAT64, gpu_index, is_gpu, tf_device
 from suite.case import Case
 from suite.errors import CaseUnsupported
-from suite.gc_control import paused_gc
-from suite.rng_reset import RngReset
-from suite.timing import Calibration
+from suite.measure.gc_control import paused_gc
+from suite.measure.rng_reset import RngReset
+from suite.measure.timing import Calibration
 
 #: forward calls in the output window of the ``predict`` workload
 PREDICT_STEPS = 10
@@ -79,7 +79,7 @@ def configure_process(
     import keras
     import tensorflow as tf
 
-    from suite.timing_settings import apply_threads
+    from suite.machine.timing_settings import apply_threads
 
     apply_threads(intra_op_threads, inter_op_threads)
     for gpu in tf.config.list_physical_devices("GPU"):
@@ -108,7 +108,7 @@ def configure_process(
 
 
 def _determinism_enabled() -> bool:
-    from suite.provenance import determinism_enabled
+    from suite.machine.provenance import determinism_enabled
 
     return bool(determinism_enabled())
 
@@ -178,10 +178,10 @@ class Prepared:
         flags: machine-readable tags for the record (``rng-at-inference``...).
         extra: what the record keeps in ``extra`` (``weight_match``, ``weight_map``, ``loss``).
         rng_layers: layers of the member that draw random numbers at inference.
-        calibration: what :func:`suite.calibration.calibrate` found (None before: a sample is
+        calibration: what :func:`suite.measure.calibration.calibrate` found (None before: a sample is
             then ``steps`` units).
-        rng: how ``restore`` resets the random state (:mod:`suite.rng_reset`; decided per
-            group by :func:`suite.rng_reset.settle`).
+        rng: how ``restore`` resets the random state (:mod:`suite.measure.rng_reset`; decided per
+            group by :func:`suite.measure.rng_reset.settle`).
     """
 
     case: Case
@@ -328,7 +328,7 @@ def prepare_case(case: Case, *, seed: int = 0, steps: int | None = None) -> Prep
         sync_device()
         prepared.compile_s = time.perf_counter() - start
         prepared.unit()  # a second untimed call: autotuning and lazy allocations settle
-        sync_device()  # the warm-up proper is suite.calibration.calibrate
+        sync_device()  # the warm-up proper is suite.measure.calibration.calibrate
     return prepared
 
 
@@ -376,7 +376,7 @@ def make_optimizer(pair: Any):
 def _state_snapshot(variables: list[Any], rng: RngReset) -> Callable[[], None]:
     """A callable restoring ``variables`` to their current values and the random state to
     ``rng.seed`` (Python, numpy, Keras' global seed, and TensorFlow's when the case needs it:
-    :mod:`suite.rng_reset`), so every repeat starts from the same state."""
+    :mod:`suite.measure.rng_reset`), so every repeat starts from the same state."""
     saved = [(v, v.numpy()) for v in variables]
 
     def restore() -> None:

@@ -11,7 +11,7 @@ jQuery             ``XStatic-jQuery`` (PyPI), ``xstatic/pkg/jquery/data/jquery.m
 flot and plugins   ``js.jquery_flot`` (PyPI, flot 0.8.1), ``js/jquery_flot/resources/*.min.js``
 Bootstrap 3        ``js.bootstrap`` (PyPI, Bootstrap 3.1.1, the version asv uses)
 stupidtable, md5,  no package on PyPI ships them: small implementations written for pairbench
-flot-orderBars     (``suite/asv_assets/``) of exactly what asv calls (see each file's header)
+flot-orderBars     (``suite/asv/assets/``) of exactly what asv calls (see each file's header)
 =================  ==========================================================================
 
 No library code is copied into this repository. The CDN's ``integrity``/``crossorigin``
@@ -31,7 +31,7 @@ from suite.errors import UsageError
 
 #: folder (inside the html dir) the local copies go to
 VENDOR = "vendor"
-_ASSETS_DIR = Path(__file__).resolve().parent / "asv_assets"
+_ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Asset:
         pattern: regular expression matching the CDN URL's path.
         name: the file name under ``vendor/``.
         distribution: the installed distribution that ships the file (None: pairbench's own).
-        path: the file inside the distribution (or inside ``suite/asv_assets``).
+        path: the file inside the distribution (or inside ``suite/asv/assets``).
     """
 
     pattern: str

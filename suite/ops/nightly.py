@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import UsageError
-from suite.results import RunDir, list_runs
+from suite.results.run_dir import RunDir, list_runs
 
 SUMMARY_SCHEMA_VERSION = 1
 DEFAULT_FAIL_ON = "speed:1.10,divergence:any"
@@ -187,13 +187,13 @@ def previous_run(runs: list[RunDir], new: RunDir | None) -> tuple[RunDir | None,
     """The newest finished run before ``new`` measured on the same GPUs and driver.
 
     Args:
-        runs: nightly runs, oldest first (:func:`suite.results.list_runs`).
+        runs: nightly runs, oldest first (:func:`suite.results.run_dir.list_runs`).
         new: the new run (excluded; its ``run.json`` gives the machine), or None.
 
     Returns:
         ``(run or None, ids of newer finished runs skipped because their machine differs)``.
     """
-    from suite.compare import machine_differences
+    from suite.compare.runs import machine_differences
 
     meta_new = new.read_meta() if new else {}
     skipped = []
@@ -355,7 +355,7 @@ def step_asv_publish(opts: NightlyOptions, commit: str | None) -> Step:
     code, tail = _asv(["publish", "--config", str(conf)], _asv_logs(opts) / "publish.log", 1800)
     if code != 0:
         return Step("asv-publish", "failed", f"asv publish exited {code}: {tail}", time.monotonic() - t0)
-    from suite.asv_site import make_offline
+    from suite.asv.offline import make_offline
 
     html = opts.results_dir / "html"
     try:  # nightly GPU boxes are often offline: the site must not depend on CDNs
@@ -378,7 +378,7 @@ def _asv_logs(opts: NightlyOptions) -> Path:
 
 def run_options(opts: NightlyOptions, preset: str):
     """The :class:`~suite.run.options.RunOptions` of the nightly matrix (same builder as ``run``)."""
-    from suite.matrix import validate
+    from suite.run.matrix import validate
     from suite.run.options import make_options
 
     options = make_options(
@@ -408,8 +408,8 @@ def step_matrix(
     Returns the step, the run and its verdict counts; ``flags`` (when given) receives the
     counts of flagged cases (``non-finite``...), which the alert names too.
     """
-    from suite.progress import make_progress
     from suite.run import run_selection
+    from suite.run.progress import make_progress
 
     t0 = time.monotonic()
     progress = make_progress(quiet=opts.quiet)
@@ -446,7 +446,7 @@ def step_matrix(
 
 def step_compare(opts: NightlyOptions, run: RunDir, result: NightlyResult) -> Step:
     """Step 4: compare the new run with the previous nightly run (``--fail-on``)."""
-    from suite.compare import compare_runs, parse_fail_on
+    from suite.compare.runs import compare_runs, parse_fail_on
 
     t0 = time.monotonic()
     prev, other_machines = previous_run(list_runs(nightly_dir(opts.results_dir)), run)
@@ -510,7 +510,7 @@ def summary_paragraph(result: NightlyResult) -> str:
 
 def write_summary(result: NightlyResult, opts: NightlyOptions) -> list[Path]:
     """Write ``nightly-summary.{txt,json}`` into the run and ``latest-summary.*`` next to the runs."""
-    from suite.results import atomic_write
+    from suite.results.run_dir import atomic_write
 
     texts = {
         ".txt": result.paragraph + "\n",
@@ -543,7 +543,7 @@ def check_options(opts: NightlyOptions) -> None:
     Raises:
         UsageError: one line naming the bad option.
     """
-    from suite.compare import parse_fail_on
+    from suite.compare.runs import parse_fail_on
 
     if opts.matrix not in MATRICES:
         raise UsageError(f"--matrix must be one of {', '.join(MATRICES)} (got {opts.matrix!r})")

@@ -1,14 +1,14 @@
 """Load and match the records of two runs for ``compare``, fast and chunk by chunk.
 
 ``compare`` needs, per case in both runs, the two records' verdicts, timings and divergences.
-For runs of a million records, parsing every line into a :class:`~suite.record.Record`
+For runs of a million records, parsing every line into a :class:`~suite.results.record.Record`
 takes minutes and gigabytes; here each run's columns are read from its cache
-(:mod:`suite.compare_columns`, written by the run's report) or else by Arrow's JSON reader
+(:mod:`suite.results.compare_cache`, written by the run's report) or else by Arrow's JSON reader
 with an explicit schema of the fields ``compare`` reads
-(:func:`~suite.compare_columns.compare_schema`: the case, verdict, reason, flags, notes,
+(:func:`~suite.results.compare_cache.compare_schema`: the case, verdict, reason, flags, notes,
 timing and, per reference, the metrics), matched by case id, and turned into records a chunk
 at a time, so at most :data:`CHUNK` pairs of records exist at once. The statistics stay in
-:mod:`suite.compare` (:func:`~suite.compare.compare_records`), which sees ordinary records
+:mod:`suite.compare.runs` (:func:`~suite.compare.runs.compare_records`), which sees ordinary records
 holding those fields
 (a field the record lacks is None, which ``compare`` reads as absent): a statistic that starts
 reading another field must add it to that schema (a test compares this path with :meth:`RunDir.records`
@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from suite.case import Case
-from suite.compare_columns import compare_schema, load_cached, records_stamp, save
-from suite.record import Record
-from suite.record_columns import AXES, gc_paused
-from suite.results import RunDir
+from suite.results.columns import AXES, gc_paused
+from suite.results.compare_cache import compare_schema, load_cached, records_stamp, save
+from suite.results.record import Record
+from suite.results.run_dir import RunDir
 
 #: pairs of records built at once
 CHUNK = 50_000
@@ -95,7 +95,7 @@ def _case_ids(case: Any) -> list[str]:
 def _read_table(run: RunDir) -> Any:
     """The run's records as an Arrow table (:func:`compare_schema`), or None for the line reader.
 
-    From the run's cache when it is current (:func:`~suite.compare_columns.load_cached`);
+    From the run's cache when it is current (:func:`~suite.results.compare_cache.load_cached`);
     otherwise parsed from ``records.jsonl``, and the cache written for the next compare.
     """
     cached = load_cached(run)
@@ -124,7 +124,7 @@ def _parse_table(run: RunDir) -> Any:
         fh.seek(-1, 2)
         if fh.read(1) != b"\n":
             return None
-    from suite.record_columns import BLOCK_BYTES
+    from suite.results.columns import BLOCK_BYTES
 
     options = pj.ParseOptions(explicit_schema=compare_schema(), unexpected_field_behavior="ignore")
     try:  # block by block: the JSON text is never held whole
@@ -159,7 +159,7 @@ class Matched:
     _b: _Source
 
     def aligned_tables(self) -> tuple[Any, Any] | None:
-        """Both runs' columns (:func:`~suite.compare_columns.compare_schema`), row ``i`` of each
+        """Both runs' columns (:func:`~suite.results.compare_cache.compare_schema`), row ``i`` of each
         being case ``both[i]``; None when a run could only be read line by line."""
         if self._a.table is None or self._b.table is None:
             return None
@@ -172,7 +172,7 @@ class Matched:
     def chunks(self, size: int = CHUNK) -> Iterator[tuple[list[Record], list[Record]]]:
         """``(records of a, records of b)`` for the common cases, ``size`` at a time, in case-id order.
 
-        Consume it inside :func:`~suite.record_columns.gc_paused`: the records and the results
+        Consume it inside :func:`~suite.results.columns.gc_paused`: the records and the results
         built from them hold no reference cycles, and a million of them make every collection
         rescan them.
         """

@@ -11,7 +11,7 @@ folders (or run folders) and writes:
   folder holding ``asv/<machine>/`` of each source).
 
 Nothing is compared across machines here: ``pairbench compare`` refuses runs of different
-GPU models or drivers unless forced (:func:`suite.compare.machine_differences`).
+GPU models or drivers unless forced (:func:`suite.compare.runs.machine_differences`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import UsageError
-from suite.results import RunDir, atomic_write, list_runs, machine_of
+from suite.results.run_dir import RunDir, atomic_write, list_runs, machine_of
 
 REPORT_FILES = ("report.md", "report.html", "table.csv", "table.parquet")
 
@@ -189,7 +189,7 @@ def publish_asv(out: Path, project_dir: Path, timeout_s: float = 1800) -> Path:
     Raises:
         UsageError: no ``asv.conf.json`` in ``project_dir``, or ``asv publish`` failed (its last line).
     """
-    from suite.nightly import asv_config
+    from suite.ops.nightly import asv_config
 
     if not (project_dir / "asv.conf.json").is_file():
         raise UsageError(f"no asv.conf.json in {project_dir}: pass --project-dir (the pairbench checkout)")

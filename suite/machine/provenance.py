@@ -14,8 +14,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from suite import __version__, timing_settings
-from suite.telemetry import NvmlUnavailable, load_nvml, normalise_pci_bus_id, nvml_error_text
+from suite import __version__
+from suite.machine import timing_settings
+from suite.machine.telemetry import NvmlUnavailable, load_nvml, normalise_pci_bus_id, nvml_error_text
 
 #: Environment variables that change numerics, device placement or threading.
 NUMERICS_ENV_VARS: tuple[str, ...] = (
@@ -57,7 +58,7 @@ def collect(*, probe_xla: bool = False) -> dict[str, Any]:
         "pairbench", "tf_devices", "gpus", "driver_version", "cuda_runtime_version",
         "nvml": {"available", "reason"}, "env", "tf32_enabled", "determinism_enabled",
         "timing"}``; ``timing`` is what moves timings (CPU affinity, governor, GPU clocks:
-        :func:`suite.timing_settings.collect`).
+        :func:`suite.machine.timing_settings.collect`).
     """
     import keras
     import tensorflow as tf

@@ -22,8 +22,8 @@ from typing import Any
 from suite import __version__
 from suite.case import Case
 from suite.errors import UsageError
-from suite.record import Record
-from suite.results import ResultsWriteError, RunDir, create_run, open_run, utc_now
+from suite.results.record import Record
+from suite.results.run_dir import ResultsWriteError, RunDir, create_run, open_run, utc_now
 from suite.run.shard import plan_digest
 
 #: files of a run folder that are made anew (not copied) by a merge

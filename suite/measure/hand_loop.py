@@ -1,11 +1,11 @@
 """A minimal hand-written training/predict loop, timed in steady state: the yardstick of
 ``pairbench overhead``.
 
-Run as ``python -m suite.hand_loop --pair mlp --workloads predict,train_step --modes
+Run as ``python -m suite.measure.hand_loop --pair mlp --workloads predict,train_step --modes
 eager,function,xla [--size default] [--device cpu]``; prints one JSON line per case:
 ``{"pair", "workload", "mode", "step_s": [per-step seconds of each timed loop]}``.
 
-It shares nothing with pairbench's timing: no :mod:`suite.execution`, no calibration, no
+It shares nothing with pairbench's timing: no :mod:`suite.measure.execution`, no calibration, no
 restore, no alternation. It takes the pair's reference member and inputs from the zoo (the
 same model and batch ``pairbench run`` times), writes the step the way a tutorial does
 (``model(x)``; ``GradientTape`` + SGD), traces/compiles it, runs it for
@@ -103,7 +103,7 @@ def time_steady_state(step: Any) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     """Time every (workload, mode) of one pair; one JSON line each on stdout."""
-    parser = argparse.ArgumentParser(prog="python -m suite.hand_loop")
+    parser = argparse.ArgumentParser(prog="python -m suite.measure.hand_loop")
     parser.add_argument("--pair", required=True)
     parser.add_argument("--workloads", default="predict,train_step")
     parser.add_argument("--modes", default="eager,function,xla")

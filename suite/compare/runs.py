@@ -4,8 +4,8 @@ Cases are matched by ``case_id``. For each case in both runs:
 
 * speed: ``ratio = median step time of b / median step time of a`` (> 1: b is slower),
   tested on the per-repeat step times (``timing.step_s``) by
-  :func:`suite.significance.speed_change`: a Mann–Whitney U test and a distribution-free
-  interval of the slowdown factor, at least :data:`~suite.significance.MIN_REPEATS`
+  :func:`suite.compare.significance.speed_change`: a Mann–Whitney U test and a distribution-free
+  interval of the slowdown factor, at least :data:`~suite.compare.significance.MIN_REPEATS`
   repeats per run (fewer: not tested, and the comparison says so). ``speed:T`` fails a case
   only when the whole interval lies at or above ``T``. The nightly alert uses the same rule.
 * divergence: a verdict that got worse (see ``VERDICT_SEVERITY``), a case whose outputs
@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from suite.compare.significance import MIN_REPEATS, RunNoise, SpeedChange, speed_change, speed_changes
 from suite.errors import UsageError
-from suite.record import Record
 from suite.report.table import REFERENCES, VERDICT_SEVERITY
-from suite.results import RunDir
-from suite.significance import MIN_REPEATS, RunNoise, SpeedChange, speed_change, speed_changes
+from suite.results.record import Record
+from suite.results.run_dir import RunDir
 
 #: a case whose IQR is at least this fraction of its median is flagged unstable (pyperf's habit)
 UNSTABLE_IQR = 0.10
@@ -160,7 +160,7 @@ def _samples(timing: dict[str, Any]) -> list[float]:
 
 
 def speed_significant(timing_a: dict[str, Any], timing_b: dict[str, Any]) -> bool:
-    """Whether the step times of two records differ significantly (see :mod:`suite.significance`)."""
+    """Whether the step times of two records differ significantly (see :mod:`suite.compare.significance`)."""
     return speed_change(_samples(timing_a), _samples(timing_b)).significant
 
 
@@ -323,7 +323,7 @@ class Comparison:
         return RunNoise.of([c.ratio for c in self.cases if c.ratio is not None])
 
     def speed_regressions(self, threshold: float) -> list[CaseDelta]:
-        """Cases significantly slower by at least ``threshold`` (see :mod:`suite.significance`):
+        """Cases significantly slower by at least ``threshold`` (see :mod:`suite.compare.significance`):
         the case's own interval at or above it and, when the run-to-run noise is too large
         for the threshold, standing out from the other cases too."""
         noise = self.noise
@@ -454,9 +454,9 @@ def compare_records(
 def _deltas_of_columns(ids: list[str], ta: Any, tb: Any, records_of: Any) -> list[CaseDelta]:
     """:func:`compare_records`' case deltas, computed on the two runs' columns.
 
-    ``ta``/``tb`` hold :func:`suite.compare_columns.compare_schema`'s columns, row ``i`` of
+    ``ta``/``tb`` hold :func:`suite.results.compare_cache.compare_schema`'s columns, row ``i`` of
     each being case ``ids[i]``. Medians, ratios and the unstable flag are computed on whole
-    columns, the speed tests with :func:`~suite.significance.speed_changes` as there; records
+    columns, the speed tests with :func:`~suite.compare.significance.speed_changes` as there; records
     are built (``records_of(ids)``) only for the cases whose numerics might have got worse (a
     worse verdict, a non-finite flag, a nondeterministic run, a max ULP that grew), which
     :func:`divergence_changes` then decides as for any record. A million cases take seconds
@@ -578,8 +578,8 @@ def compare_runs(a: RunDir, b: RunDir, *, force: bool = False) -> Comparison:
             f"({'; '.join(settings)}); pass --force to compare anyway"
         )
     diffs += settings
-    from suite.compare_io import match_runs
-    from suite.record_columns import gc_paused
+    from suite.compare.load import match_runs
+    from suite.results.columns import gc_paused
 
     matched = match_runs(a, b)
     cases: list[CaseDelta] = []

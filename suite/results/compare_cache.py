@@ -24,8 +24,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from suite.record_columns import AXES, REFERENCES
-from suite.results import ResultsWriteError, RunDir
+from suite.results.columns import AXES, REFERENCES
+from suite.results.run_dir import ResultsWriteError, RunDir
 
 #: the cache's path inside the run folder
 CACHE = "cache/compare-columns.parquet"
@@ -122,7 +122,7 @@ def save(run: RunDir, table: Any, stamp: dict[str, str] | None) -> bool:
 class CompareColumns:
     """Collects ``compare``'s columns from another reader's parse of ``records.jsonl``.
 
-    Pass it as ``sink`` to :func:`suite.record_columns.read_raw_table`: it receives every
+    Pass it as ``sink`` to :func:`suite.results.columns.read_raw_table`: it receives every
     parsed block (a superset of :func:`compare_schema`), then ``None`` when the whole file was
     parsed; it then writes the cache. A parse that fell back to the line reader never sends
     ``None``, and nothing is written.

@@ -4,15 +4,15 @@ Modes of one member are compared with each other (``vs_eager``, speed-ups), so t
 repeats alternate: repeat 1 of eager, of tf.function, of XLA, then repeat 2 of each... Slow
 drifts of the machine (thermal, other load) then touch every mode alike. What alternation
 must not do is charge one mode's switch to another: every repeat starts with the untimed
-output window (:meth:`~suite.execution.Prepared.repeat`), which re-warms the case after the
+output window (:meth:`~suite.measure.execution.Prepared.repeat`), which re-warms the case after the
 previous case ran, and each timed sample is calibrated to last ``min_sample_s`` or more, so
 that what is left of the switch is a small fraction of it.
 
-Before the first repeat, :func:`suite.rng_reset.settle` decides how the group's repeats reset
+Before the first repeat, :func:`suite.measure.rng_reset.settle` decides how the group's repeats reset
 the random state (clearing TensorFlow's kernel caches only for stateful random kernels), and
 every case is warmed up until its timing is stable and its units per
-sample are calibrated (:func:`~suite.calibration.calibrate`). The whole loop runs with
-the heap frozen (:func:`~suite.gc_control.frozen_heap`), so the garbage collection before each
+sample are calibrated (:func:`~suite.measure.calibration.calibrate`). The whole loop runs with
+the heap frozen (:func:`~suite.measure.gc_control.frozen_heap`), so the garbage collection before each
 timed sample only scans what the samples made. A case whose calibration or repeat raises
 stops; the others go on.
 """
@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from suite.calibration import calibrate
 from suite.case import Case
-from suite.execution import Prepared, RepeatResult
-from suite.gc_control import frozen_heap
-from suite.rng_reset import settle
-from suite.timing import SamplingPlan
+from suite.measure.calibration import calibrate
+from suite.measure.execution import Prepared, RepeatResult
+from suite.measure.gc_control import frozen_heap
+from suite.measure.rng_reset import settle
+from suite.measure.timing import SamplingPlan
 
 
 def alternate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from suite.record import Record
+from suite.results.record import Record
 from suite.run.lifecycle import Progress
 
 

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import UsageError
-from suite.record import SCHEMA_VERSION, Record
+from suite.results.record import SCHEMA_VERSION, Record
 
 RECORDS = "records.jsonl"
 QUARANTINE = "records.quarantine.jsonl"

@@ -1,0 +1,6 @@
+"""Operations: what runs unattended around the matrix.
+
+- :mod:`~suite.ops.nightly`: ``pairbench nightly`` (doctor, asv, the matrix, compare with the
+  previous night, publish, retention, a summary and an exit code);
+- :mod:`~suite.ops.fleet`: several machines' results as one report and one asv site.
+"""
