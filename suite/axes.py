@@ -18,16 +18,6 @@ PRECISIONS: tuple[str, ...] = ("float32", "tf32", "mixed_float16", "mixed_bfloat
 FLOAT64 = "float64"
 DETERMINISM: tuple[str, ...] = ("off", "on")
 SIZES: tuple[str, ...] = ("tiny", "default", "large")
-VERDICTS: tuple[str, ...] = (
-    "identical",
-    "close",
-    "diverged",
-    "nondeterministic",
-    "structural-mismatch",
-    "incomparable",
-    "unsupported",
-    "error",
-)
 
 
 def parse_list(value: str | None) -> list[str] | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from suite.verdicts import ERROR, INCOMPARABLE, STRUCTURAL_MISMATCH, UNSUPPORTED
+
 
 class UsageError(Exception):
     """Bad input from the user (unknown name, malformed file, bad option value).
@@ -182,24 +184,24 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
     named as such); its reason is the root cause (:func:`root_cause`), not Keras' wrapper.
     """
     if isinstance(exc, StructuralMismatch):
-        return "structural-mismatch", str(exc)
+        return STRUCTURAL_MISMATCH, str(exc)
     if isinstance(exc, AmbiguousAlignment):
-        return "incomparable", f"ambiguous weight alignment: {exc}"
+        return INCOMPARABLE, f"ambiguous weight alignment: {exc}"
     if isinstance(exc, CaseUnsupported):
-        return "unsupported", str(exc)
+        return UNSUPPORTED, str(exc)
     determinism = unsupported_from_error(exc)
     if determinism:
-        return "unsupported", determinism
+        return UNSUPPORTED, determinism
     text = _ANSI.sub("", str(exc))
     name = type(exc).__name__
     xla = xla_unsupported_ops(text)
     if xla:
-        return "unsupported", f"XLA cannot compile {xla}"
+        return UNSUPPORTED, f"XLA cannot compile {xla}"
     if name == "ResourceExhaustedError" or "out of memory" in text.lower() or " OOM " in text:
-        return "error", f"out of memory: {root_cause(exc)}"
+        return ERROR, f"out of memory: {root_cause(exc)}"
     if "XLA" in text and "not compilable" in text.lower():
-        return "unsupported", f"XLA cannot compile: {root_cause(exc)}"
-    return "error", root_cause(exc)
+        return UNSUPPORTED, f"XLA cannot compile: {root_cause(exc)}"
+    return ERROR, root_cause(exc)
 
 
 _XLA_UNSUPPORTED = re.compile(r"Detected unsupported operations when trying to compile graph \S+ on (\S+?):")

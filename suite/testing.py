@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from suite.errors import StructuralMismatch
+from suite.verdicts import AGREE, CLOSE, IDENTICAL
 from suite.zoo import get_pair
 from suite.zoo.audit import audit
 from suite.zoo.loss import AUTO, resolve_training
@@ -42,8 +43,8 @@ from suite.zoo.weights import bitwise_equal, copy_weights, ensure_built, is_kera
 
 #: verdicts each expectation of :func:`assert_models_match` accepts
 EXPECT: dict[str, tuple[str, ...]] = {
-    "identical": ("identical",),
-    "close": ("identical", "close"),
+    IDENTICAL: (IDENTICAL,),
+    CLOSE: AGREE,
 }
 
 
@@ -53,7 +54,7 @@ def assert_models_match(
     x: Any = None,
     y: Any = None,
     *,
-    expect: str = "close",
+    expect: str = CLOSE,
     modes: Sequence[str] = ("eager", "function", "xla"),
     workloads: Sequence[str] = ("predict", "train_step"),
     **options: Any,

@@ -12,8 +12,8 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from suite.divergence import localise  # noqa: E402
+from suite.divergence.layer_ops import layer_ops  # noqa: E402
 from suite.divergence.layer_outputs import LayerCapture  # noqa: E402
-from suite.divergence.localise import layer_ops  # noqa: E402
 from suite.zoo.weights import copy_weights, ensure_built, snapshot  # noqa: E402
 
 CHAOS = Path(__file__).resolve().parent / "chaos_pairs.py"

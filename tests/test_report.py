@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from fake_runs import MISMATCH_CASE_ID, NONDET_CASE_ID, case, make_record, make_run, standard_records
 
-from suite.axes import VERDICTS
 from suite.cli import main
 from suite.errors import UsageError
 from suite.report import summarize, write_report
 from suite.report.plots import PLOTS, write_plots
-from suite.report.table import COLUMN_NAMES, VERDICT_SEVERITY, arrange, frame_from_records, report_frame
+from suite.report.table import COLUMN_NAMES, arrange, frame_from_records, report_frame
 from suite.results.frame import load_frame
+from suite.verdicts import SEVERITY, VERDICTS
 
 ERROR_CASE_ID = "lstm.raw.predict.xla.gpu0.float32.det-off.tiny"
 
@@ -27,7 +27,7 @@ def run(tmp_path):
 
 
 def test_every_verdict_has_a_severity():
-    assert set(VERDICT_SEVERITY) == set(VERDICTS)
+    assert set(SEVERITY) == set(VERDICTS)
 
 
 def test_frame_has_one_row_per_case_with_units(run):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from suite.axes import PRECISIONS, VERDICTS
+from suite.axes import PRECISIONS
 from suite.divergence import (
     TOLERANCES,
     compare_outputs,
@@ -19,6 +19,7 @@ from suite.divergence import (
     determinism_note,
 )
 from suite.errors import unsupported_from_error
+from suite.verdicts import VERDICTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from suite.axes import MEMBERS, MODES, check_names, is_gpu, parse_list
 from suite.case import Case
 from suite.errors import CaseUnsupported, StructuralMismatch, UsageError
+from suite.verdicts import ERROR
 
 if TYPE_CHECKING:
     from suite.measure.execution import Prepared
@@ -234,7 +235,7 @@ def prepared(case: Case) -> Prepared:
             verdict, reason = classify_failure(exc)
             if isinstance(exc, StructuralMismatch):
                 reason = f"structural mismatch: {reason}"
-            _PREPARED[case] = CaseUnsupported(reason) if verdict != "error" else exc
+            _PREPARED[case] = CaseUnsupported(reason) if verdict != ERROR else exc
     cached = _PREPARED[case]
     if isinstance(cached, BaseException):
         raise cached

@@ -33,6 +33,7 @@ from typing import Any
 
 from suite.errors import UsageError
 from suite.results.run_dir import DEFAULT_RESULTS_DIR, open_run
+from suite.verdicts import FAILED, STRUCTURAL_MISMATCH
 
 HELP = "rebuild one case of a run and localise its difference to a layer and a gradient"
 
@@ -111,7 +112,7 @@ def choose_against(record: Any, reference_member: str, requested: str = "auto") 
         return requested
     from suite.divergence import explaining_comparison
 
-    if record.verdict == "structural-mismatch" and applies["vs_pair"]:
+    if record.verdict == STRUCTURAL_MISMATCH and applies["vs_pair"]:
         return "vs_pair"
     explained = explaining_comparison(record.verdict, record.divergence or {}, case.precision)
     if explained is not None:
@@ -240,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = open_run(args.run_id, args.results_dir)
     record = _find_record(run_dir, args.case_id)
-    if record.verdict in ("unsupported", "error"):
+    if record.verdict in FAILED:
         raise UsageError(
             f"{record.case_id} did not run ({record.verdict}: {record.reason}); nothing to localise"
         )

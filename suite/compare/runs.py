@@ -8,7 +8,7 @@ Cases are matched by ``case_id``. For each case in both runs:
   interval of the slowdown factor, at least :data:`~suite.compare.significance.MIN_REPEATS`
   repeats per run (fewer: not tested, and the comparison says so). ``speed:T`` fails a case
   only when the whole interval lies at or above ``T``. The nightly alert uses the same rule.
-* divergence: a verdict that got worse (see ``VERDICT_SEVERITY``), a case whose outputs
+* divergence: a verdict that got worse (see :data:`suite.verdicts.SEVERITY`), a case whose outputs
   became non-finite (flag ``non-finite``), a case that became
   nondeterministic (rerun ``distinct`` 1 -> more), a max ULP against a reference
   (``vs_pair``/``vs_eager``/``vs_cpu``/``vs_fp64``) that grew (0 -> n counts as infinite
@@ -30,9 +30,10 @@ import numpy as np
 
 from suite.compare.significance import MIN_REPEATS, RunNoise, SpeedChange, speed_change, speed_changes
 from suite.errors import UsageError
-from suite.report.table import REFERENCES, VERDICT_SEVERITY
+from suite.report.table import REFERENCES
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
+from suite.verdicts import NONDETERMINISTIC, severity_of
 
 #: a case whose IQR is at least this fraction of its median is flagged unstable (pyperf's habit)
 UNSTABLE_IQR = 0.10
@@ -178,15 +179,15 @@ def _unstable(timing: dict[str, Any]) -> bool:
 
 def _nondeterministic(rec: Record) -> bool:
     distinct = ((rec.divergence or {}).get("rerun") or {}).get("distinct")
-    return rec.verdict == "nondeterministic" or (isinstance(distinct, int | float) and distinct > 1)
+    return rec.verdict == NONDETERMINISTIC or (isinstance(distinct, int | float) and distinct > 1)
 
 
 def divergence_changes(a: Record, b: Record) -> list[DivergenceChange]:
     """How the numerics of one case got worse from ``a`` to ``b`` (empty when they did not)."""
     changes = []
     nd_a, nd_b = _nondeterministic(a), _nondeterministic(b)
-    sev_a, sev_b = VERDICT_SEVERITY.get(a.verdict, 0), VERDICT_SEVERITY.get(b.verdict, 0)
-    if sev_b > sev_a and not (b.verdict == "nondeterministic" and not nd_a):  # else said below
+    sev_a, sev_b = severity_of(a.verdict), severity_of(b.verdict)
+    if sev_b > sev_a and not (b.verdict == NONDETERMINISTIC and not nd_a):  # else said below
         changes.append(DivergenceChange("verdict", f"verdict {a.verdict} -> {b.verdict}"))
     if "non-finite" in b.flags and "non-finite" not in a.flags:
         note = next((n for n in b.notes if n.startswith("non-finite")), "NaN/Inf in its outputs")
@@ -195,7 +196,7 @@ def divergence_changes(a: Record, b: Record) -> list[DivergenceChange]:
         ra = ((a.divergence or {}).get("rerun") or {}).get("distinct")
         rb = ((b.divergence or {}).get("rerun") or {}).get("distinct")
         changes.append(
-            DivergenceChange("nondeterministic", f"became nondeterministic (rerun distinct {ra} -> {rb})")
+            DivergenceChange(NONDETERMINISTIC, f"became {NONDETERMINISTIC} (rerun distinct {ra} -> {rb})")
         )
     if nd_a or nd_b:
         return changes
@@ -383,7 +384,7 @@ class Comparison:
                     "any" in rule.divergence
                     or (
                         "verdict" in rule.divergence
-                        and ch.kind in ("verdict", "nondeterministic", "non-finite")
+                        and ch.kind in ("verdict", NONDETERMINISTIC, "non-finite")
                     )
                     or (
                         "ulp" in rule.divergence
@@ -485,7 +486,7 @@ def _deltas_of_columns(ids: list[str], ta: Any, tb: Any, records_of: Any) -> lis
     def nondeterministic(table: Any, verdicts: list[str]) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             many = numbers(table, "divergence", "rerun", "distinct") > 1
-        return many | np.array([v == "nondeterministic" for v in verdicts], dtype=bool)
+        return many | np.array([v == NONDETERMINISTIC for v in verdicts], dtype=bool)
 
     def flagged(table: Any, flag: str) -> np.ndarray:
         lists = table.column("flags").combine_chunks()
@@ -510,7 +511,7 @@ def _deltas_of_columns(ids: list[str], ta: Any, tb: Any, records_of: Any) -> lis
         ]
         speeds = dict(zip(timed.tolist(), speed_changes(list(zip(*samples, strict=True))), strict=True))
         shaky = unstable(ta, ma, ok_a) | unstable(tb, mb, ok_b)
-        severity = {v: VERDICT_SEVERITY.get(v, 0) for v in {*va, *vb}}
+        severity = {v: severity_of(v) for v in {*va, *vb}}
         maybe = np.array([severity[b] > severity[a] for a, b in zip(va, vb, strict=True)], dtype=bool)
         maybe |= flagged(tb, "non-finite") | nondeterministic(ta, va) | nondeterministic(tb, vb)
         with np.errstate(invalid="ignore"):

@@ -25,7 +25,18 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from suite.axes import FLOAT64, VERDICTS
+from suite.axes import FLOAT64
+from suite.verdicts import (
+    CLOSE,
+    DIVERGED,
+    IDENTICAL,
+    INCOMPARABLE,
+    NONDETERMINISTIC,
+    STABLE,
+    STRUCTURAL_MISMATCH,
+    UNSUPPORTED,
+    VERDICTS,
+)
 
 #: per precision: ``rtol``/``atol`` of the element-wise check ``|a - b| <= atol + rtol * |b|``
 #: (``b`` the reference), and why. See docs/divergence.md.
@@ -187,14 +198,14 @@ def decide_verdict(
         absent: agreement comparisons that apply but whose reference case is not in the run.
 
     Returns:
-        ``(verdict, reason)`` with ``verdict`` in :data:`suite.axes.VERDICTS`.
+        ``(verdict, reason)`` with ``verdict`` in :data:`suite.verdicts.VERDICTS`.
 
     Raises:
         ValueError: unknown precision.
     """
     tol = tolerance_for(precision)
     if structural:
-        return "structural-mismatch", "structure differs: " + "; ".join(structural)
+        return STRUCTURAL_MISMATCH, "structure differs: " + "; ".join(structural)
     rerun = divergence.get("rerun") or {}
     accuracy = _accuracy(divergence, fp64_baselines)
     if rerun.get("distinct", 1) > 1:
@@ -202,21 +213,21 @@ def decide_verdict(
             f"{rerun['distinct']} distinct results in {rerun.get('runs', '?')} reruns "
             f"(max_abs {fmt(rerun.get('max_abs'))}, max_ulp {fmt(rerun.get('max_ulp'))})"
         )
-        return "nondeterministic", reason
+        return NONDETERMINISTIC, reason
     present = {k: divergence[k] for k in AGREEMENT if divergence.get(k)}
     missing = {k: why for k, why in (unavailable or {}).items() if k in AGREEMENT and k not in present}
     beyond = {k: m for k, m in present.items() if not within_tolerance(m, tol)}
     if beyond:
-        return "diverged", _join(
+        return DIVERGED, _join(
             *(_describe(k, m, tol) for k, m in beyond.items()), *_missing(missing), accuracy
         )
     if missing or (not present and absent):
-        return "incomparable", _incomparable(present, missing, absent, accuracy)
+        return INCOMPARABLE, _incomparable(present, missing, absent, accuracy)
     if not present:
         stable = f"bitwise stable over {rerun['runs']} reruns" if rerun.get("runs", 0) > 1 else ""
-        return "identical", _join("reference case: nothing to compare with", stable, accuracy)
+        return IDENTICAL, _join("reference case: nothing to compare with", stable, accuracy)
     if all(m.get("bitwise_equal") for m in present.values()):
-        return "identical", _join(f"bitwise equal to {', '.join(present)}", accuracy)
+        return IDENTICAL, _join(f"bitwise equal to {', '.join(present)}", accuracy)
     close = [
         f"{k} max_abs {fmt(m.get('max_abs'))}, max_ulp {fmt(m.get('max_ulp'))}"
         if not m.get("bitwise_equal")
@@ -224,7 +235,7 @@ def decide_verdict(
         for k, m in present.items()
     ]
     head = f"within {precision} tolerance (rtol {fmt(tol['rtol'])}, atol {fmt(tol['atol'])})"
-    return "close", _join(head + ": " + ", ".join(close), accuracy)
+    return CLOSE, _join(head + ": " + ", ".join(close), accuracy)
 
 
 def determinism_note(
@@ -256,25 +267,24 @@ def determinism_note(
             f" ({off_rerun.get('distinct')}/{off_rerun.get('runs')} distinct results off, "
             f"{on_rerun.get('distinct')}/{on_rerun.get('runs')} on)"
         )
-    stable = ("identical", "close", "diverged")
-    if off_verdict == "nondeterministic" and on_verdict in stable:
+    if off_verdict == NONDETERMINISTIC and on_verdict in STABLE:
         return (
             "nondeterministic with determinism off, stable with determinism on: "
             f"a nondeterministic kernel{counts}"
         )
-    if off_verdict == "nondeterministic" and on_verdict == "unsupported":
+    if off_verdict == NONDETERMINISTIC and on_verdict == UNSUPPORTED:
         return (
             "nondeterministic with determinism off; with determinism on an op refuses to run: "
             "it has no deterministic implementation"
         )
-    if off_verdict == "nondeterministic" and on_verdict == "nondeterministic":
+    if off_verdict == NONDETERMINISTIC and on_verdict == NONDETERMINISTIC:
         return (
             "nondeterministic even with determinism on: a source op determinism does not cover "
             f"(unseeded host-side randomness, stateful ops, custom code){counts}"
         )
-    if off_verdict in stable and on_verdict == "nondeterministic":
+    if off_verdict in STABLE and on_verdict == NONDETERMINISTIC:
         return f"stable with determinism off but nondeterministic with determinism on: unexpected{counts}"
-    if off_verdict in stable and on_verdict == "unsupported":
+    if off_verdict in STABLE and on_verdict == UNSUPPORTED:
         return "stable with determinism off; with determinism on an op refuses to run"
     return ""
 
@@ -299,10 +309,10 @@ def explaining_comparison(
     Returns:
         ``(against, use_tolerance)``, or None when no comparison differs.
     """
-    if verdict == "nondeterministic":
+    if verdict == NONDETERMINISTIC:
         return "rerun", False
     present = [(k, divergence[k]) for k in AGREEMENT if divergence.get(k)]
-    if verdict == "diverged":
+    if verdict == DIVERGED:
         tol = tolerance_for(precision)
         for key, metrics in present:
             if not within_tolerance(metrics, tol):

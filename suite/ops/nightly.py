@@ -39,6 +39,7 @@ from typing import Any
 
 from suite.errors import UsageError
 from suite.results.run_dir import RunDir, list_runs
+from suite.verdicts import ERROR, INCOMPARABLE
 
 SUMMARY_SCHEMA_VERSION = 1
 DEFAULT_FAIL_ON = "speed:1.10,divergence:any"
@@ -491,8 +492,8 @@ def summary_paragraph(result: NightlyResult) -> str:
     loud = [
         f"{counts[key]} case(s) {text}"
         for counts, key, text in (
-            (result.counts, "error", "with verdict error"),
-            (result.counts, "incomparable", "incomparable"),
+            (result.counts, ERROR, f"with verdict {ERROR}"),
+            (result.counts, INCOMPARABLE, INCOMPARABLE),
             (result.flags, "non-finite", "with NaN/Inf outputs"),
         )
         if counts.get(key)

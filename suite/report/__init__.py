@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from suite.report.summary import PROBLEM_VERDICTS, Finding, Summary, problem_mask, summarize
+from suite.report.summary import Finding, Summary, problem_mask, summarize
 from suite.report.table import (
     MISSING,
     arrange,
@@ -23,7 +23,6 @@ from suite.results.frame import run_frame, with_all_columns
 from suite.results.run_dir import RunDir
 
 __all__ = [
-    "PROBLEM_VERDICTS",
     "Finding",
     "Summary",
     "provenance_items",

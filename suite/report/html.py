@@ -21,21 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from suite.report.overview import MODE_LABELS, Overview, VerdictMatrix, overview
 from suite.report.table import DISPLAY_HEADERS, display_groups, fmt_number
+from suite.verdicts import CONTROL_EXPECTED, LOOKS, NOT_RUN, colour_of
 
 if TYPE_CHECKING:
     from suite.report.summary import Summary
 
-#: verdict -> colour of its mark and row
-VERDICT_COLOURS: dict[str, str] = {
-    "identical": "#2da44e",
-    "close": "#8fd19e",
-    "diverged": "#cf222e",
-    "nondeterministic": "#d4a72c",
-    "structural-mismatch": "#8250df",
-    "incomparable": "#0969da",
-    "unsupported": "#d0d7de",
-    "error": "#6e0b0b",
-}
 #: mode -> matrix column label (narrow columns: the matrix and the speed table share the first screen)
 MODE_SHORT = {"eager": "eager", "function": "fn", "xla": "XLA"}
 #: reasons longer than this are folded
@@ -158,8 +148,8 @@ def _status(summary: Summary, linked: set[str]) -> list[str]:
 
 def _legend(matrix: VerdictMatrix, verdicts: set[str]) -> str:
     keys = " ".join(
-        f'<span class="k" style="background:{VERDICT_COLOURS.get(v, "#999")}"></span>{escape(v)}'
-        for v in VERDICT_COLOURS
+        f'<span class="k" style="background:{colour_of(v)}"></span>{escape(v)}'
+        for v in LOOKS
         if v in verdicts
     )
     extra = ["faded: control", "outlined: flagged"]
@@ -213,13 +203,9 @@ def render_matrix(matrix: VerdictMatrix, linked: set[str]) -> list[str]:
                 if mark.flagged:
                     cls.append("flag")
                 if control:
-                    cls.append(
-                        "bad"
-                        if mark.verdict not in ("structural-mismatch", "diverged", "unsupported")
-                        else "ctl"
-                    )
+                    cls.append("bad" if mark.verdict not in (*CONTROL_EXPECTED, *NOT_RUN) else "ctl")
                 href = f' href="#{escape(anchor(mark.case_id))}"' if mark.case_id in linked else ""
-                colour = VERDICT_COLOURS.get(mark.verdict, "#999")
+                colour = colour_of(mark.verdict)
                 style = f'style="background:{colour}"'
                 html.append(f'<a class="{" ".join(cls)}"{href} title="{escape(mark.title)}" {style}></a>')
             cells.append("<td>" + "".join(html) + "</td>")

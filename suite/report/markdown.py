@@ -11,30 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from suite.report.overview import MODE_LABELS, Overview, VerdictMatrix, overview, speed_text
 from suite.report.table import DISPLAY_HEADERS, display_groups
+from suite.verdicts import LOOKS, marker_of, symbol_of
 
 if TYPE_CHECKING:
     from suite.report.summary import Summary
-
-#: verdict -> marker put before the verdict in tables and findings
-MARKERS: dict[str, str] = {
-    "nondeterministic": "⚠",
-    "diverged": "✖",
-    "error": "✖",
-    "incomparable": "?",
-    "structural-mismatch": "≠",
-    "unsupported": "∅",
-}
-#: verdict -> one character per case in the verdict matrix
-SYMBOLS: dict[str, str] = {
-    "identical": "=",
-    "close": "≈",
-    "diverged": "✖",
-    "nondeterministic": "⚠",
-    "structural-mismatch": "≠",
-    "incomparable": "?",
-    "unsupported": "∅",
-    "error": "!",
-}
 
 
 #: characters Markdown gives a meaning to in running text (emphasis, code, links, table cells);
@@ -73,7 +53,7 @@ def marked(verdict: str, text: str | None = None) -> Markup:
         verdict: the verdict (chooses the marker).
         text: what to show (default the verdict; e.g. the verdict with its flags).
     """
-    marker = MARKERS.get(verdict)
+    marker = marker_of(verdict)
     shown = escape(verdict if text is None else text)
     return Markup(f"{marker} **{shown}**" if marker else shown)
 
@@ -90,7 +70,7 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 
 def matrix_lines(matrix: VerdictMatrix) -> list[str]:
-    """The verdict matrix as a Markdown table: one symbol per case (see :data:`SYMBOLS`)."""
+    """The verdict matrix as a Markdown table: one symbol per case (:func:`suite.verdicts.symbol`)."""
     if not matrix.rows:
         return []
     header = ["pair", "member", *(f"{w} {MODE_LABELS.get(m, m)}" for w, m in matrix.columns)]
@@ -99,10 +79,10 @@ def matrix_lines(matrix: VerdictMatrix) -> list[str]:
         cells = []
         for j in range(len(matrix.columns)):
             marks = matrix.cells.get((i, j)) or []
-            cells.append("".join("·" if m is None else SYMBOLS.get(m.verdict, "?") for m in marks))
+            cells.append("".join("·" if m is None else symbol_of(m.verdict) for m in marks))
         rows.append([pair, f"{member} (control)" if control else member, *cells])
     used = {m.verdict for marks in matrix.cells.values() for m in marks if m is not None}
-    legend = ", ".join(f"{SYMBOLS.get(v, '?')} {v}" for v in SYMBOLS if v in used)
+    legend = ", ".join(f"{symbol_of(v)} {v}" for v in LOOKS if v in used)
     if matrix.worst_only:
         legend += "; one symbol per cell: the worst verdict of its cases"
     elif matrix.sub_axes:

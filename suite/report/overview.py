@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from suite.axes import FLOAT64, MEMBERS, MODES, WORKLOADS
-from suite.report.table import VERDICT_SEVERITY
+from suite.verdicts import severity_of
 
 #: axes that make the sub-keys of a matrix cell (in this order)
 SUB_AXES: tuple[str, ...] = ("device", "precision", "determinism", "size")
@@ -91,7 +91,7 @@ def verdict_matrix(frame: Any, max_rows: int = MAX_MATRIX_ROWS) -> VerdictMatrix
     names = ("case_id", "pair", "member", "workload", "mode", *SUB_AXES, "verdict", "flags")
     data = pd.DataFrame({c: frame[c].to_numpy(dtype=object) for c in names})
     data["control"] = frame["control"].fillna(False).to_numpy(dtype=bool)
-    data["severity"] = data["verdict"].map(VERDICT_SEVERITY).fillna(99).to_numpy()
+    data["severity"] = data["verdict"].map(severity_of).to_numpy()
     sub_axes = tuple(a for a in SUB_AXES if data[a].nunique() > 1)
     sub_keys = sorted(set(data[list(sub_axes)].drop_duplicates().itertuples(index=False, name=None))) or [()]
     worst_only = len(sub_keys) > MAX_MARKS_PER_CELL
@@ -131,7 +131,7 @@ def verdict_matrix(frame: Any, max_rows: int = MAX_MATRIX_ROWS) -> VerdictMatrix
             if old is None:
                 cell[0] = mark
             else:
-                worse = VERDICT_SEVERITY.get(mark.verdict, 99) > VERDICT_SEVERITY.get(old.verdict, 99)
+                worse = severity_of(mark.verdict) > severity_of(old.verdict)
                 best = mark if worse else old
                 cell[0] = Mark(
                     best.case_id, best.verdict, old.flagged or mark.flagged, best.title, old.count + 1

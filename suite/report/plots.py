@@ -13,6 +13,7 @@ from typing import Any
 
 from suite.axes import MODES
 from suite.report.table import AXES, REFERENCES
+from suite.verdicts import DIFFERING, NONDETERMINISTIC
 
 #: colours per reference of the divergence plot
 REF_COLOURS = {"vs_pair": "#1f77b4", "vs_eager": "#ff7f0e", "vs_cpu": "#2ca02c", "vs_fp64": "#9467bd"}
@@ -142,7 +143,7 @@ def divergence_figure(frame: Any) -> Any:
     if not (timed[refs] > 0).any().any():
         return "every compared output is bitwise equal to its reference (nothing to plot)"
     verdicts = timed["verdict"].astype(str)
-    remarkable = verdicts.isin(("diverged", "nondeterministic")).to_numpy()
+    remarkable = verdicts.isin(DIFFERING).to_numpy()
     sampled = ""
     rows_per_case = max(1, int(timed[refs].notna().sum(axis=1).mean()))
     room = max(0, MAX_POINTS // rows_per_case - int(remarkable.sum()))
@@ -166,7 +167,7 @@ def divergence_figure(frame: Any) -> Any:
             }
             parts.append(pd.DataFrame(columns))
     points = pd.concat(parts, ignore_index=True)
-    remarkable = points["verdict"].isin(("diverged", "nondeterministic"))
+    remarkable = points["verdict"].isin(DIFFERING)
     floor = _floor(points["y"].tolist())
     fig = _figure(8.5, 6.2)
     ax = fig.subplots()
@@ -180,7 +181,7 @@ def divergence_figure(frame: Any) -> Any:
         if len(zero):
             ax.scatter(zero["x"], [floor] * len(zero), facecolors="none", edgecolors=colour, s=28,
                        label=f"{ref} = 0 (clipped)")  # fmt: skip
-    nondet = points[points["verdict"] == "nondeterministic"]
+    nondet = points[points["verdict"] == NONDETERMINISTIC]
     if len(nondet):
         ax.scatter(nondet["x"], np.maximum(nondet["y"], floor), s=150, facecolors="none",
                    edgecolors=PROBLEM_COLOUR, linewidths=1.5, label="nondeterministic case")  # fmt: skip

@@ -5,7 +5,7 @@ the detector is expected to catch them (verdict ``structural-mismatch`` or ``div
 When it does, that is good news and takes one line ("controls behaved as expected"); when a
 control comes out ``identical``, ``close`` or anything else, that is a problem of the
 detector and is listed first, loudly. Real problems are the other cases whose verdict is in
-:data:`PROBLEM_VERDICTS` or whose record carries ``flags`` (e.g. ``non-finite``).
+:data:`suite.verdicts.PROBLEM` or whose record carries ``flags`` (e.g. ``non-finite``).
 
 The float64 reference cases (``vs_fp64``) are counted apart ("+2 float64 references, 1
 unavailable"), never as cases of the matrix: a failed one is said on the cases that needed
@@ -18,24 +18,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from suite.axes import FLOAT64
-from suite.report.table import MISSING, VERDICT_SEVERITY, fmt_number, is_missing, reason_text
-
-#: verdicts that are problems (for members that are not controls), in the order they are listed
-PROBLEM_VERDICTS: tuple[str, ...] = (
-    "nondeterministic",
-    "diverged",
-    "incomparable",
-    "structural-mismatch",
-    "error",
+from suite.report.table import MISSING, fmt_number, is_missing, reason_text
+from suite.verdicts import (
+    CONTROL_EXPECTED,
+    NONDETERMINISTIC,
+    NOT_RUN,
+    PROBLEM,
+    STRUCTURAL_MISMATCH,
+    UNAVAILABLE,
+    severity_of,
 )
-#: verdicts of cases that did not run here (not a problem of the numbers; summarised in one line)
-NOT_RUN_VERDICTS: tuple[str, ...] = ("unsupported",)
-#: what a control is expected to get
-CONTROL_EXPECTED: tuple[str, ...] = ("structural-mismatch", "diverged")
+
 #: findings listed at most (grouped by verdict, pair and member); the rest are counted
 MAX_FINDINGS = 60
-#: verdicts of a reference case whose outputs do not exist
-UNAVAILABLE_VERDICTS: tuple[str, ...] = ("error", "unsupported", "structural-mismatch")
 #: flags counted by the run's summary line, with their labels
 FLAG_LABELS: dict[str, str] = {
     "non-finite": "with NaN/Inf outputs",
@@ -82,7 +77,7 @@ def run_summary_line(
     flagged = flags_text(flag_counts or {})
     if flagged:
         text += f"; {flagged}"
-    bad = sum(n for v, n in reference_counts.items() if v in UNAVAILABLE_VERDICTS)
+    bad = sum(n for v, n in reference_counts.items() if v in UNAVAILABLE)
     return text + references_text(sum(reference_counts.values()), bad)
 
 
@@ -151,7 +146,7 @@ class Summary:
         highlight: one sentence on the real problems (empty when there are none).
         findings: controls that were not caught, then one finding per problem case (grouped
             by member when a member has several of one verdict), in the order of
-            :data:`PROBLEM_VERDICTS`; at most :data:`MAX_FINDINGS`.
+            :data:`suite.verdicts.PROBLEM`; at most :data:`MAX_FINDINGS`.
         controls: how the controls behaved.
         not_run: one line on the cases that did not run here (empty when none).
         more_findings: findings left out past :data:`MAX_FINDINGS`.
@@ -172,7 +167,7 @@ def _text(value: Any) -> str | None:
 def finding_text(row: Any) -> str:
     """What a finding says about one case: spread, reason and notes, localisation, flags, kernels."""
     parts = []
-    if row.verdict == "nondeterministic" and not is_missing(row.rerun_distinct):
+    if row.verdict == NONDETERMINISTIC and not is_missing(row.rerun_distinct):
         spread = f"rerun {row.rerun_distinct} distinct of {fmt_number(row.rerun_runs)}"
         if not is_missing(row.rerun_max_abs):
             spread += f" (max abs {fmt_number(row.rerun_max_abs, 2)})"
@@ -185,7 +180,7 @@ def finding_text(row: Any) -> str:
         parts.append(f"first divergence: {row.first_divergence}")
     if _text(row.flags):
         parts.append(f"flags: {row.flags}")
-    if row.verdict == "nondeterministic" and _text(row.top_kernels):
+    if row.verdict == NONDETERMINISTIC and _text(row.top_kernels):
         parts.append(f"top kernels: {row.top_kernels}")
     return "; ".join(parts) or MISSING
 
@@ -215,14 +210,14 @@ def _highlight(verdict: str, rows: Any) -> str:
     noun = f"{n} {verdict} case{'s' if n > 1 else ''}"
     first = next(rows.itertuples(index=False))
     detail = None
-    if verdict == "nondeterministic":
+    if verdict == NONDETERMINISTIC:
         located = rows[rows["first_divergence"].notna()]
         if len(located):
             r = next(located.itertuples(index=False))
             detail = f"first diverging: {r.first_divergence}"
             if _text(r.top_kernels):
                 detail += f"; top kernel: {str(r.top_kernels).split('; ')[0]}"
-    elif verdict == "structural-mismatch":
+    elif verdict == STRUCTURAL_MISMATCH:
         detail = f"{first.member}: {first.reason}" if _text(first.reason) else None
     else:
         detail = _text(first.first_divergence) or _text(first.reason)
@@ -233,7 +228,7 @@ def _highlight(verdict: str, rows: Any) -> str:
 
 def _counts(frame: Any) -> str:
     counts = frame["verdict"].astype(str).value_counts()
-    order = sorted(counts.index, key=lambda v: (VERDICT_SEVERITY.get(v, 99), v))
+    order = sorted(counts.index, key=lambda v: (severity_of(v), v))
     return ", ".join(f"{counts[v]:,} {v}" for v in order)
 
 
@@ -241,8 +236,8 @@ def problem_mask(frame: Any) -> Any:
     """Per row: is it a problem? (a problem verdict or flags; a control that was not caught)."""
     verdicts = frame["verdict"].astype(str)
     control = frame["control"].fillna(False).astype(bool)
-    member_problem = ~control & (verdicts.isin(PROBLEM_VERDICTS) | frame["flags"].notna())
-    control_problem = control & ~verdicts.isin((*CONTROL_EXPECTED, *NOT_RUN_VERDICTS))
+    member_problem = ~control & (verdicts.isin(PROBLEM) | frame["flags"].notna())
+    control_problem = control & ~verdicts.isin((*CONTROL_EXPECTED, *NOT_RUN))
     return member_problem | control_problem
 
 
@@ -251,8 +246,8 @@ def _controls(frame: Any) -> Controls:
     if ctl.empty:
         return Controls()
     verdicts = ctl["verdict"].astype(str)
-    not_run = int(verdicts.isin(NOT_RUN_VERDICTS).sum())
-    wrong = ctl[~verdicts.isin((*CONTROL_EXPECTED, *NOT_RUN_VERDICTS))]
+    not_run = int(verdicts.isin(NOT_RUN).sum())
+    wrong = ctl[~verdicts.isin((*CONTROL_EXPECTED, *NOT_RUN))]
     caught = ctl[verdicts.isin(CONTROL_EXPECTED)]
     expected = []
     for (member, verdict), g in caught.assign(verdict=verdicts).groupby(["member", "verdict"], observed=True):
@@ -275,9 +270,7 @@ def summarize(frame) -> Summary:
     references = frame[is_reference]
     frame = frame[~is_reference]
     n = len(frame)
-    refs = references_text(
-        len(references), int(references["verdict"].astype(str).isin(UNAVAILABLE_VERDICTS).sum())
-    )
+    refs = references_text(len(references), int(references["verdict"].astype(str).isin(UNAVAILABLE).sum()))
     if not n:
         return Summary(f"0 cases (the run has no records){refs}", "")
     is_control = frame["control"].fillna(False).astype(bool)
@@ -292,10 +285,10 @@ def summarize(frame) -> Summary:
     flagged = flags_text(_flag_counts(frame))
     headline += (f"; {flagged}" if flagged else "") + refs
     verdicts = members["verdict"].astype(str)
-    flagged = members["flags"].notna() & ~verdicts.isin(PROBLEM_VERDICTS)
+    flagged = members["flags"].notna() & ~verdicts.isin(PROBLEM)
     highlights, findings = [], list(controls.unexpected)
     total = len(findings)
-    for verdict in PROBLEM_VERDICTS:
+    for verdict in PROBLEM:
         rows = members[verdicts == verdict]
         if rows.empty:
             continue
@@ -312,7 +305,7 @@ def summarize(frame) -> Summary:
     if controls.unexpected:
         highlights.insert(0, f"{len(controls.unexpected)} control(s) not caught")
     not_run = ""
-    skipped = members[verdicts.isin(NOT_RUN_VERDICTS)]
+    skipped = members[verdicts.isin(NOT_RUN)]
     if len(skipped):
         reasons = skipped["reason"].dropna().astype(str).value_counts()
         top = f": {reasons.index[0]}" + (

@@ -17,22 +17,12 @@ from suite.results.frame import COLUMN_NAMES, run_frame, with_all_columns
 from suite.results.frame import frame_from_records as typed_frame_from_records
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
+from suite.verdicts import SEVERITY
 
-__all__ = ["AXES", "COLUMN_NAMES", "MISSING", "REFERENCES", "VERDICT_SEVERITY", "as_float"]
+__all__ = ["AXES", "COLUMN_NAMES", "MISSING", "REFERENCES", "as_float"]
 
 MISSING = "—"
 
-#: verdict -> severity (higher is worse); used by ``--sort verdict`` and by ``compare``.
-VERDICT_SEVERITY: dict[str, int] = {
-    "identical": 0,
-    "close": 1,
-    "unsupported": 2,
-    "incomparable": 3,
-    "diverged": 3,
-    "nondeterministic": 4,
-    "structural-mismatch": 5,
-    "error": 6,
-}
 
 GROUP_KEYS: tuple[str, ...] = (*AXES, "machine", "verdict")
 SORT_KEYS: dict[str, str] = {
@@ -104,7 +94,7 @@ def arrange(frame, *, group_by: str | Sequence[str] | None = None, sort: str | N
         raise UsageError(f"unknown sort key {sort!r}; valid: {', '.join(SORT_KEYS)}")
     work = frame.copy()
     keys: dict[str, Any] = {
-        "verdict": -work["verdict"].astype(str).map(VERDICT_SEVERITY).astype(float).fillna(-1),
+        "verdict": -work["verdict"].astype(str).map(SEVERITY).astype(float).fillna(-1),
         "step": -work["step_ms_median"],
         "throughput": -work["samples_per_s"],
         "divergence": -divergence_key(work),

@@ -12,30 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from suite.report.overview import MODE_LABELS, Overview, overview, speed_text
 from suite.report.table import AXES, COMPACT_HEADERS, display_groups
+from suite.verdicts import LOOKS, mark_style_of, row_style_of
 
 if TYPE_CHECKING:
     from suite.report.summary import Summary
-
-#: verdict -> rich style of the whole row
-ROW_STYLES: dict[str, str] = {
-    "nondeterministic": "bold yellow",
-    "diverged": "bold red",
-    "error": "red",
-    "incomparable": "bold blue",
-    "structural-mismatch": "magenta",
-    "unsupported": "dim",
-}
-#: verdict -> rich style of its mark in the matrix
-MARK_STYLES: dict[str, str] = {
-    "identical": "green",
-    "close": "bright_green",
-    "diverged": "bold red",
-    "nondeterministic": "bold yellow",
-    "structural-mismatch": "magenta",
-    "incomparable": "bold blue",
-    "unsupported": "bright_black",
-    "error": "bold dark_red",
-}
 
 
 def _print_matrix(console: Any, view: Overview) -> None:
@@ -62,16 +42,16 @@ def _print_matrix(console: Any, view: Overview) -> None:
             for mark in matrix.cells.get((i, j)) or []:
                 text.append(
                     "·" if mark is None else "■",
-                    style=None if mark is None else MARK_STYLES.get(mark.verdict),
+                    style=None if mark is None else mark_style_of(mark.verdict),
                 )
             cells.append(text)
         table.add_row(*cells)
     console.print(table)
     used = {m.verdict for marks in matrix.cells.values() for m in marks if m is not None}
     legend = Text()
-    for verdict, style in MARK_STYLES.items():
+    for verdict in LOOKS:
         if verdict in used:
-            legend.append("■ ", style=style).append(f"{verdict}  ")
+            legend.append("■ ", style=mark_style_of(verdict)).append(f"{verdict}  ")
     if matrix.worst_only:
         legend.append("(one mark per cell: the worst verdict)", style="dim")
     elif matrix.sub_axes:
@@ -126,7 +106,7 @@ def print_report(
     console.print(summary.headline)
     for finding in summary.findings:
         kind = "CONTROL NOT CAUGHT " if finding.control else ""
-        style = ROW_STYLES.get(finding.verdict, "bold red")
+        style = row_style_of(finding.verdict) or "bold red"
         console.print(Text(f"{kind}{finding.verdict}: {finding.case_id}: {finding.text}", style=style))
     if summary.more_findings:
         console.print(f"... and {summary.more_findings} more problems (table.parquet)")
@@ -155,7 +135,7 @@ def print_report(
             )
             rt.add_column(header, justify="left" if left else "right", no_wrap=True)
         for row, verdict in zip(table.itertuples(index=False), verdicts, strict=True):
-            rt.add_row(*(Text(str(v)) for v in row), style=ROW_STYLES.get(verdict))
+            rt.add_row(*(Text(str(v)) for v in row), style=row_style_of(verdict))
         console.print(rt)
     if left_out:
         console.print(

@@ -28,7 +28,7 @@ class Record:
 
     Attributes:
         case: the axes of the case.
-        verdict: one of :data:`suite.axes.VERDICTS`.
+        verdict: one of :data:`suite.verdicts.VERDICTS`.
         reason: why (for ``unsupported``/``error``/``structural-mismatch``/``diverged``...).
         timing: ``compile_s``, ``step_s_median``, ``step_s_p10``, ``step_s_p90``, ``step_s_iqr``,
             ``step_s`` (all samples), ``samples_per_s``, ``steps_per_repeat``, ``batch``, ``repeats``.

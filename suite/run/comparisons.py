@@ -18,6 +18,7 @@ from suite.case import Case
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
 from suite.run.references import references_of
+from suite.verdicts import ERROR, STRUCTURAL_MISMATCH, UNSUPPORTED
 
 #: record flag of a case with a requested comparison that could not be made
 REFERENCE_UNAVAILABLE = "reference-unavailable"
@@ -70,9 +71,9 @@ def _why_no_outputs(name: str, ref: Case, record: Record | None) -> str:
     if record is None:
         return f"reference unavailable: {label} ({ref.case_id}) has no record"
     failed = {
-        "error": "failed",
-        "unsupported": "is unsupported",
-        "structural-mismatch": "is a structural mismatch",
+        ERROR: "failed",
+        UNSUPPORTED: "is unsupported",
+        STRUCTURAL_MISMATCH: "is a structural mismatch",
     }
     if record.verdict in failed:
         return f"reference unavailable: {label} {failed[record.verdict]}: {record.reason}"

@@ -39,6 +39,7 @@ from suite.run.job import Job
 from suite.run.matrix import JobPlan
 from suite.run.options import RunOptions
 from suite.run.schedule import Unit
+from suite.verdicts import ERROR
 
 #: times the cluster may lose a case's worker before the case becomes an error row; also the
 #: number of losses in a row, without a record in between, that ends a unit
@@ -100,7 +101,7 @@ class Executor(Protocol):
 
 def error_record(case: Case, reason: str, **extra: Any) -> Record:
     """A row for a case whose worker died, hung or was lost (no numbers were measured)."""
-    return Record(case=case, verdict="error", reason=reason, extra={"finished_at": time.time(), **extra})
+    return Record(case=case, verdict=ERROR, reason=reason, extra={"finished_at": time.time(), **extra})
 
 
 @dataclass

@@ -28,6 +28,7 @@ from suite.results.record import Record
 from suite.results.run_dir import RunDir, parse_record
 from suite.run.comparisons import REFERENCE_UNAVAILABLE, Unavailable, compare_with_references
 from suite.run.options import RunOptions
+from suite.verdicts import DIFFERING, ERROR
 
 
 def host_memory() -> dict[str, int | None]:
@@ -71,7 +72,7 @@ def failure_record(
     full traceback stored in ``logs/tracebacks/<case_id>.txt`` and pointed at from ``extra``
     (for every failed case, ``unsupported`` ones too)."""
     verdict, reason = classify_failure(exc)
-    if context and verdict == "error":
+    if context and verdict == ERROR:
         reason = f"{context}: {reason}"
     extra: dict[str, Any] = {"finished_at": time.time()}
     if started is not None:
@@ -223,7 +224,7 @@ def _localise(
     from suite.divergence import explaining_comparison, localise
     from suite.divergence.verdict import tolerance_for
 
-    if verdict not in ("nondeterministic", "diverged"):
+    if verdict not in DIFFERING:
         return None
     explained = explaining_comparison(verdict, divergence, case.precision)
     if explained is None:

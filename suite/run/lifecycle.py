@@ -48,6 +48,7 @@ from suite.run.matrix import expand, plan_jobs, validate
 from suite.run.options import RunOptions, options_from_meta
 from suite.run.schedule import pending_plans
 from suite.run.shard import parse_shard, plan_digest, shard_cases
+from suite.verdicts import ERROR
 
 #: exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report)
 SIGINT_EXIT = 128 + signal.SIGINT
@@ -366,7 +367,7 @@ def _run_cases(
     executor: Executor,
 ) -> RunOutcome:
     records = run.records()
-    done = {r.case_id for r in records if not (retry_errors and r.verdict == "error")}
+    done = {r.case_id for r in records if not (retry_errors and r.verdict == ERROR)}
     plans = plan_jobs(cases, with_fp64=options.reference_fp64)
     matrix_ids = {c.case_id for c in cases}
     all_ids = {c.case_id for p in plans for c in p.cases}

@@ -7,6 +7,11 @@ import time
 
 from suite.results.record import Record
 from suite.run.lifecycle import Progress
+from suite.verdicts import DIFFERING, ERROR, INCOMPARABLE, row_style_of
+
+#: verdicts printed above the bar as they come (structural mismatches are listed by the report:
+#: every control gets one)
+LIVE: tuple[str, ...] = (*DIFFERING, INCOMPARABLE, ERROR)
 
 
 class PlainProgress(Progress):
@@ -84,15 +89,10 @@ class RichProgress(Progress):
         self.bar.advance(self.task)
         from rich.text import Text
 
-        colours = {
-            "error": "red",
-            "diverged": "yellow",
-            "nondeterministic": "magenta",
-            "incomparable": "magenta",
-        }
-        if record.verdict in colours:  # Text: a reason's "[node ...]" is not rich markup
+        if record.verdict in LIVE:  # Text: a reason's "[node ...]" is not rich markup
             line = Text.assemble(
-                (record.verdict, colours[record.verdict]), f" {record.case_id}: {record.reason[:160]}"
+                (record.verdict, row_style_of(record.verdict) or ""),
+                f" {record.case_id}: {record.reason[:160]}",
             )
             self.bar.console.print(line, highlight=False)
         if "non-finite" in record.flags:

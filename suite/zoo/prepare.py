@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from suite.errors import AmbiguousAlignment, CaseUnsupported, StructuralMismatch
+from suite.verdicts import INCOMPARABLE, NONDETERMINISTIC
 from suite.zoo.align import Alignment
 from suite.zoo.loss import Training
 
@@ -244,10 +245,10 @@ def rng_verdict(verdict: str, reason: str, rng_layers: list[str]) -> tuple[str, 
     Returns:
         ``(verdict, reason)``.
     """
-    if verdict != "nondeterministic" or not rng_layers:
+    if verdict != NONDETERMINISTIC or not rng_layers:
         return verdict, reason
     names = ", ".join(rng_layers)
-    return "incomparable", (
+    return INCOMPARABLE, (
         f"reruns differ because layer {names} draws random numbers at inference (its training=False "
         f"output depends on the random state; not a nondeterministic kernel): {reason}"
     )
