@@ -73,11 +73,18 @@ class StructuralMismatch(Exception):
     Args:
         differences: human-readable differences, e.g. ``"no bias in dense_1 (64,)"``.
         flags: the record's machine-readable tags (``untracked-variables``...).
+        causes: the record's causes (dicts of :class:`suite.causes.Cause`), most explanatory first.
     """
 
-    def __init__(self, differences: list[str], flags: list[str] | tuple[str, ...] = ()):
+    def __init__(
+        self,
+        differences: list[str],
+        flags: list[str] | tuple[str, ...] = (),
+        causes: list[dict] | tuple[dict, ...] = (),
+    ):
         self.differences = list(differences)
         self.flags = list(flags)
+        self.causes = list(causes)
         super().__init__(" ; ".join(self.differences) or "structure differs")
 
 

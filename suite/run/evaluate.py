@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.case import Case
+from suite.causes.cause import Cause, lead
 from suite.errors import classify_failure
 from suite.measure.calibration import timing_record
 from suite.measure.execution import Prepared, ProcessState, RepeatResult
@@ -74,6 +75,8 @@ def failure_record(
     verdict, reason = classify_failure(exc)
     if context and verdict == ERROR:
         reason = f"{context}: {reason}"
+    causes = [Cause.from_dict(c) for c in getattr(exc, "causes", [])]
+    reason = lead(reason, causes)
     extra: dict[str, Any] = {"finished_at": time.time()}
     if started is not None:
         extra["wall_s"] = time.time() - started
@@ -88,6 +91,7 @@ def failure_record(
         telemetry=telemetry or {},
         extra=extra,
         flags=list(getattr(exc, "flags", [])),
+        causes=[c.to_dict() for c in causes],
     )
 
 
@@ -168,7 +172,6 @@ def finish(
     verdict, reason = decide_verdict(
         case.precision,
         divergence,
-        structural=prep.audit or None,
         fp64_baselines=_eager_fp64_baseline(others, case),
         unavailable={u.reference: u.why for u in unavailable if u.requested},
         absent=[u.reference for u in unavailable if not u.requested],
@@ -178,24 +181,79 @@ def finish(
     if note:
         reason = f"{reason}; {note}" if reason else note
     flags, notes = qualifiers(outputs, unavailable)
+    localisation = _localise(options, case, prep, verdict, divergence) if options.localise else None
+    state_numerics = numerics(state, case)
+    causes, note = explain_causes(options, case, prep, verdict, divergence, localisation, state_numerics)
     record = Record(
         case=case,
         verdict=verdict,
-        reason=reason,
+        reason=lead(reason, causes),
         timing=timing,
         memory={"peak_device_bytes": prep.peak_device_bytes(), **host_memory()},
         divergence=divergence,
-        numerics=numerics(state, case),
+        numerics=state_numerics,
         telemetry=telemetry,
         extra={"outputs": out_file, "finished_at": time.time(), **prep.extra},
         flags=[*prep.flags, *(f for f in flags if f not in prep.flags)],
-        notes=[*prep.notes, *notes],
+        notes=[*prep.notes, *notes, *([note] if note else [])],
+        causes=[c.to_dict() for c in causes],
     )
-    localisation = _localise(options, case, prep, verdict, divergence) if options.localise else None
     profile = _profile(run, case, prep) if options.profile else None
     if localisation is not None or profile is not None:
         record = replace(record, localisation=localisation, profile=profile)
     return record
+
+
+def explain_causes(
+    options: RunOptions,
+    case: Case,
+    prep: Prepared,
+    verdict: str,
+    divergence: dict[str, Any],
+    localisation: dict[str, Any] | None,
+    state_numerics: dict[str, Any],
+) -> tuple[list[Cause], str]:
+    """The causes of a measured case (:mod:`suite.causes.engine`), and a note for what differs
+    but cannot change its numbers. Nothing is traced for an ``identical`` case; the member's
+    comparison with the reference only when ``vs_pair`` is not bitwise equal; both once per
+    member in this process."""
+    from suite.causes.engine import EXPLAINED, dormant_note, member_findings, random_layers, record_causes
+
+    if verdict not in EXPLAINED:
+        return [], ""
+    from suite.axes import FLOAT64
+    from suite.zoo import analysis_cache, get_pair
+
+    pair = get_pair(case.pair)
+    key = analysis_cache.cache_key(pair, case.member, case.size, options.seed, case.precision == FLOAT64)
+    findings = None
+    vs_pair = divergence.get("vs_pair")
+    if vs_pair and not vs_pair.get("bitwise_equal") and prep.reference_model is not prep.model:
+        findings = member_findings(
+            prep.reference_model,
+            prep.model,
+            prep.x,
+            prep.extra.get("weight_map"),
+            prep.audit,
+            loss=str(prep.extra.get("loss", "")),
+            cache_key=key,
+        )
+    training = case.workload != "predict"
+    randomised = (
+        random_layers(prep.model, prep.x, training=True, cache_key=key) if training else list(prep.rng_layers)
+    )
+    causes, dormant = record_causes(
+        workload=case.workload,
+        mode=case.mode,
+        precision=case.precision,
+        verdict=verdict,
+        divergence=divergence,
+        localisation=localisation,
+        numerics=state_numerics,
+        findings=findings,
+        random=randomised,
+    )
+    return causes, dormant_note(dormant, case.workload)
 
 
 def qualifiers(outputs: dict[str, Any], unavailable: list[Unavailable]) -> tuple[list[str], list[str]]:
