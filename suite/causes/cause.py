@@ -181,6 +181,10 @@ def headline(cause: Cause | Mapping[str, Any]) -> str:
         return f"variable{at} is a tf.Variable Keras does not track: not trained, saved or counted"
     if c.kind == "missing-bias":
         return f"no bias{' after' + at if c.where else ''} ({c.reference} in the reference)"
+    if c.kind == "structure" and c.attribute == "variables":
+        if c.member == "absent":
+            return f"missing variables of{at}: {c.reference}"
+        return f"extra variables of{at}: {c.member}"
     if c.kind == "structure" and c.attribute in ("layer", "variable"):
         if c.member == "absent":
             return f"missing {c.attribute}{at} {c.reference}"

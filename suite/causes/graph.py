@@ -82,8 +82,8 @@ class OpGraph:
     Attributes:
         ops: every op in graph order.
         layer_names: layer ``id`` -> its name.
-        losses: layer ``id`` -> number of loss terms it added in the pass (``add_loss``,
-            activity regularizers).
+        losses: layer ``id`` (0: the model itself) -> number of loss terms it added in the
+            pass (``add_loss``, activity regularizers).
     """
 
     ops: list[Op] = field(default_factory=list)
@@ -154,17 +154,21 @@ def read_graph(model: Any, x: Any, variables: list[Any], *, training: bool) -> O
     for layer in layers:
         by_name.setdefault(layer.name, layer)
     sample = tf.nest.map_structure(tf.convert_to_tensor, x)
-    graph = tf.function(lambda inp: call_model(model, inp, training)).get_concrete_function(sample).graph
+    try:  # Keras layers need no autograph; tracing without it is several times faster
+        graph = tf.function(lambda inp: call_model(model, inp, training), autograph=False)
+        graph = graph.get_concrete_function(sample).graph
+    except Exception:  # Python control flow on tensors in a user's call(): autograph converts it
+        graph = tf.function(lambda inp: call_model(model, inp, training)).get_concrete_function(sample).graph
     placeholder_var = {
         internal.op.name: by_handle[id(external)]
         for external, internal in graph.captures
         if id(external) in by_handle
     }
     out = OpGraph(layer_names={id(layer): layer.name for layer in layers})
-    for layer in layers:
-        own = len(getattr(layer, "_losses", []) or [])
+    for layer in [model, *layers]:
+        own = len(getattr(layer, "_losses", None) or [])
         if own:
-            out.losses[id(layer)] = own
+            out.losses[0 if layer is model else id(layer)] = own
     for op in graph.get_operations():
         if op.type == "Placeholder":
             continue

@@ -48,12 +48,48 @@ def structural_causes(messages: list[str], *, copied: bool) -> list[Cause]:
     Returns:
         The causes, in the order of the messages (counts and unknown messages left out).
     """
-    causes = []
+    causes: list[Cause] = []
     for text in messages:
         cause = _one(text, copied)
         if cause is not None:
             causes.append(cause)
-    return causes
+    return _by_layer(causes)
+
+
+def _by_layer(causes: list[Cause]) -> list[Cause]:
+    """Missing (or extra) variables of one layer said once: ``missing variables of bn_1:
+    moving_mean (16,), gamma (16,)...``."""
+    out: list[Cause] = []
+    for cause in causes:
+        layer, _, leaf = cause.where.rpartition("/")
+        side = "member" if cause.member == "absent" else "reference"
+        twin = next(
+            (
+                c
+                for c in out
+                if c.kind == "structure"
+                and c.attribute == "variables"
+                and c.where == layer
+                and getattr(c, side) == "absent"
+            ),
+            None,
+        )
+        if cause.kind != "structure" or cause.attribute != "variable" or not layer:
+            out.append(cause)
+        elif twin is None:
+            shape = cause.reference if side == "member" else cause.member
+            values = {"member": "absent", "reference": f"{leaf} {shape}"}
+            if side == "reference":
+                values = {"member": f"{leaf} {shape}", "reference": "absent"}
+            out.append(Cause(kind="structure", where=layer, attribute="variables", **values))
+        else:
+            shape = cause.reference if side == "member" else cause.member
+            other = "reference" if side == "member" else "member"
+            merged = f"{getattr(twin, other)}, {leaf} {shape}"
+            out[out.index(twin)] = Cause(
+                kind="structure", where=layer, attribute="variables", **{side: "absent", other: merged}
+            )
+    return out
 
 
 def _one(text: str, copied: bool) -> Cause | None:

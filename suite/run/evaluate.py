@@ -183,7 +183,9 @@ def finish(
     flags, notes = qualifiers(outputs, unavailable)
     localisation = _localise(options, case, prep, verdict, divergence) if options.localise else None
     state_numerics = numerics(state, case)
+    started = time.perf_counter()
     causes, note = explain_causes(options, case, prep, verdict, divergence, localisation, state_numerics)
+    causes_s = time.perf_counter() - started
     record = Record(
         case=case,
         verdict=verdict,
@@ -193,7 +195,7 @@ def finish(
         divergence=divergence,
         numerics=state_numerics,
         telemetry=telemetry,
-        extra={"outputs": out_file, "finished_at": time.time(), **prep.extra},
+        extra={"outputs": out_file, "finished_at": time.time(), "causes_s": causes_s, **prep.extra},
         flags=[*prep.flags, *(f for f in flags if f not in prep.flags)],
         notes=[*prep.notes, *notes, *([note] if note else [])],
         causes=[c.to_dict() for c in causes],
