@@ -92,7 +92,8 @@ def loss_term_causes(
     def by_label(graph: OpGraph, labels: dict[int, str]) -> dict[str, int]:
         out: dict[str, int] = {}
         for layer, n in graph.losses.items():
-            label = "the model" if layer == 0 else labels.get(layer) or graph.layer_names.get(layer, "a layer")
+            label = labels.get(layer) or graph.layer_names.get(layer, "a layer")
+            label = "the model" if layer == 0 else label
             out[label] = out.get(label, 0) + n
         return out
 
