@@ -192,6 +192,6 @@ def test_explain_on_a_structural_mismatch_shows_the_whole_audit(tmp_path):
     record = read_records(run_dir)[case_id]
     head, _, listed = record["reason"].partition(" — ")  # the causes first, then every difference
     assert audit == listed.split(" ; ")
-    assert record["causes"][0]["kind"] == "missing-bias" and head.startswith("no bias after dense_0")
+    assert record["causes"][0]["kind"] == "missing-bias" and head.startswith("no bias in dense_0")
     text = pairbench("explain", str(run_dir), case_id)
     assert f"structural audit against the reference ({len(audit)} differences)" in text.stdout

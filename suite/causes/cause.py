@@ -180,7 +180,8 @@ def headline(cause: Cause | Mapping[str, Any]) -> str:
     if c.kind == "untracked-variable":
         return f"variable{at} is a tf.Variable Keras does not track: not trained, saved or counted"
     if c.kind == "missing-bias":
-        return f"no bias{' after' + at if c.where else ''} ({c.reference} in the reference)"
+        where = f" {c.attribute or 'after'}{at}" if c.where else " at the start"
+        return f"no bias{where} ({c.reference} in the reference)"
     if c.kind == "structure" and c.attribute == "variables":
         if c.member == "absent":
             return f"missing variables of{at}: {c.reference}"

@@ -53,6 +53,7 @@ class Findings:
 class _Entry:
     findings: Findings | None = None
     random_layers: dict[bool, list[str]] = field(default_factory=dict)
+    config: tuple[Cause, ...] | None = None
 
 
 #: pair class -> analysis key -> entry
@@ -176,6 +177,22 @@ def _without_config_dtype_twins(causes: list[Cause]) -> list[Cause]:
     if not from_config:
         return causes
     return [c for c in causes if not (c.kind == "dtype-policy" and c.attribute != "dtype")]
+
+
+def configuration_findings(
+    reference: Any, model: Any, weight_map: list[list[str]] | None, *, cache_key: tuple[Any, ...] | None = None
+) -> tuple[Cause, ...]:
+    """The configuration differences of matched layers alone (no tracing: cheap), for an
+    ``identical`` record's note: what differs but cannot change its numbers (initialisers,
+    regularizers for ``predict``). Activations are left out (equal numbers: equal math)."""
+    from suite.causes.config_diff import config_causes
+    from suite.causes.layers import matched_layers
+
+    entry = _entry(cache_key)
+    if entry.config is None:
+        pairs = _rebound(reference, model, weight_map)
+        entry.config = tuple(config_causes(matched_layers(reference, model, pairs), graph_checked=True))
+    return entry.config
 
 
 def random_layers(

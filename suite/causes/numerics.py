@@ -75,13 +75,15 @@ def numeric_causes(
     causes: list[Cause] = []
     where, ops = _first(localisation)
     ops_text = f" (ops {', '.join(ops[:6])})" if ops else ""
+    loc = localisation or {}
+    update = bool(loc.get("update")) and not loc.get("forward") and not loc.get("backward")
     if verdict == NONDETERMINISTIC:
         rerun = divergence.get("rerun") or {}
         causes.append(
             Cause(
                 kind="nondeterministic-kernel",
                 where=where,
-                attribute=", ".join(ops[:3]),
+                attribute=", ".join(ops[:3]) if update else "",  # an update's op is the culprit itself
                 member=f"{rerun.get('distinct')} distinct results in {rerun.get('runs')} reruns",
                 reference="1 result (a deterministic kernel)",
                 evidence=f"rerun spread {_numbers(rerun)}{ops_text}; op determinism makes such kernels "

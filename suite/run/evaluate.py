@@ -216,18 +216,28 @@ def explain_causes(
     state_numerics: dict[str, Any],
 ) -> tuple[list[Cause], str]:
     """The causes of a measured case (:mod:`suite.causes.engine`), and a note for what differs
-    but cannot change its numbers. Nothing is traced for an ``identical`` case; the member's
-    comparison with the reference only when ``vs_pair`` is not bitwise equal; both once per
-    member in this process."""
-    from suite.causes.engine import EXPLAINED, dormant_note, member_findings, random_layers, record_causes
-
-    if verdict not in EXPLAINED:
-        return [], ""
+    but cannot change its numbers. Nothing is traced for an ``identical`` case (its note reads
+    the matched layers' configuration only); the member's comparison with the reference only
+    when ``vs_pair`` is not bitwise equal; each once per member in this process."""
     from suite.axes import FLOAT64
+    from suite.causes.engine import (
+        EXPLAINED,
+        configuration_findings,
+        dormant_note,
+        member_findings,
+        random_layers,
+        record_causes,
+    )
+    from suite.verdicts import IDENTICAL
     from suite.zoo import analysis_cache, get_pair
 
     pair = get_pair(case.pair)
     key = analysis_cache.cache_key(pair, case.member, case.size, options.seed, case.precision == FLOAT64)
+    if verdict == IDENTICAL and divergence.get("vs_pair") and prep.reference_model is not prep.model:
+        found = configuration_findings(prep.reference_model, prep.model, prep.extra.get("weight_map"), cache_key=key)
+        return [], dormant_note([c for c in found if not c.applies_to(case.workload)], case.workload)
+    if verdict not in EXPLAINED:
+        return [], ""
     findings = None
     vs_pair = divergence.get("vs_pair")
     if vs_pair and not vs_pair.get("bitwise_equal") and prep.reference_model is not prep.model:
