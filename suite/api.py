@@ -140,7 +140,7 @@ def check_models(
         UsageError: bad models, inputs or options (one line).
     """
     from suite.results.frame import records_frame
-    from suite.results.run_dir import create_run
+    from suite.results.runs import create_run
     from suite.run.group import run_group
     from suite.run.matrix import Selection, expand, plan_jobs, validate
     from suite.run.options import RunOptions

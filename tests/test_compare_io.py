@@ -131,7 +131,7 @@ def test_no_cache_from_a_file_only_the_line_reader_reads(tmp_path):
 
 
 def test_an_unwritable_run_folder_compares_without_a_cache(tmp_path, monkeypatch):
-    from suite.results.run_dir import ResultsWriteError
+    from suite.results.atomic import ResultsWriteError
 
     a, b = _runs(tmp_path)
 

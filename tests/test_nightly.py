@@ -29,7 +29,7 @@ from suite.ops.nightly import (
     step_asv_run,
     summary_paragraph,
 )
-from suite.results.run_dir import create_run, list_runs
+from suite.results.runs import create_run, list_runs
 from suite.run.matrix import Selection, apply_preset
 
 ROOT = Path(__file__).resolve().parents[1]

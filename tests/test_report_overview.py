@@ -23,8 +23,8 @@ from fake_runs import (
     standard_records,
 )
 
-from suite import report as report_pkg
 from suite.report import summarize, write_report
+from suite.report import writer as report_writer
 from suite.report.overview import MAX_MARKS_PER_CELL, speed_table, verdict_matrix
 from suite.report.plots import MAX_GROUPS, MAX_WIDTH_IN, divergence_figure, rerun_figure, throughput_figure
 from suite.report.table import frame_from_records, report_frame
@@ -181,7 +181,7 @@ def test_throughput_plot_stays_readable_for_a_thousand_pairs(tmp_path):
 
 def test_report_tables_are_capped_but_keep_every_problem(tmp_path, monkeypatch):
     run = make_large_run(tmp_path, 3000, n_pairs=30, run_id="capped")
-    monkeypatch.setattr(report_pkg, "MAX_TABLE_ROWS", 200)
+    monkeypatch.setattr(report_writer, "MAX_TABLE_ROWS", 200)
     written = write_report(run, plots=False)
     html = written["report.html"].read_text()
     frame = report_frame(run)

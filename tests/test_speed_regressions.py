@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import TESTS, pairbench, run_tiny
 
-from suite.results.run_dir import open_run
+from suite.results.runs import open_run
 
 #: ``tests/verdict_pairs.py``'s slowdown variable. Not imported from there: importing that file
 #: registers its pairs in this process, and every later test would see them in the registry.

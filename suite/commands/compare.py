@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from suite.results.run_dir import DEFAULT_RESULTS_DIR, open_run
+from suite.results.names import DEFAULT_RESULTS_DIR
+from suite.results.runs import open_run
 
 HELP = "compare two runs: speed ratios, divergence changes; --fail-on gives exit code 1 on regressions"
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import UsageError
-from suite.results.run_dir import DEFAULT_RESULTS_DIR, open_run
+from suite.results.names import DEFAULT_RESULTS_DIR
+from suite.results.runs import open_run
 from suite.verdicts import FAILED, STRUCTURAL_MISMATCH
 
 HELP = "rebuild one case of a run and localise its difference to a layer and a gradient"

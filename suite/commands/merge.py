@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from suite.results.run_dir import DEFAULT_RESULTS_DIR
+from suite.results.names import DEFAULT_RESULTS_DIR
 
 HELP = "join shard runs (pairbench run --shard K/N) into one run folder with one report"
 

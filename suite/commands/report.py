@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from suite.report.table import GROUP_KEYS, SORT_KEYS
-from suite.results.run_dir import DEFAULT_RESULTS_DIR, open_run
+from suite.results.names import DEFAULT_RESULTS_DIR
+from suite.results.runs import open_run
 
 HELP = "tabulate a run: terminal table, report.md, report.html, table.csv/.parquet, plots"
 

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import UsageError
-from suite.results.run_dir import DEFAULT_RESULTS_DIR, RunDir, open_run
+from suite.results.names import DEFAULT_RESULTS_DIR, TRACES
+from suite.results.run_dir import RunDir
+from suite.results.runs import open_run
 
 HELP = "show a run's profiler traces and the TensorBoard command to open them"
 
@@ -57,7 +59,7 @@ def traced_cases(run: RunDir) -> dict[str, Path]:
     """
     from suite.profiling.xplane import find_xplanes
 
-    traces = run.path / "traces"
+    traces = run.path / TRACES
     if not traces.is_dir():
         return {}
     return {d.name: d for d in sorted(traces.iterdir()) if d.is_dir() and find_xplanes(d)}
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         cases = {args.case: cases[args.case]}
         logdir = cases[args.case].resolve()
     else:
-        logdir = (rd.path / "traces").resolve()
+        logdir = (rd.path / TRACES).resolve()
 
     console = Console(highlight=False)
     console.print(f"Run [bold]{rd.run_id}[/]: {len(cases)} case(s) with traces")
@@ -119,7 +121,7 @@ def _kernel_rows(rd: RunDir, case_id: str, case_dir: Path, top: int) -> tuple[li
     """The top kernels of a case: from ``kernels/<case>.csv`` when the run wrote it, else the trace."""
     from suite.profiling import summarise_trace_dir
 
-    csv_path = rd.path / "kernels" / f"{case_id}.csv"
+    csv_path = rd.kernels_csv(case_id)
     if csv_path.is_file():
         kernels = _read_kernels_csv(csv_path)
         return kernels.head(top).to_dict(orient="records"), str(csv_path), None

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import UsageError
-from suite.results.run_dir import RunDir, atomic_write, list_runs, machine_of
-
-REPORT_FILES = ("report.md", "report.html", "table.csv", "table.parquet")
+from suite.results.names import RUN_META
+from suite.results.run_dir import RunDir, machine_of
+from suite.results.runs import list_runs
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def find_sources(paths: list[str | Path]) -> list[Source]:
     sources: list[Source] = []
     for raw in paths:
         path = Path(raw)
-        if (path / "run.json").is_file():
+        if (path / RUN_META).is_file():
             run, results_dir = RunDir(path), None
         elif path.is_dir():
             found = _newest_finished(path)
@@ -123,33 +123,21 @@ def write_fleet_report(sources: list[Source], out: Path, group_by: str | None = 
 
     Raises:
         UsageError: an unknown group key.
+        ResultsWriteError: ``out`` cannot be written.
     """
     from suite.report import summarize
-    from suite.report.html import render_html
-    from suite.report.markdown import render_markdown
+    from suite.report.writer import write_report_files
 
     frame = fleet_frame(sources, group_by)
-    groups = _groups(group_by)
-    common = {
-        "title": f"pairbench fleet report — {len(sources)} machine(s)",
-        "summary": summarize(frame),
-        "provenance": [_machine_line(s) for s in sources],
-        "group_by": groups,
-        "notes": ["plots: see each machine's own report"],
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    texts = {
-        "report.md": render_markdown(frame, plots={}, base=out, **common),
-        "report.html": render_html(frame, plots={}, **common),
-    }
-    written = {}
-    for name, text in texts.items():
-        atomic_write(out / name, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
-        written[name] = out / name
-    atomic_write(out / "table.csv", lambda tmp: frame.to_csv(tmp, index=False, na_rep="NaN"))
-    atomic_write(out / "table.parquet", lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))
-    written["table.csv"], written["table.parquet"] = out / "table.csv", out / "table.parquet"
-    return written
+    return write_report_files(
+        out,
+        frame,
+        title=f"pairbench fleet report — {len(sources)} machine(s)",
+        summary=summarize(frame),
+        provenance=[_machine_line(s) for s in sources],
+        group_by=_groups(group_by),
+        notes=["plots: see each machine's own report"],
+    )
 
 
 def combine_asv(sources: list[Source], out: Path) -> list[str]:

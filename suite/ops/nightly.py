@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import UsageError
-from suite.results.run_dir import RunDir, list_runs
+from suite.results.run_dir import RunDir
+from suite.results.runs import list_runs
 from suite.verdicts import ERROR, INCOMPARABLE
 
 SUMMARY_SCHEMA_VERSION = 1
@@ -188,7 +189,7 @@ def previous_run(runs: list[RunDir], new: RunDir | None) -> tuple[RunDir | None,
     """The newest finished run before ``new`` measured on the same GPUs and driver.
 
     Args:
-        runs: nightly runs, oldest first (:func:`suite.results.run_dir.list_runs`).
+        runs: nightly runs, oldest first (:func:`suite.results.runs.list_runs`).
         new: the new run (excluded; its ``run.json`` gives the machine), or None.
 
     Returns:
@@ -511,7 +512,7 @@ def summary_paragraph(result: NightlyResult) -> str:
 
 def write_summary(result: NightlyResult, opts: NightlyOptions) -> list[Path]:
     """Write ``nightly-summary.{txt,json}`` into the run and ``latest-summary.*`` next to the runs."""
-    from suite.results.run_dir import atomic_write
+    from suite.results.atomic import atomic_write
 
     texts = {
         ".txt": result.paragraph + "\n",

@@ -25,10 +25,12 @@ import os
 from typing import Any
 
 from suite.results.columns import AXES, REFERENCES
-from suite.results.run_dir import ResultsWriteError, RunDir
+from suite.results.atomic import ResultsWriteError
+from suite.results.names import CACHE as CACHE_DIR
+from suite.results.run_dir import RunDir
 
 #: the cache's path inside the run folder
-CACHE = "cache/compare-columns.parquet"
+CACHE = f"{CACHE_DIR}/compare-columns.parquet"
 #: version of the cached table's layout (a different one is ignored and rewritten)
 LAYOUT = "1"
 #: the fields of a reference's METRICS dict that compare reads: name -> "float", "int", "bool" or "str"

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from suite.results.record import Record
 from suite.results.columns import AXES, REFERENCES, read_raw_table, tables_from_records
-from suite.results.run_dir import DEFAULT_RESULTS_DIR, RunDir, machine_of, open_run
+from suite.results.record import Record
+from suite.results.names import DEFAULT_RESULTS_DIR
+from suite.results.run_dir import RunDir, machine_of
+from suite.results.runs import open_run
 
 #: controls of a pair when ``run.json`` does not say (runs before the ``pairs`` block): the default
 #: of :attr:`suite.zoo.Pair.controls`

@@ -32,16 +32,11 @@ from typing import Any
 from suite import __version__
 from suite.case import Case
 from suite.errors import RunInterrupted, UsageError, stop_on_signals
+from suite.results.atomic import ResultsWriteError
+from suite.results.names import check_run_id
 from suite.results.record import Record
-from suite.results.run_dir import (
-    ResultsWriteError,
-    RunDir,
-    check_results_dir,
-    check_run_id,
-    create_run,
-    open_run_for_writing,
-    utc_now,
-)
+from suite.results.run_dir import RunDir, utc_now
+from suite.results.runs import check_results_dir, create_run, open_run_for_writing
 from suite.run.dispatch import Dispatcher, Executor
 from suite.run.executors import make_executor
 from suite.run.matrix import expand, plan_jobs, validate
