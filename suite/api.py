@@ -96,11 +96,11 @@ def check_models(
     devices: Sequence[str] = ("cpu",),
     precisions: Sequence[str] = ("float32",),
     determinism: str = "off",
-    repeats: int = 3,
+    repeats: int | None = None,
     steps: int | None = None,
-    seed: int = 0,
-    reference_fp64: bool = True,
-    localise: bool = True,
+    seed: int | None = None,
+    reference_fp64: bool | None = None,
+    localise: bool | None = None,
     name: str = "models",
     results_dir: str | Path | None = None,
     **pair_options: Any,
@@ -126,6 +126,9 @@ def check_models(
         seed: seeds weights, inputs and dropout.
         reference_fp64: also run ``a`` in float64 (``vs_fp64``).
         localise: localise differing cases to a layer and a gradient.
+
+        ``repeats``, ``steps``, ``seed``, ``reference_fp64`` and ``localise`` left at None take
+        ``pairbench run``'s defaults (:class:`suite.run.options.RunOptions`).
         name: the pair's name in the records.
         results_dir: where the run folder goes (None: a temporary folder).
         **pair_options: more of :func:`suite.zoo.models.models_pair` (``reference``,
@@ -157,14 +160,9 @@ def check_models(
         determinism=(determinism,),
         sizes=("default",),
     )
-    options = RunOptions(
-        selection=selection,
-        repeats=repeats,
-        steps=steps,
-        seed=seed,
-        localise=localise,
-        reference_fp64=reference_fp64,
-    )
+    given = {"repeats": repeats, "steps": steps, "seed": seed, "localise": localise}
+    given["reference_fp64"] = reference_fp64
+    options = RunOptions(selection=selection, **{k: v for k, v in given.items() if v is not None})
     folder = Path(results_dir) if results_dir is not None else Path(tempfile.mkdtemp(prefix="pairbench-"))
     folder.mkdir(parents=True, exist_ok=True)
     with _registered(cls):
@@ -173,7 +171,7 @@ def check_models(
         run = create_run(folder)
         run.write_plan([c.to_dict() for c in cases])
         run.write_meta({"run_id": run.run_id, "options": options.to_dict(), "status": "running", "api": True})
-        for job in plan_jobs(cases, with_fp64=reference_fp64):
+        for job in plan_jobs(cases, with_fp64=options.reference_fp64):
             with _process_state(job.precision, job.determinism) as state:
                 for group in job.groups:
                     for record in run_group(run, options, group, state):

@@ -83,7 +83,8 @@ def test_too_few_repeats_are_never_called_significant_and_the_comparison_says_so
 
 def _nightly(tmp_path: Path, runs: Path, baseline: str, new: str) -> tuple[object, object]:
     """``step_compare`` of a nightly whose folder holds ``baseline`` and then ``new``."""
-    from suite.ops.nightly import NightlyOptions, NightlyResult, step_compare
+    from suite.ops.nightly import NightlyOptions, step_compare
+    from suite.ops.summary import NightlyResult
 
     nightly = tmp_path / new / "nightly"
     for run_id in (baseline, new):

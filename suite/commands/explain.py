@@ -31,8 +31,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from suite.commands.common import add_results_dir
 from suite.errors import UsageError
-from suite.results.names import DEFAULT_RESULTS_DIR
 from suite.results.runs import open_run
 from suite.verdicts import FAILED, STRUCTURAL_MISMATCH
 
@@ -45,12 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pairbench explain``."""
     parser.add_argument("run_id", help="run id, path, or 'latest'")
     parser.add_argument("case_id", help="case id, e.g. mlp.functional.predict.xla.gpu0.float32.det-off.tiny")
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=DEFAULT_RESULTS_DIR,
-        help=f"folder holding the runs (default: {DEFAULT_RESULTS_DIR})",
-    )
+    add_results_dir(parser, "folder holding the runs")
     parser.add_argument(
         "--against", choices=AGAINST, default="auto", help="what to compare with (default: from the verdict)"
     )

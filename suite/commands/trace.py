@@ -12,8 +12,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from suite.commands.common import add_results_dir
 from suite.errors import UsageError
-from suite.results.names import DEFAULT_RESULTS_DIR, TRACES
+from suite.results.names import TRACES
 from suite.results.run_dir import RunDir
 from suite.results.runs import open_run
 
@@ -25,12 +26,7 @@ DEFAULT_PORT = 6006
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``RUN``, ``--results-dir``, ``--case``, ``--kernels``, ``--top``, ``--port``."""
     parser.add_argument("run_id", metavar="RUN", help="run id, run folder, or 'latest'")
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=DEFAULT_RESULTS_DIR,
-        help=f"where runs live (default: {DEFAULT_RESULTS_DIR})",
-    )
+    add_results_dir(parser, "where runs live")
     parser.add_argument(
         "--case",
         metavar="CASE_ID",

@@ -13,7 +13,7 @@ TensorFlow's thread pools, sets) them:
   gives them. What cannot be read is None, with the reason next to it; nothing here raises.
 
 ``pairbench compare`` refuses two runs whose settings differ
-(:func:`suite.compare.runs.timing_settings_differences`).
+(:func:`suite.compare.comparability.timing_settings_differences`).
 """
 
 from __future__ import annotations
