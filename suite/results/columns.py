@@ -26,6 +26,7 @@ import numbers
 from collections.abc import Iterator
 from typing import Any
 
+from suite.measure.gc_control import paused_gc
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
 
@@ -55,18 +56,6 @@ RAW_COLUMNS: tuple[str, ...] = (*TEXT[:1], *AXES, "tf32", *SOURCES, *TEXT[1:])
 CHUNK_ROWS = 50_000
 #: bytes per block of the Arrow reader
 BLOCK_BYTES = 4 << 20
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (records hold no cycles; it would only rescan them)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def as_float(value: Any) -> float | None:
@@ -211,6 +200,7 @@ def _arrow_schema() -> Any:
     located = [("ops", pa.list_(text))]
     return pa.schema(
         [
+            ("case_id", text),
             ("case", struct(AXES, text)),
             ("verdict", text),
             ("reason", text),
@@ -252,6 +242,31 @@ def _arrow_schema() -> Any:
     )
 
 
+def stored_case_ids(batch: Any) -> Any:
+    """The ``case_id`` every record line stores, checked against its ``case`` axes.
+
+    Args:
+        batch: an Arrow table or record batch with ``case_id`` and ``case`` columns.
+
+    Returns:
+        The ids (a string array), or None when a line lacks its id or axes, or stores an id
+        that is not its case's (such lines are for the line reader, which names them).
+    """
+    import pyarrow.compute as pc
+
+    ids, case = batch.column("case_id"), batch.column("case")
+    if ids.null_count or case.null_count:
+        return None
+    parts = [pc.struct_field(case, axis) for axis in AXES]
+    if any(p.null_count for p in parts):
+        return None
+    parts[4] = pc.replace_substring(parts[4], ":", "")  # Case.case_id: gpu:0 -> gpu0, off -> det-off
+    parts[6] = pc.binary_join_element_wise("det-", parts[6], "")
+    if not pc.all(pc.equal(ids, pc.binary_join_element_wise(*parts, "."))).as_py():
+        return None
+    return ids
+
+
 class _UseLineReader(Exception):
     """The Arrow path cannot give exactly what the line-by-line reader gives."""
 
@@ -280,16 +295,12 @@ def _table_from_batch(batch: Any) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    case, verdicts = batch.column("case"), batch.column("verdict")
-    if case.null_count or verdicts.null_count:
+    verdicts = batch.column("verdict")
+    ids = stored_case_ids(batch)
+    if ids is None or verdicts.null_count:
         raise _UseLineReader
-    axes = {axis: pc.struct_field(case, axis) for axis in AXES}
-    if any(a.null_count for a in axes.values()):
-        raise _UseLineReader
-    parts = [axes[a] for a in AXES]
-    parts[4] = pc.replace_substring(parts[4], ":", "")
-    parts[6] = pc.binary_join_element_wise("det-", parts[6], "")
-    out: dict[str, Any] = {"case_id": pc.binary_join_element_wise(*parts, "."), **axes}
+    case = batch.column("case")
+    out: dict[str, Any] = {"case_id": ids, **{axis: pc.struct_field(case, axis) for axis in AXES}}
     out["tf32"] = pc.struct_field(batch.column("numerics"), "tf32_enabled")
     for name, path in SOURCES.items():
         array = batch.column(path[0])
@@ -363,7 +374,7 @@ def read_raw_table(run: RunDir, sink: Any = None) -> Any:
     if not run.records_path.exists():
         return schema.empty_table()
     run.check_records_file()  # a records.jsonl that is a folder is bad input (one line, exit 2)
-    with gc_paused():
+    with paused_gc(collect=False):
         try:
             tables = list(_arrow_tables(run, sink))
         except _UseLineReader:
