@@ -26,7 +26,7 @@ from typing import Any
 
 from suite.case import Case
 from suite.measure.gc_control import paused_gc
-from suite.results.columns import stored_case_ids
+from suite.results.columns import LineReaderNeeded, json_batches, stored_case_ids
 from suite.results.compare_cache import compare_schema, load_cached, records_stamp, save
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
@@ -103,28 +103,16 @@ def _read_table(run: RunDir) -> Any:
 def _parse_table(run: RunDir) -> Any:
     """``records.jsonl`` parsed by Arrow's JSON reader, or None when only the line reader can read it."""
     import pyarrow as pa
-    import pyarrow.json as pj
 
-    path = run.records_path
-    if not path.is_file():
+    if not run.records_path.is_file():
         return None
-    with open(path, "rb") as fh:
-        fh.seek(0, 2)
-        if fh.tell() == 0:
-            return None
-        fh.seek(-1, 2)
-        if fh.read(1) != b"\n":
-            return None
-    from suite.results.columns import BLOCK_BYTES
-
-    options = pj.ParseOptions(explicit_schema=compare_schema(), unexpected_field_behavior="ignore")
-    try:  # block by block: the JSON text is never held whole
-        reader = pj.open_json(
-            path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=options
-        )
-        table = pa.Table.from_batches(list(reader), schema=compare_schema())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+    try:
+        batches = list(json_batches(run, compare_schema()))
+    except LineReaderNeeded:
         return None
+    if not batches:
+        return None
+    table = pa.Table.from_batches(batches, schema=compare_schema())
     if table.column("verdict").null_count or stored_case_ids(table) is None:
         return None
     return table

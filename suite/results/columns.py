@@ -267,7 +267,7 @@ def stored_case_ids(batch: Any) -> Any:
     return ids
 
 
-class _UseLineReader(Exception):
+class LineReaderNeeded(Exception):
     """The Arrow path cannot give exactly what the line-by-line reader gives."""
 
 
@@ -290,7 +290,7 @@ def _table_from_batch(batch: Any) -> Any:
     """The raw column table of one Arrow record batch.
 
     Raises:
-        _UseLineReader: a record lacks its case axes or verdict.
+        LineReaderNeeded: a record lacks its case axes or verdict.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -298,7 +298,7 @@ def _table_from_batch(batch: Any) -> Any:
     verdicts = batch.column("verdict")
     ids = stored_case_ids(batch)
     if ids is None or verdicts.null_count:
-        raise _UseLineReader
+        raise LineReaderNeeded
     case = batch.column("case")
     out: dict[str, Any] = {"case_id": ids, **{axis: pc.struct_field(case, axis) for axis in AXES}}
     out["tf32"] = pc.struct_field(batch.column("numerics"), "tf32_enabled")
@@ -323,7 +323,23 @@ def _arrow_tables(run: RunDir, sink: Any = None) -> Iterator[Any]:
     then ``None`` once the whole file was parsed).
 
     Raises:
-        _UseLineReader: the file needs the line-by-line reader (see the module docstring).
+        LineReaderNeeded: the file needs the line-by-line reader (see the module docstring).
+    """
+    for batch in json_batches(run, _arrow_schema()):
+        if sink is not None:
+            sink(batch)
+        yield _table_from_batch(batch)
+    if sink is not None:
+        sink(None)
+
+
+def json_batches(run: RunDir, schema: Any) -> Iterator[Any]:
+    """``records.jsonl`` parsed by Arrow's JSON reader with an explicit schema, block by block
+    (the JSON text is never held whole); fields outside the schema are ignored.
+
+    Raises:
+        LineReaderNeeded: the last line is incomplete, or a line does not fit the schema: only
+            the line-by-line reader (:meth:`RunDir.iter_records`) reads such a file exactly.
     """
     import pyarrow as pa
     import pyarrow.json as pj
@@ -335,20 +351,15 @@ def _arrow_tables(run: RunDir, sink: Any = None) -> Iterator[Any]:
             return
         fh.seek(-1, 2)
         if fh.read(1) != b"\n":  # an incomplete last line: the line reader warns and skips it
-            raise _UseLineReader
-    options = pj.ParseOptions(explicit_schema=_arrow_schema(), unexpected_field_behavior="ignore")
+            raise LineReaderNeeded
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     try:
         reader = pj.open_json(
             path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=options
         )
-        for batch in reader:
-            if sink is not None:
-                sink(batch)
-            yield _table_from_batch(batch)
+        yield from reader
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        raise _UseLineReader from None
-    if sink is not None:
-        sink(None)
+        raise LineReaderNeeded from None
 
 
 def read_raw_table(run: RunDir, sink: Any = None) -> Any:
@@ -377,6 +388,6 @@ def read_raw_table(run: RunDir, sink: Any = None) -> Any:
     with paused_gc(collect=False):
         try:
             tables = list(_arrow_tables(run, sink))
-        except _UseLineReader:
+        except LineReaderNeeded:
             tables = list(tables_from_records(run.iter_records()))
     return pa.concat_tables(tables) if tables else schema.empty_table()
