@@ -17,7 +17,7 @@ from typing import Any
 from suite import __version__
 from suite.errors import one_line
 from suite.machine import timing_settings
-from suite.machine.telemetry import NvmlUnavailable, load_nvml, normalise_pci_bus_id, nvml_error_text
+from suite.machine.nvml import NvmlUnavailable, load_nvml, normalise_pci_bus_id, nvml_error_text
 
 #: Environment variables that change numerics, device placement or threading.
 NUMERICS_ENV_VARS: tuple[str, ...] = (
