@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from suite.case import Case
-from suite.measure.gc_control import paused_gc
+from suite.machine.gc_control import paused_gc
 from suite.results.columns import LineReaderNeeded, json_batches, stored_case_ids
 from suite.results.compare_cache import compare_schema, load_cached, records_stamp, save
 from suite.results.record import Record
@@ -148,7 +148,7 @@ class Matched:
     def chunks(self, size: int = CHUNK) -> Iterator[tuple[list[Record], list[Record]]]:
         """``(records of a, records of b)`` for the common cases, ``size`` at a time, in case-id order.
 
-        Consume it inside :func:`~suite.measure.gc_control.paused_gc`: the records and the results
+        Consume it inside :func:`~suite.machine.gc_control.paused_gc`: the records and the results
         built from them hold no reference cycles, and a million of them make every collection
         rescan them.
         """

@@ -216,7 +216,7 @@ def compare_runs(a: RunDir, b: RunDir, *, force: bool = False) -> Comparison:
     diffs += settings
     from suite.compare.columns import deltas_of_columns
     from suite.compare.load import match_runs
-    from suite.measure.gc_control import paused_gc
+    from suite.machine.gc_control import paused_gc
 
     matched = match_runs(a, b)
     cases: list[CaseDelta] = []

@@ -40,7 +40,7 @@ import numpy as np
 from suite.axes import FLOAT64, gpu_index, is_gpu, tf_device
 from suite.case import Case
 from suite.errors import CaseUnsupported, one_line
-from suite.measure.gc_control import paused_gc
+from suite.machine.gc_control import paused_gc
 from suite.measure.rng_reset import RngReset
 from suite.measure.timing import Calibration
 

@@ -26,7 +26,7 @@ import numbers
 from collections.abc import Iterator
 from typing import Any
 
-from suite.measure.gc_control import paused_gc
+from suite.machine.gc_control import paused_gc
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
 
