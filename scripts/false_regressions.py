@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from suite.compare.runs import compare_records  # noqa: E402
 from suite.results.record import Record  # noqa: E402
-from suite.results.run_dir import open_run  # noqa: E402
+from suite.results.runs import open_run  # noqa: E402
 
 SELECTION = [
     "--pairs",

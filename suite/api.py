@@ -96,13 +96,13 @@ def check_models(
     devices: Sequence[str] = ("cpu",),
     precisions: Sequence[str] = ("float32",),
     determinism: str = "off",
-    repeats: int = 3,
+    repeats: int | None = None,
     steps: int | None = None,
-    seed: int = 0,
-    reference_fp64: bool = True,
-    localise: bool = True,
-    min_sample_s: float = 0.05,
-    max_warmup_s: float = 1.0,
+    seed: int | None = None,
+    reference_fp64: bool | None = None,
+    localise: bool | None = None,
+    min_sample_s: float | None = None,
+    max_warmup_s: float | None = None,
     name: str = "models",
     results_dir: str | Path | None = None,
     **pair_options: Any,
@@ -131,6 +131,10 @@ def check_models(
         min_sample_s: the shortest timed sample (``pairbench run --min-sample-time``).
         max_warmup_s: the most warm-up per case (``--max-warmup``; 0 in a test that only
             wants the numbers).
+
+        ``repeats``, ``steps``, ``seed``, ``reference_fp64``, ``localise``, ``min_sample_s`` and
+        ``max_warmup_s`` left at None take ``pairbench run``'s defaults
+        (:class:`suite.run.options.RunOptions`).
         name: the pair's name in the records.
         results_dir: where the run folder goes (None: a temporary folder).
         **pair_options: more of :func:`suite.zoo.models.models_pair` (``reference``,
@@ -146,7 +150,7 @@ def check_models(
         UsageError: bad models, inputs or options (one line).
     """
     from suite.results.frame import records_frame
-    from suite.results.run_dir import create_run
+    from suite.results.runs import create_run
     from suite.run.group import run_group
     from suite.run.matrix import Selection, expand, plan_jobs, validate
     from suite.run.options import RunOptions
@@ -163,16 +167,9 @@ def check_models(
         determinism=(determinism,),
         sizes=("default",),
     )
-    options = RunOptions(
-        selection=selection,
-        repeats=repeats,
-        steps=steps,
-        seed=seed,
-        localise=localise,
-        reference_fp64=reference_fp64,
-        min_sample_s=min_sample_s,
-        max_warmup_s=max_warmup_s,
-    )
+    given = {"repeats": repeats, "steps": steps, "seed": seed, "localise": localise}
+    given.update(reference_fp64=reference_fp64, min_sample_s=min_sample_s, max_warmup_s=max_warmup_s)
+    options = RunOptions(selection=selection, **{k: v for k, v in given.items() if v is not None})
     folder = Path(results_dir) if results_dir is not None else Path(tempfile.mkdtemp(prefix="pairbench-"))
     folder.mkdir(parents=True, exist_ok=True)
     with _registered(cls):
@@ -181,7 +178,7 @@ def check_models(
         run = create_run(folder)
         run.write_plan([c.to_dict() for c in cases])
         run.write_meta({"run_id": run.run_id, "options": options.to_dict(), "status": "running", "api": True})
-        for job in plan_jobs(cases, with_fp64=reference_fp64):
+        for job in plan_jobs(cases, with_fp64=options.reference_fp64):
             with _process_state(job.precision, job.determinism) as state:
                 for group in job.groups:
                     for record in run_group(run, options, group, state):

@@ -110,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from suite.results.run_dir import CorruptLineWarning, IncompleteLineWarning, ResultsWriteError
+    from suite.results.atomic import ResultsWriteError
+    from suite.results.run_dir import CorruptLineWarning, IncompleteLineWarning
 
     parser = build_parser()
     args = parser.parse_args(argv)

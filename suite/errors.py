@@ -73,18 +73,11 @@ class StructuralMismatch(Exception):
     Args:
         differences: human-readable differences, e.g. ``"no bias in dense_1 (64,)"``.
         flags: the record's machine-readable tags (``untracked-variables``...).
-        causes: the record's causes (dicts of :class:`suite.causes.Cause`), most explanatory first.
     """
 
-    def __init__(
-        self,
-        differences: list[str],
-        flags: list[str] | tuple[str, ...] = (),
-        causes: list[dict] | tuple[dict, ...] = (),
-    ):
+    def __init__(self, differences: list[str], flags: list[str] | tuple[str, ...] = ()):
         self.differences = list(differences)
         self.flags = list(flags)
-        self.causes = list(causes)
         super().__init__(" ; ".join(self.differences) or "structure differs")
 
 
@@ -246,6 +239,28 @@ _KERAS_INFER = re.compile(
 _TF_FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*")
 _AUTOGRAPH_ERROR = re.compile(r"^ {4}(\w*(?:Error|Exception)): ", flags=re.MULTILINE)
 _TF_OP = re.compile(r"\s*\[Op:(\w+)\](?:\s*name:\s*\S*)?")
+
+
+#: lines of a failing subprocess's output quoted in a reason
+TAIL_LINES = 3
+
+
+def output_tail(text: str, n: int = TAIL_LINES) -> str:
+    """The last ``n`` non-empty lines of a process's output, joined by `` | `` (one line)."""
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    return " | ".join(lines[-n:])
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line: ``Type: first non-empty line of its message`` (whitespace
+    collapsed, at most ``limit`` characters of message); ``Type`` alone when it has none.
+
+    The one helper for messages that quote an exception (for the root cause of a failed case,
+    which follows ``raise ... from`` and unwraps Keras, see :func:`root_cause`).
+    """
+    text = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(getattr(exc, "message", "") or exc)
+    lines = [" ".join(ln.split()) for ln in text.splitlines() if ln.strip()]
+    return f"{type(exc).__name__}: {lines[0][:limit]}" if lines else type(exc).__name__
 
 
 def root_cause(exc: BaseException) -> str:

@@ -3,7 +3,7 @@
 For tests of reports, comparisons and anything else that reads runs: the records
 follow the documented schema (docs/ARCHITECTURE.md) exactly, timings come from a
 seeded generator (so the same arguments always give the same run), and the run folder
-is written with the real :func:`suite.results.run_dir.create_run` / :meth:`RunDir.append` /
+is written with the real :func:`suite.results.runs.create_run` / :meth:`RunDir.append` /
 :meth:`RunDir.write_meta`.
 
 Typical use::
@@ -25,7 +25,8 @@ import numpy as np
 
 from suite.case import Case
 from suite.results.record import Record
-from suite.results.run_dir import RunDir, create_run
+from suite.results.run_dir import RunDir
+from suite.results.runs import create_run
 
 H100 = "NVIDIA H100 80GB HBM3"
 DRIVER = "550.54.15"

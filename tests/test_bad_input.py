@@ -21,7 +21,8 @@ from conftest import ROOT
 
 from suite.case import Case
 from suite.results.record import Record
-from suite.results.run_dir import RUN_SCHEMA_VERSION, create_run
+from suite.results.run_dir import RUN_SCHEMA_VERSION
+from suite.results.runs import create_run
 from suite.run.options import RunOptions
 
 CASE = Case("mlp_seed", "sequential", "predict", "eager", "cpu", "float32", "off", "tiny")

@@ -20,14 +20,9 @@ from fake_runs import (
 )
 
 from suite.cli import main
-from suite.compare.runs import (
-    FailOn,
-    compare_records,
-    compare_runs,
-    divergence_changes,
-    parse_fail_on,
-    speed_significant,
-)
+from suite.compare.deltas import divergence_changes, speed_significant
+from suite.compare.fail_on import FailOn, parse_fail_on
+from suite.compare.runs import compare_records, compare_runs
 from suite.errors import UsageError
 
 SLOW_ID = "mlp.sequential.predict.eager.gpu0.float32.det-off.tiny"

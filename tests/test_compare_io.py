@@ -8,8 +8,8 @@ import warnings
 import pytest
 from fake_runs import NONDET_CASE_ID, case, make_large_run, make_record, make_run, slowed, standard_records
 
+from suite.compare import columns as compare_columns
 from suite.compare import load as compare_io
-from suite.compare import runs as compare
 from suite.compare.runs import compare_records, compare_runs
 from suite.results.run_dir import RunDir
 
@@ -73,7 +73,7 @@ def test_large_runs_compare_like_their_records(tmp_path, monkeypatch):
     a = make_large_run(tmp_path, 4000, n_pairs=20, run_id="a", seed=0)
     b = make_large_run(tmp_path, 4000, n_pairs=20, run_id="b", seed=1)
     monkeypatch.setattr(compare_io, "CHUNK", 1500)
-    monkeypatch.setattr(compare, "COLUMN_CHUNK", 1500)
+    monkeypatch.setattr(compare_columns, "COLUMN_CHUNK", 1500)
     fast = compare_runs(a, b)
     assert len(fast.cases) == 4000
     assert fast.to_dict() == {**_by_records(a, b).to_dict(), "machine_differences": []}
@@ -131,7 +131,7 @@ def test_no_cache_from_a_file_only_the_line_reader_reads(tmp_path):
 
 
 def test_an_unwritable_run_folder_compares_without_a_cache(tmp_path, monkeypatch):
-    from suite.results.run_dir import ResultsWriteError
+    from suite.results.atomic import ResultsWriteError
 
     a, b = _runs(tmp_path)
 
@@ -192,7 +192,7 @@ def test_every_kind_of_divergence_change_through_the_columns(tmp_path, monkeypat
         recs_a.append(make_record(c, verdict_a, divergence=div_a))
         recs_b.append(make_record(c, verdict_b, divergence=div_b, seed=1))
     a, b = make_run(tmp_path, recs_a, run_id="a"), make_run(tmp_path, recs_b, run_id="b")
-    monkeypatch.setattr(compare, "COLUMN_CHUNK", 4)  # two chunks
+    monkeypatch.setattr(compare_columns, "COLUMN_CHUNK", 4)  # two chunks
     built = []
     real_records_of = compare_io.Matched.records_of
     monkeypatch.setattr(

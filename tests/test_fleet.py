@@ -12,7 +12,8 @@ from fake_runs import H100, make_run, provenance, standard_records
 from test_nightly import _toy_project
 
 from suite.cli import main
-from suite.ops.nightly import NightlyOptions, git_commit, nightly_dir, step_asv_run
+from suite.machine.identity import git_commit
+from suite.ops.nightly import NightlyOptions, nightly_dir, step_asv_run
 
 pytestmark = pytest.mark.slow
 

@@ -15,21 +15,18 @@ from fake_runs import make_run, provenance
 from suite.case import Case
 from suite.cli import main
 from suite.errors import UsageError
+from suite.machine.identity import git_commit
 from suite.ops.nightly import (
     DEFAULT_FAIL_ON,
     NightlyOptions,
-    NightlyResult,
-    Step,
-    git_commit,
     nightly_dir,
-    previous_run,
-    prune_runs,
     run_nightly,
     step_asv_publish,
     step_asv_run,
-    summary_paragraph,
 )
-from suite.results.run_dir import create_run, list_runs
+from suite.ops.retention import previous_run, prune_runs
+from suite.ops.summary import NightlyResult, Step, summary_paragraph
+from suite.results.runs import create_run, list_runs
 from suite.run.matrix import Selection, apply_preset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +152,7 @@ def test_bad_options_exit_2_before_anything_runs(tmp_path, capsys, extra, messag
 
 
 def test_default_fail_on_is_speed_and_divergence():
-    from suite.compare.runs import parse_fail_on
+    from suite.compare.fail_on import parse_fail_on
 
     rule = parse_fail_on(DEFAULT_FAIL_ON)
     assert rule.speed == pytest.approx(1.10) and rule.divergence == frozenset({"any"})

@@ -15,7 +15,8 @@ from conftest import TESTS, only_run, pairbench, read_records
 from suite.cli import main
 from suite.results.frame import load_frame
 from suite.results.record import Record
-from suite.results.run_dir import CorruptLineWarning, RunDir, create_run
+from suite.results.run_dir import CorruptLineWarning, RunDir
+from suite.results.runs import create_run
 from suite.run.matrix import Selection, apply_preset, expand, plan_jobs
 
 

@@ -21,7 +21,8 @@ from suite.axes import PINNED_GPU_ENV, SIMULATED_GPUS_ENV, gpu_index, tf_device
 from suite.case import Case
 from suite.cli import main
 from suite.errors import UsageError
-from suite.results.run_dir import RunDir, create_run
+from suite.results.run_dir import RunDir
+from suite.results.runs import create_run
 from suite.run.dispatch import MAX_LOSSES, Dispatcher
 from suite.run.executors import LocalExecutor, SerialExecutor, make_executor, pin_value
 from suite.run.matrix import Selection, expand, plan_jobs

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import TESTS, pairbench, run_tiny
 
-from suite.results.run_dir import open_run
+from suite.results.runs import open_run
 
 #: ``tests/verdict_pairs.py``'s slowdown variable. Not imported from there: importing that file
 #: registers its pairs in this process, and every later test would see them in the registry.
@@ -83,7 +83,8 @@ def test_too_few_repeats_are_never_called_significant_and_the_comparison_says_so
 
 def _nightly(tmp_path: Path, runs: Path, baseline: str, new: str) -> tuple[object, object]:
     """``step_compare`` of a nightly whose folder holds ``baseline`` and then ``new``."""
-    from suite.ops.nightly import NightlyOptions, NightlyResult, step_compare
+    from suite.ops.nightly import NightlyOptions, step_compare
+    from suite.ops.summary import NightlyResult
 
     nightly = tmp_path / new / "nightly"
     for run_id in (baseline, new):

@@ -180,7 +180,11 @@ def _without_config_dtype_twins(causes: list[Cause]) -> list[Cause]:
 
 
 def configuration_findings(
-    reference: Any, model: Any, weight_map: list[list[str]] | None, *, cache_key: tuple[Any, ...] | None = None
+    reference: Any,
+    model: Any,
+    weight_map: list[list[str]] | None,
+    *,
+    cache_key: tuple[Any, ...] | None = None,
 ) -> tuple[Cause, ...]:
     """The configuration differences of matched layers alone (no tracing: cheap), for an
     ``identical`` record's note: what differs but cannot change its numbers (initialisers,

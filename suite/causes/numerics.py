@@ -24,9 +24,15 @@ from suite.causes.cause import CERTAIN, LIKELY, Cause
 
 
 def _fmt(value: Any) -> str:
-    from suite.divergence.verdict import fmt
-
-    return fmt(value)
+    """A number as the verdicts' reasons write it (``3.1e-07``, ``12``, ``n/a``)."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool | int):
+        return str(value)
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    return f"{value:.3g}" if value == 0 or 1e-3 <= abs(value) < 1e4 else f"{value:.2e}"
 
 
 def _numbers(metrics: Mapping[str, Any]) -> str:

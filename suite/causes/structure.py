@@ -113,12 +113,20 @@ def _one(text: str, copied: bool) -> Cause | None:
         )
     if m := _NO_BIAS_IN.match(text):
         return Cause(
-            kind="missing-bias", where=m["where"], attribute="in", member="no bias", reference=f"bias {m['shape']}"
+            kind="missing-bias",
+            where=m["where"],
+            attribute="in",
+            member="no bias",
+            reference=f"bias {m['shape']}",
         )
     if m := _NO_BIAS_AFTER.match(text):
         where = m["where"].removeprefix("after ") if m["where"] != "at the start" else ""
         return Cause(
-            kind="missing-bias", where=where, attribute="after", member="no bias", reference=f"bias {m['ref']}"
+            kind="missing-bias",
+            where=where,
+            attribute="after",
+            member="no bias",
+            reference=f"bias {m['ref']}",
         )
     if m := _LAYER.match(text):
         missing = m["what"] == "missing"

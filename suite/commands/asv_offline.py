@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from suite.results.names import DEFAULT_RESULTS_DIR, HTML_DIR
+
 HELP = "serve a published asv site's scripts and styles from local copies (no CDN, works offline)"
-DEFAULT_HTML = Path("results") / "html"
+DEFAULT_HTML = DEFAULT_RESULTS_DIR / HTML_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

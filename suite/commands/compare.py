@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from suite.results.run_dir import DEFAULT_RESULTS_DIR, open_run
+from suite.commands.common import add_results_dir
+from suite.results.runs import open_run
 
 HELP = "compare two runs: speed ratios, divergence changes; --fail-on gives exit code 1 on regressions"
 
@@ -17,12 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pairbench compare``."""
     parser.add_argument("run_a", help="baseline run id, path, or 'latest'")
     parser.add_argument("run_b", help="new run id, path, or 'latest'")
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=DEFAULT_RESULTS_DIR,
-        help=f"folder holding the runs (default: {DEFAULT_RESULTS_DIR})",
-    )
+    add_results_dir(parser, "folder holding the runs")
     parser.add_argument(
         "--fail-on",
         metavar="RULES",
@@ -123,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         UsageError: unknown run, malformed ``--fail-on``, different GPUs/driver or timing settings
             without ``--force``.
     """
-    from suite.compare.runs import compare_runs, parse_fail_on
+    from suite.compare.fail_on import parse_fail_on
+    from suite.compare.runs import compare_runs
 
     rule = parse_fail_on(args.fail_on) if args.fail_on is not None else None
     a = open_run(args.run_a, args.results_dir)

@@ -27,12 +27,13 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
+from suite.commands.common import add_results_dir
 from suite.errors import UsageError
-from suite.results.run_dir import DEFAULT_RESULTS_DIR, open_run
+from suite.results.record import strict_json
+from suite.results.runs import open_run
 from suite.verdicts import FAILED, STRUCTURAL_MISMATCH
 
 HELP = "rebuild one case of a run and localise its difference to a layer and a gradient"
@@ -44,12 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pairbench explain``."""
     parser.add_argument("run_id", help="run id, path, or 'latest'")
     parser.add_argument("case_id", help="case id, e.g. mlp.functional.predict.xla.gpu0.float32.det-off.tiny")
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=DEFAULT_RESULTS_DIR,
-        help=f"folder holding the runs (default: {DEFAULT_RESULTS_DIR})",
-    )
+    add_results_dir(parser, "folder holding the runs")
     parser.add_argument(
         "--against", choices=AGAINST, default="auto", help="what to compare with (default: from the verdict)"
     )
@@ -133,16 +129,6 @@ def use_tolerance(record: Any, against: str, bitwise: bool = False, tolerance: b
         return tolerance and against != "rerun"
     explained = explaining_comparison(record.verdict, record.divergence or {}, record.case.precision)
     return explained is not None and explained == (against, True)
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def explain_case(
@@ -270,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
         "localisation": result if copied else None,
     }
     if args.json:
-        print(json.dumps(_finite(out), indent=2, sort_keys=True))
+        print(json.dumps(strict_json(out), indent=2, sort_keys=True))
     else:
         _print_summary(out)
     return 0

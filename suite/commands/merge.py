@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from suite.results.run_dir import DEFAULT_RESULTS_DIR
+from suite.commands.common import add_results_dir
 
 HELP = "join shard runs (pairbench run --shard K/N) into one run folder with one report"
 
@@ -16,12 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "runs", nargs="+", metavar="RUN", help="shard runs: ids under --results-dir, or folders"
     )
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=DEFAULT_RESULTS_DIR,
-        help=f"where run ids are looked up and the merged run goes (default: {DEFAULT_RESULTS_DIR})",
-    )
+    add_results_dir(parser, "where run ids are looked up and the merged run goes")
     parser.add_argument("--run-id", help="name of the merged run folder (default: UTC timestamp)")
     parser.add_argument(
         "--partial",

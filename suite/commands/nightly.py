@@ -7,26 +7,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
 
-from suite.commands.run import AXES, add_timing_arguments, axis_values
+from suite.commands.common import add_results_dir
+from suite.errors import UsageError
+from suite.machine.identity import MACHINE_ENV
 from suite.ops.nightly import ASV_ENVS, DEFAULT_FAIL_ON, DEFAULT_KEEP, MATRICES, NightlyOptions, run_nightly
+from suite.run.option_specs import SPECS, add_axis_arguments, axis_values
+from suite.run.option_specs import add_arguments as add_run_options
+from suite.run.option_specs import overrides as run_option_values
+
+#: the run options the nightly offers
+NIGHTLY_SPECS = tuple(spec for spec in SPECS if spec.nightly)
 
 HELP = "one run for cron/CI: doctor, asv run, the matrix, compare with the previous night, asv publish"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``pairbench nightly``."""
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=Path(os.environ.get("PAIRBENCH_RESULTS", "results")),
-        help="results volume: runs go to DIR/nightly, asv results and html to DIR/asv "
-        "(default: $PAIRBENCH_RESULTS or results)",
-    )
+    """Options of ``pairbench nightly`` (the matrix's run options are those of ``pairbench run``)."""
+    add_results_dir(parser, "results volume: runs go to DIR/nightly, asv results and html to DIR/asv")
     parser.add_argument(
         "--project-dir",
         type=Path,
@@ -39,31 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="preset of the matrix: auto = full with a GPU, quick without (default auto)",
     )
-    axes = parser.add_argument_group("axis filters (comma-separated, as for pairbench run)")
-    for axis in AXES:
-        axes.add_argument(f"--{axis}", help=f"restrict the matrix's {axis}")
-    parser.add_argument("--repeats", type=int, help="timed repeats per case (default: the preset's)")
-    parser.add_argument("--steps", type=int, help="units per repeat (default: the runner's)")
-    parser.add_argument(
-        "--profile",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="profiler trace per case (default: on with the full matrix)",
-    )
-    parser.add_argument(
-        "--localise",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="localise divergence (default on)",
-    )
-    parser.add_argument(
-        "--fp64",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="run the float64 reference of each pair (default on)",
-    )
-    parser.add_argument("--timeout", type=float, help="seconds per case (default 600)")
-    add_timing_arguments(parser)
+    add_axis_arguments(parser, "axis filters (comma-separated, as for pairbench run)")
+    add_run_options(parser, nightly=True)
     parser.add_argument(
         "--fail-on",
         default=DEFAULT_FAIL_ON,
@@ -94,8 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--machine",
-        default=os.environ.get("PAIRBENCH_MACHINE"),
-        help="asv machine name (default: $PAIRBENCH_MACHINE, else the hostname)",
+        help=f"asv machine name (default: ${MACHINE_ENV}, else the hostname)",
     )
     parser.add_argument(
         "--force", action="store_true", help="rerun asv for a commit that already has results here"
@@ -110,30 +87,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> NightlyOptions:
-    """The :class:`~suite.ops.nightly.NightlyOptions` of parsed arguments."""
-    axes = axis_values(args)
+    """The :class:`~suite.ops.nightly.NightlyOptions` of parsed arguments.
+
+    Raises:
+        UsageError: an empty axis filter, or ``--asv-args`` that is not one shell-quoted string.
+    """
+    try:
+        asv_args = tuple(shlex.split(args.asv_args))
+    except ValueError as exc:
+        raise UsageError(f"--asv-args {args.asv_args!r} is not a shell-quoted string ({exc})") from None
     return NightlyOptions(
         results_dir=args.results_dir,
         project_dir=args.project_dir,
         matrix=args.matrix,
-        axes=axes,
-        repeats=args.repeats,
-        steps=args.steps,
-        profile=args.profile,
-        localise=args.localise,
-        timeout_s=args.timeout,
-        reference_fp64=args.fp64,
-        min_sample_s=args.min_sample_time,
-        max_warmup_s=args.max_warmup,
-        intra_op_threads=args.intra_op_threads,
-        inter_op_threads=args.inter_op_threads,
+        axes=axis_values(args),
+        run={k: v for k, v in run_option_values(args, NIGHTLY_SPECS).items() if v is not None},
         pairs_from=tuple(args.pairs_from),
         fail_on=args.fail_on,
         keep=args.keep,
         doctor=args.doctor,
         asv=args.asv,
         asv_env=args.asv_env,
-        asv_args=tuple(shlex.split(args.asv_args)),
+        asv_args=asv_args,
         machine=args.machine,
         force=args.force,
         skip_same_commit=args.skip_same_commit,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from suite.commands.common import add_results_dir
 from suite.report.table import GROUP_KEYS, SORT_KEYS
-from suite.results.run_dir import DEFAULT_RESULTS_DIR, open_run
+from suite.results.runs import open_run
 
 HELP = "tabulate a run: terminal table, report.md, report.html, table.csv/.parquet, plots"
 
@@ -14,12 +14,7 @@ HELP = "tabulate a run: terminal table, report.md, report.html, table.csv/.parqu
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pairbench report``."""
     parser.add_argument("run_id", nargs="?", default="latest", help="run id, path, or 'latest' (default)")
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=DEFAULT_RESULTS_DIR,
-        help=f"folder holding the runs (default: {DEFAULT_RESULTS_DIR})",
-    )
+    add_results_dir(parser, "folder holding the runs")
     parser.add_argument(
         "--group-by",
         metavar="KEYS",

@@ -12,8 +12,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from suite.errors import UsageError
-from suite.results.run_dir import DEFAULT_RESULTS_DIR, RunDir, open_run
+from suite.commands.common import add_results_dir
+from suite.errors import UsageError, one_line
+from suite.results.names import TRACES
+from suite.results.run_dir import RunDir
+from suite.results.runs import open_run
 
 HELP = "show a run's profiler traces and the TensorBoard command to open them"
 
@@ -23,12 +26,7 @@ DEFAULT_PORT = 6006
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``RUN``, ``--results-dir``, ``--case``, ``--kernels``, ``--top``, ``--port``."""
     parser.add_argument("run_id", metavar="RUN", help="run id, run folder, or 'latest'")
-    parser.add_argument(
-        "--results-dir",
-        type=Path,
-        default=DEFAULT_RESULTS_DIR,
-        help=f"where runs live (default: {DEFAULT_RESULTS_DIR})",
-    )
+    add_results_dir(parser, "where runs live")
     parser.add_argument(
         "--case",
         metavar="CASE_ID",
@@ -57,7 +55,7 @@ def traced_cases(run: RunDir) -> dict[str, Path]:
     """
     from suite.profiling.xplane import find_xplanes
 
-    traces = run.path / "traces"
+    traces = run.path / TRACES
     if not traces.is_dir():
         return {}
     return {d.name: d for d in sorted(traces.iterdir()) if d.is_dir() and find_xplanes(d)}
@@ -82,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         cases = {args.case: cases[args.case]}
         logdir = cases[args.case].resolve()
     else:
-        logdir = (rd.path / "traces").resolve()
+        logdir = (rd.path / TRACES).resolve()
 
     console = Console(highlight=False)
     console.print(f"Run [bold]{rd.run_id}[/]: {len(cases)} case(s) with traces")
@@ -119,7 +117,7 @@ def _kernel_rows(rd: RunDir, case_id: str, case_dir: Path, top: int) -> tuple[li
     """The top kernels of a case: from ``kernels/<case>.csv`` when the run wrote it, else the trace."""
     from suite.profiling import summarise_trace_dir
 
-    csv_path = rd.path / "kernels" / f"{case_id}.csv"
+    csv_path = rd.kernels_csv(case_id)
     if csv_path.is_file():
         kernels = _read_kernels_csv(csv_path)
         return kernels.head(top).to_dict(orient="records"), str(csv_path), None
@@ -141,8 +139,7 @@ def _read_kernels_csv(csv_path: Path) -> Any:
     try:
         kernels = pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{csv_path}: not a readable kernels table ({first})") from None
+        raise UsageError(f"{csv_path}: not a readable kernels table ({one_line(exc)})") from None
     missing = [c for c in KERNEL_COLUMNS if c not in kernels.columns]
     if missing:
         raise UsageError(f"{csv_path}: not a kernels table (missing columns {', '.join(missing)})")

@@ -13,7 +13,7 @@ TensorFlow's thread pools, sets) them:
   gives them. What cannot be read is None, with the reason next to it; nothing here raises.
 
 ``pairbench compare`` refuses two runs whose settings differ
-(:func:`suite.compare.runs.timing_settings_differences`).
+(:func:`suite.compare.comparability.timing_settings_differences`).
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def gpu_clock_settings(nvml: Any = None) -> dict[str, Any]:
         "compute_mode"}], "gpu_clocks_reason": None | why there are none}``; a query the GPU
         does not support is None.
     """
-    from suite.machine.telemetry import NvmlUnavailable, load_nvml, normalise_pci_bus_id, nvml_error_text
+    from suite.machine.nvml import NvmlUnavailable, load_nvml, normalise_pci_bus_id, nvml_error_text
 
     owned = nvml is None
     try:

@@ -11,23 +11,21 @@ folders (or run folders) and writes:
   folder holding ``asv/<machine>/`` of each source).
 
 Nothing is compared across machines here: ``pairbench compare`` refuses runs of different
-GPU models or drivers unless forced (:func:`suite.compare.runs.machine_differences`).
+GPU models or drivers unless forced (:func:`suite.compare.comparability.machine_differences`).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from suite.errors import UsageError
-from suite.results.run_dir import RunDir, atomic_write, list_runs, machine_of
-
-REPORT_FILES = ("report.md", "report.html", "table.csv", "table.parquet")
+from suite.results.names import ASV_DIR, HTML_DIR, RUN_META
+from suite.results.run_dir import RunDir, machine_of
+from suite.results.runs import list_runs
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ def find_sources(paths: list[str | Path]) -> list[Source]:
     sources: list[Source] = []
     for raw in paths:
         path = Path(raw)
-        if (path / "run.json").is_file():
+        if (path / RUN_META).is_file():
             run, results_dir = RunDir(path), None
         elif path.is_dir():
             found = _newest_finished(path)
@@ -123,33 +121,21 @@ def write_fleet_report(sources: list[Source], out: Path, group_by: str | None = 
 
     Raises:
         UsageError: an unknown group key.
+        ResultsWriteError: ``out`` cannot be written.
     """
     from suite.report import summarize
-    from suite.report.html import render_html
-    from suite.report.markdown import render_markdown
+    from suite.report.writer import write_report_files
 
     frame = fleet_frame(sources, group_by)
-    groups = _groups(group_by)
-    common = {
-        "title": f"pairbench fleet report — {len(sources)} machine(s)",
-        "summary": summarize(frame),
-        "provenance": [_machine_line(s) for s in sources],
-        "group_by": groups,
-        "notes": ["plots: see each machine's own report"],
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    texts = {
-        "report.md": render_markdown(frame, plots={}, base=out, **common),
-        "report.html": render_html(frame, plots={}, **common),
-    }
-    written = {}
-    for name, text in texts.items():
-        atomic_write(out / name, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
-        written[name] = out / name
-    atomic_write(out / "table.csv", lambda tmp: frame.to_csv(tmp, index=False, na_rep="NaN"))
-    atomic_write(out / "table.parquet", lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))
-    written["table.csv"], written["table.parquet"] = out / "table.csv", out / "table.parquet"
-    return written
+    return write_report_files(
+        out,
+        frame,
+        title=f"pairbench fleet report — {len(sources)} machine(s)",
+        summary=summarize(frame),
+        provenance=[_machine_line(s) for s in sources],
+        group_by=_groups(group_by),
+        notes=["plots: see each machine's own report"],
+    )
 
 
 def combine_asv(sources: list[Source], out: Path) -> list[str]:
@@ -162,7 +148,7 @@ def combine_asv(sources: list[Source], out: Path) -> list[str]:
     machines: dict[str, Path] = {}
     newest_benchmarks: Path | None = None
     for source in sources:
-        asv = source.results_dir / "asv" if source.results_dir is not None else None
+        asv = source.results_dir / ASV_DIR if source.results_dir is not None else None
         if asv is None or not asv.is_dir():
             continue
         for folder in sorted(p for p in asv.iterdir() if p.is_dir() and (p / "machine.json").is_file()):
@@ -172,43 +158,35 @@ def combine_asv(sources: list[Source], out: Path) -> list[str]:
                     "give each machine its own name"
                 )
             machines[folder.name] = asv
-            shutil.copytree(folder, out / "asv" / folder.name, dirs_exist_ok=True)
+            shutil.copytree(folder, out / ASV_DIR / folder.name, dirs_exist_ok=True)
         bench = asv / "benchmarks.json"
         if bench.is_file() and (
             newest_benchmarks is None or bench.stat().st_mtime > newest_benchmarks.stat().st_mtime
         ):
             newest_benchmarks = bench
     if newest_benchmarks is not None:
-        shutil.copyfile(newest_benchmarks, out / "asv" / "benchmarks.json")
+        shutil.copyfile(newest_benchmarks, out / ASV_DIR / "benchmarks.json")
     return sorted(machines)
 
 
 def publish_asv(out: Path, project_dir: Path, timeout_s: float = 1800) -> Path:
-    """``asv publish`` of ``out/asv`` into ``out/html`` with the project's ``asv.conf.json``.
+    """``asv publish`` of ``out/asv`` into ``out/html`` with the project's ``asv.conf.json``,
+    made to work offline (the nightly's publisher).
 
     Raises:
-        UsageError: no ``asv.conf.json`` in ``project_dir``, or ``asv publish`` failed (its last line).
+        UsageError: no ``asv.conf.json`` in ``project_dir``, or ``asv publish`` failed (its last lines).
     """
-    from suite.ops.nightly import asv_config
+    from suite.asv.publish import asv_config, publish
 
     if not (project_dir / "asv.conf.json").is_file():
         raise UsageError(f"no asv.conf.json in {project_dir}: pass --project-dir (the pairbench checkout)")
     conf = asv_config(project_dir.resolve(), out)
-    proc = subprocess.run(
-        [sys.executable, "-m", "asv", "publish", "--config", str(conf)],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
-    if proc.returncode != 0:
-        tail = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()][-1:]
-        raise UsageError(f"asv publish failed (exit {proc.returncode}): {' '.join(tail)}")
-    return out / "html" / "index.html"
+    return publish(conf, out / HTML_DIR, out / "asv-publish.log", timeout_s)
 
 
 def asv_machines(out: Path) -> list[str]:
     """The machines of a published asv site (its ``index.json``)."""
-    index = out / "html" / "index.json"
+    index = out / HTML_DIR / "index.json"
     return (
         sorted(json.loads(index.read_text(encoding="utf-8")).get("machines", {})) if index.is_file() else []
     )

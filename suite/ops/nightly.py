@@ -25,55 +25,44 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import shlex
-import shutil
 import socket
-import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from suite.asv import publish as asv
 from suite.errors import UsageError
-from suite.results.run_dir import RunDir, list_runs
-from suite.verdicts import ERROR, INCOMPARABLE
+from suite.machine.identity import git_commit, machine_name
+from suite.ops.doctor_probe import gpu_count, run_doctor
+from suite.ops.retention import previous_run, prune_runs
+from suite.ops.summary import NightlyResult, Step, summary_paragraph, write_summary
+from suite.results.names import ASV_DIR, COMPARE_JSON, DEFAULT_RESULTS_DIR, HTML_DIR, LOCK, NIGHTLY_DIR
+from suite.results.run_dir import RunDir, utc_now
+from suite.results.runs import list_runs
 
-SUMMARY_SCHEMA_VERSION = 1
 DEFAULT_FAIL_ON = "speed:1.10,divergence:any"
 DEFAULT_KEEP = 14
 MATRICES = ("auto", "quick", "full")
 ASV_ENVS = ("existing", "config")
-#: lines of a failing subprocess's output quoted in the summary
-TAIL_LINES = 3
-#: the generated asv configuration, in the results folder
-ASV_CONFIG = "asv-nightly.conf.json"
 
 
 @dataclass
 class NightlyOptions:
     """Everything ``pairbench nightly`` takes (see ``docs/nightly.md``).
 
-    The matrix's options (``repeats`` ... ``pairs_from``) are None when not given: their
-    defaults live in :class:`suite.run.options.RunOptions`, as for ``pairbench run``.
+    ``run`` holds the matrix's run options the user gave (``{"repeats": 5}``; fields of
+    :class:`suite.run.options.RunOptions`, declared once in :mod:`suite.run.option_specs`):
+    the others come from the preset and ``RunOptions``, as for ``pairbench run``.
     """
 
-    results_dir: Path = Path("results")
+    results_dir: Path = DEFAULT_RESULTS_DIR
     project_dir: Path = Path(".")
     matrix: str = "auto"
     axes: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    repeats: int | None = None
-    steps: int | None = None
-    profile: bool | None = None
-    localise: bool | None = None
-    timeout_s: float | None = None
-    reference_fp64: bool | None = None
-    min_sample_s: float | None = None
-    max_warmup_s: float | None = None
-    intra_op_threads: int | None = None
-    inter_op_threads: int | None = None
+    run: dict[str, Any] = field(default_factory=dict)
     pairs_from: tuple[str, ...] = ()
     fail_on: str = DEFAULT_FAIL_ON
     keep: int = DEFAULT_KEEP
@@ -89,213 +78,9 @@ class NightlyOptions:
     argv: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Step:
-    """One step's outcome: ``status`` is ``ok``, ``skipped``, ``failed`` or ``regression``."""
-
-    name: str
-    status: str
-    detail: str
-    seconds: float = 0.0
-
-
-@dataclass
-class NightlyResult:
-    """What a nightly did; ``paragraph`` is the alert text."""
-
-    status: str = "ok"
-    exit_code: int = 0
-    machine: str = ""
-    hostname: str = ""
-    git_commit: str | None = None
-    matrix: str | None = None
-    run_id: str | None = None
-    run_dir: str | None = None
-    baseline: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-    flags: dict[str, int] = field(default_factory=dict)
-    regressions: list[str] = field(default_factory=list)
-    removed_runs: list[str] = field(default_factory=list)
-    steps: list[Step] = field(default_factory=list)
-    started_at: str = ""
-    finished_at: str = ""
-    paragraph: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (``schema_version`` first)."""
-        return {"schema_version": SUMMARY_SCHEMA_VERSION, **asdict(self)}
-
-
 def nightly_dir(results_dir: Path) -> Path:
     """``<results-dir>/nightly``: where nightly run folders live."""
-    return Path(results_dir) / "nightly"
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _tail(text: str, n: int = TAIL_LINES) -> str:
-    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
-    return " | ".join(lines[-n:])
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return env
-
-
-def git_commit(project_dir: Path) -> str | None:
-    """The checkout's HEAD commit, or None when ``project_dir`` is not a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(project_dir), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def run_doctor(timeout_s: float = 600.0) -> dict[str, Any]:
-    """``pairbench doctor --json`` in a subprocess (TensorFlow stays out of this process).
-
-    Returns:
-        The doctor report (``ok``, ``problems``, ``checks``, ``provenance``); a doctor that
-        crashes or prints no JSON gives ``ok: False`` with the reason in ``problems``.
-    """
-    cmd = [sys.executable, "-m", "suite", "doctor", "--json"]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=_env())
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "problems": [f"doctor: no answer after {timeout_s:.0f} s"], "provenance": None}
-    start = proc.stdout.find("{")
-    if start >= 0:
-        try:
-            return json.loads(proc.stdout[start:])
-        except json.JSONDecodeError:
-            pass
-    why = _tail(proc.stderr) or "no output"
-    return {"ok": False, "problems": [f"doctor: exit {proc.returncode}: {why}"], "provenance": None}
-
-
-def _gpu_count(report: dict[str, Any] | None) -> int:
-    devices = ((report or {}).get("provenance") or {}).get("tf_devices") or []
-    return sum(1 for d in devices if d.get("device_type") == "GPU")
-
-
-def previous_run(runs: list[RunDir], new: RunDir | None) -> tuple[RunDir | None, list[str]]:
-    """The newest finished run before ``new`` measured on the same GPUs and driver.
-
-    Args:
-        runs: nightly runs, oldest first (:func:`suite.results.run_dir.list_runs`).
-        new: the new run (excluded; its ``run.json`` gives the machine), or None.
-
-    Returns:
-        ``(run or None, ids of newer finished runs skipped because their machine differs)``.
-    """
-    from suite.compare.runs import machine_differences
-
-    meta_new = new.read_meta() if new else {}
-    skipped = []
-    for run in reversed(runs):
-        if new is not None and run.path.resolve() == new.path.resolve():
-            continue
-        meta = run.read_meta()
-        if meta.get("status") != "finished":
-            continue
-        if new is not None and machine_differences(meta, meta_new):
-            skipped.append(run.run_id)
-            continue
-        return run, skipped
-    return None, skipped
-
-
-def prune_runs(directory: Path, keep: int, protect: RunDir | None = None) -> list[str]:
-    """Delete all but the newest ``keep`` run folders in ``directory``.
-
-    Args:
-        directory: a folder of run folders (``<results-dir>/nightly``).
-        keep: how many to keep (at least 1).
-        protect: a run never deleted, whatever its age (the new run).
-
-    Returns:
-        The ids of the deleted runs, oldest first.
-
-    Raises:
-        UsageError: ``keep`` below 1.
-    """
-    if keep < 1:
-        raise UsageError(f"--keep must be at least 1 (got {keep})")
-    runs = list_runs(directory)
-    if not runs:
-        return []
-    newest_first = list(reversed(runs))
-    kept = {newest_first[0].path.resolve()}
-    if protect is not None:
-        kept.add(protect.path.resolve())
-    for run in newest_first:
-        if len(kept) >= keep:
-            break
-        kept.add(run.path.resolve())
-    removed = [run for run in runs if run.path.resolve() not in kept]
-    for run in removed:
-        shutil.rmtree(run.path)
-    return [run.run_id for run in removed]
-
-
-# ---------------------------------------------------------------------------------------- asv
-
-
-def asv_config(project_dir: Path, results_dir: Path) -> Path:
-    """Write ``<results_dir>/asv-nightly.conf.json``: the project's ``asv.conf.json`` with
-    results in ``<results_dir>/asv``, the html in ``<results_dir>/html`` (the project's own
-    layout when ``results_dir`` is its ``results/``) and every other path made absolute.
-
-    Raises:
-        OSError: the project's ``asv.conf.json`` cannot be read.
-        ValueError: it is not valid JSON (with ``//`` comments).
-    """
-    from asv.util import load_json
-
-    conf = load_json(str(project_dir / "asv.conf.json"), js_comments=True)
-    repo = str(conf.get("repo", "."))
-    if "://" not in repo and not repo.startswith("git@"):
-        conf["repo"] = str((project_dir / repo).resolve())
-    for key, default in (("benchmark_dir", "benchmarks"), ("env_dir", "env")):
-        conf[key] = str((project_dir / conf.get(key, default)).resolve())
-    results_dir = results_dir.resolve()
-    conf.update(results_dir=str(results_dir / "asv"), html_dir=str(results_dir / "html"))
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / ASV_CONFIG
-    path.write_text(json.dumps(conf, indent=2) + "\n", encoding="utf-8")
-    return path
-
-
-def _asv(args: list[str], log: Path, timeout_s: float) -> tuple[int, str]:
-    """Run ``python -m asv ARGS`` with its output in ``log``; return (exit code, output tail)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "asv", *args]
-    with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"$ {shlex.join(cmd)}\n")
-        fh.flush()
-        try:
-            proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout_s, env=_env())
-            code = proc.returncode
-        except subprocess.TimeoutExpired:
-            fh.write(f"timed out after {timeout_s:.0f} s\n")
-            code = 124
-    return code, _tail(log.read_text(encoding="utf-8", errors="replace"))
-
-
-def asv_has_results(asv_results: Path, machine: str, commit: str) -> bool:
-    """Whether ``<asv_results>/<machine>`` already holds results of ``commit``."""
-    from asv.results import iter_results_for_machine_and_hash
-
-    try:
-        return any(True for _ in iter_results_for_machine_and_hash(str(asv_results), machine, commit))
-    except OSError:
-        return False
+    return Path(results_dir) / NIGHTLY_DIR
 
 
 def _asv_reason(opts: NightlyOptions, commit: str | None) -> str | None:
@@ -318,14 +103,14 @@ def step_asv_run(opts: NightlyOptions, commit: str | None, machine: str) -> Step
         return Step("asv-run", "failed" if opts.asv else "skipped", reason)
     assert commit is not None
     try:
-        conf = asv_config(opts.project_dir.resolve(), opts.results_dir)
+        conf = asv.asv_config(opts.project_dir.resolve(), opts.results_dir)
     except Exception as exc:  # OSError, JSON errors, asv's UserError: a failed step, not a crash
         return Step("asv-run", "failed", f"cannot use asv.conf.json: {type(exc).__name__}: {exc}")
     log = _asv_logs(opts) / f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{commit[:8]}.log"
-    code, tail = _asv(["machine", "--machine", machine, "--yes", "--config", str(conf)], log, 120)
+    code, tail = asv.run_asv(["machine", "--machine", machine, "--yes", "--config", str(conf)], log, 120)
     if code != 0:
         return Step("asv-run", "failed", f"asv machine exited {code}: {tail}", time.monotonic() - t0)
-    if not opts.force and asv_has_results(opts.results_dir / "asv", machine, commit):
+    if not opts.force and asv.asv_has_results(opts.results_dir / ASV_DIR, machine, commit):
         detail = f"commit {commit[:8]} already has asv results on machine {machine} (--force reruns it)"
         return Step("asv-run", "skipped", detail, time.monotonic() - t0)
     args = ["run", "--config", str(conf), "--machine", machine, "--show-stderr"]
@@ -335,7 +120,7 @@ def step_asv_run(opts: NightlyOptions, commit: str | None, machine: str) -> Step
         hashfile = _asv_logs(opts) / "hashes.txt"
         hashfile.write_text(commit + "\n", encoding="utf-8")
         args += [f"HASHFILE:{hashfile}", *(() if opts.force else ("--skip-existing-commits",))]
-    code, tail = _asv([*args, *opts.asv_args], log, opts.asv_timeout_s)
+    code, tail = asv.run_asv([*args, *opts.asv_args], log, opts.asv_timeout_s)
     elapsed = time.monotonic() - t0
     if code != 0:
         return Step("asv-run", "failed", f"asv run exited {code} (log {log}): {tail}", elapsed)
@@ -349,23 +134,15 @@ def step_asv_publish(opts: NightlyOptions, commit: str | None) -> Step:
     reason = _asv_reason(opts, commit)
     if reason:
         return Step("asv-publish", "skipped", reason)
-    conf = opts.results_dir / ASV_CONFIG
-    if not conf.is_file() or not (opts.results_dir / "asv").is_dir():
-        return Step("asv-publish", "skipped", f"no asv results in {opts.results_dir / 'asv'}")
+    conf = opts.results_dir / asv.ASV_CONFIG
+    if not conf.is_file() or not (opts.results_dir / ASV_DIR).is_dir():
+        return Step("asv-publish", "skipped", f"no asv results in {opts.results_dir / ASV_DIR}")
     t0 = time.monotonic()
-    code, tail = _asv(["publish", "--config", str(conf)], _asv_logs(opts) / "publish.log", 1800)
-    if code != 0:
-        return Step("asv-publish", "failed", f"asv publish exited {code}: {tail}", time.monotonic() - t0)
-    from suite.asv.offline import make_offline
-
-    html = opts.results_dir / "html"
-    try:  # nightly GPU boxes are often offline: the site must not depend on CDNs
-        make_offline(html)
+    try:
+        index = asv.publish(conf, opts.results_dir / HTML_DIR, _asv_logs(opts) / "publish.log")
     except UsageError as exc:
-        return Step(
-            "asv-publish", "failed", f"published, but not for offline use: {exc}", time.monotonic() - t0
-        )
-    return Step("asv-publish", "ok", f"{html / 'index.html'} (works offline)", time.monotonic() - t0)
+        return Step("asv-publish", "failed", str(exc), time.monotonic() - t0)
+    return Step("asv-publish", "ok", f"{index} (works offline)", time.monotonic() - t0)
 
 
 def _asv_logs(opts: NightlyOptions) -> Path:
@@ -382,21 +159,7 @@ def run_options(opts: NightlyOptions, preset: str):
     from suite.run.matrix import validate
     from suite.run.options import make_options
 
-    options = make_options(
-        preset=preset,
-        axes=opts.axes,
-        pairs_from=opts.pairs_from,
-        repeats=opts.repeats,
-        steps=opts.steps,
-        profile=opts.profile,
-        localise=opts.localise,
-        timeout_s=opts.timeout_s,
-        reference_fp64=opts.reference_fp64,
-        min_sample_s=opts.min_sample_s,
-        max_warmup_s=opts.max_warmup_s,
-        intra_op_threads=opts.intra_op_threads,
-        inter_op_threads=opts.inter_op_threads,
-    )
+    options = make_options(preset=preset, axes=opts.axes, pairs_from=opts.pairs_from, **opts.run)
     validate(options.selection)
     return options
 
@@ -447,7 +210,8 @@ def step_matrix(
 
 def step_compare(opts: NightlyOptions, run: RunDir, result: NightlyResult) -> Step:
     """Step 4: compare the new run with the previous nightly run (``--fail-on``)."""
-    from suite.compare.runs import compare_runs, parse_fail_on
+    from suite.compare.fail_on import parse_fail_on
+    from suite.compare.runs import compare_runs
 
     t0 = time.monotonic()
     prev, other_machines = previous_run(list_runs(nightly_dir(opts.results_dir)), run)
@@ -458,7 +222,7 @@ def step_compare(opts: NightlyOptions, run: RunDir, result: NightlyResult) -> St
     comp = compare_runs(prev, run)
     failures = comp.failures(opts.fail_on)
     data = {**comp.to_dict(), "fail_on": opts.fail_on, "failures": failures}
-    run.write_text("compare.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+    run.write_text(COMPARE_JSON, json.dumps(data, indent=2, sort_keys=True) + "\n")
     result.regressions = failures
     head = f"compared with {prev.run_id}{note}: {len(comp.cases)} cases in common"
     if not comp.cases:
@@ -476,65 +240,14 @@ def step_compare(opts: NightlyOptions, run: RunDir, result: NightlyResult) -> St
     return Step("compare", "regression", detail, time.monotonic() - t0)
 
 
-# ------------------------------------------------------------------------------------ summary
-
-
-def summary_paragraph(result: NightlyResult) -> str:
-    """One paragraph for an alert: the verdict first, then one sentence per step."""
-    commit = result.git_commit[:10] if result.git_commit else "unknown commit"
-    failed = [s.name for s in result.steps if s.status == "failed"]
-    if failed:
-        head = f"FAILED ({', '.join(failed)})"
-    elif result.regressions:
-        head = f"REGRESSION: {len(result.regressions)} case(s) worse than {result.baseline}"
-    else:
-        head = "OK"
-    loud = [
-        f"{counts[key]} case(s) {text}"
-        for counts, key, text in (
-            (result.counts, ERROR, f"with verdict {ERROR}"),
-            (result.counts, INCOMPARABLE, INCOMPARABLE),
-            (result.flags, "non-finite", "with NaN/Inf outputs"),
-        )
-        if counts.get(key)
-    ]
-    if loud:
-        head += f" ({', '.join(loud)})"
-    host = f" ({result.hostname})" if result.hostname and result.hostname != result.machine else ""
-    parts = [f"pairbench nightly on {result.machine}{host}, {commit}: {head}."]
-    for step in result.steps:
-        parts.append(f"{step.name} {step.status}: {step.detail.rstrip('.')}.")
-    if result.run_dir:
-        parts.append(f"Report: {Path(result.run_dir) / 'report.html'}.")
-    return " ".join(" ".join(p.split()) for p in parts)
-
-
-def write_summary(result: NightlyResult, opts: NightlyOptions) -> list[Path]:
-    """Write ``nightly-summary.{txt,json}`` into the run and ``latest-summary.*`` next to the runs."""
-    from suite.results.run_dir import atomic_write
-
-    texts = {
-        ".txt": result.paragraph + "\n",
-        ".json": json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n",
-    }
-    written = []
-    for suffix, text in texts.items():
-        path = nightly_dir(opts.results_dir) / f"latest-summary{suffix}"
-        atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
-        written.append(path)
-        if result.run_dir:
-            written.append(RunDir(Path(result.run_dir)).write_text(f"nightly-summary{suffix}", text))
-    return written
-
-
 def _finish(result: NightlyResult, opts: NightlyOptions) -> NightlyResult:
     if any(s.status == "failed" for s in result.steps):
         result.status, result.exit_code = "failed", 1
     elif result.regressions:
         result.status, result.exit_code = "regression", 1
-    result.finished_at = _now()
+    result.finished_at = utc_now()
     result.paragraph = summary_paragraph(result)
-    write_summary(result, opts)
+    write_summary(result, nightly_dir(opts.results_dir))
     return result
 
 
@@ -544,7 +257,7 @@ def check_options(opts: NightlyOptions) -> None:
     Raises:
         UsageError: one line naming the bad option.
     """
-    from suite.compare.runs import parse_fail_on
+    from suite.compare.fail_on import parse_fail_on
 
     if opts.matrix not in MATRICES:
         raise UsageError(f"--matrix must be one of {', '.join(MATRICES)} (got {opts.matrix!r})")
@@ -566,12 +279,12 @@ def run_nightly(opts: NightlyOptions) -> NightlyResult:
         UsageError: bad options, or another nightly holds the lock of this results folder.
     """
     check_options(opts)
-    machine = opts.machine or os.environ.get("PAIRBENCH_MACHINE") or socket.gethostname()
-    result = NightlyResult(machine=machine, hostname=socket.gethostname(), started_at=_now())
+    machine = machine_name(opts.machine)
+    result = NightlyResult(machine=machine, hostname=socket.gethostname(), started_at=utc_now())
     result.git_commit = commit = git_commit(opts.project_dir)
     folder = nightly_dir(opts.results_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w", encoding="utf-8") as lock:
+    with open(folder / LOCK, "w", encoding="utf-8") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -590,9 +303,7 @@ def _run_locked(
             problems = "; ".join(report.get("problems") or ["not ready"])
             result.steps.append(Step("doctor", "failed", f"not ready: {problems}", time.monotonic() - t0))
             return _finish(result, opts)
-        result.steps.append(
-            Step("doctor", "ok", f"ready, {_gpu_count(report)} GPU(s)", time.monotonic() - t0)
-        )
+        result.steps.append(Step("doctor", "ok", f"ready, {gpu_count(report)} GPU(s)", time.monotonic() - t0))
     else:
         result.steps.append(Step("doctor", "skipped", "--no-doctor"))
 
@@ -601,7 +312,7 @@ def _run_locked(
     preset = opts.matrix
     if preset == "auto":
         if report is not None:
-            n_gpus = _gpu_count(report)
+            n_gpus = gpu_count(report)
         else:
             from suite.run.parent import probe
 

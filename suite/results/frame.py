@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from suite.results.record import Record
 from suite.results.columns import AXES, REFERENCES, read_raw_table, tables_from_records
-from suite.results.run_dir import DEFAULT_RESULTS_DIR, RunDir, machine_of, open_run
+from suite.results.record import Record
+from suite.results.names import DEFAULT_RESULTS_DIR
+from suite.results.run_dir import RunDir, machine_of
+from suite.results.runs import open_run
 
 #: controls of a pair when ``run.json`` does not say (runs before the ``pairs`` block): the default
 #: of :attr:`suite.zoo.Pair.controls`
@@ -223,7 +225,12 @@ def with_all_columns(frame):
 
 
 def frame_from_records(
-    records: Iterable[Record], *, run_id: str = "", controls: dict | None = None, machine: str | None = None
+    records: Iterable[Record],
+    *,
+    run_id: str = "",
+    controls: dict | None = None,
+    machine: str | None = None,
+    all_columns: bool = False,
 ):
     """The typed frame of some records (tests, records held in memory).
 
@@ -232,6 +239,8 @@ def frame_from_records(
         run_id: the value of the ``run_id`` column.
         controls: pair -> control members (default :data:`DEFAULT_CONTROLS`).
         machine: the value of the ``machine`` column.
+        all_columns: keep every column, also those missing on every row (the report's frame,
+            :func:`with_all_columns`).
     """
     import pyarrow as pa
 
@@ -239,7 +248,8 @@ def frame_from_records(
 
     tables = list(tables_from_records(records))
     raw = pa.concat_tables(tables) if tables else raw_schema().empty_table()
-    return typed_frame(raw, run_id=run_id, controls=controls, machine=machine)
+    frame = typed_frame(raw, run_id=run_id, controls=controls, machine=machine)
+    return with_all_columns(frame) if all_columns else frame
 
 
 def run_frame(run: RunDir, sink: Any = None):

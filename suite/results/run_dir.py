@@ -33,7 +33,6 @@ import errno
 import fcntl
 import json
 import os
-import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,20 +41,26 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import UsageError
-from suite.results.record import SCHEMA_VERSION, Record
+from suite.results.atomic import ResultsWriteError, atomic_write, text_writer, write_error
+from suite.results.names import (
+    KERNELS,
+    LOCK,
+    LOGS,
+    OUTPUTS,
+    PLAN,
+    QUARANTINE,
+    RECORDS,
+    RUN_META,
+    TELEMETRY,
+    TRACEBACKS,
+    TRACES,
+    safe_component,
+)
+from suite.results.record import Record
 
-RECORDS = "records.jsonl"
-QUARANTINE = "records.quarantine.jsonl"
-RUN_META = "run.json"
-PLAN = "plan.json"
-LOCK = ".lock"
-DEFAULT_RESULTS_DIR = Path("results")
 RUN_SCHEMA_VERSION = 2
 #: spare bytes kept at the end of ``run.json`` (trailing spaces) for in-place updates
 META_HEADROOM = 2048
-
-#: a run id or a file-name component: letters, digits, ``._-``; no leading dot or dash
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}$")
 
 
 class CorruptLineWarning(UserWarning):
@@ -71,91 +76,9 @@ class SchemaWarning(UserWarning):
     """A file was written by a newer pairbench (unknown ``schema_version``)."""
 
 
-class ResultsWriteError(Exception):
-    """Writing into the run folder failed (disk full, read-only, immutable): the run must stop.
-
-    The message is one line naming the file and the cause.
-    """
-
-
-def check_run_id(run_id: str) -> str:
-    """Return ``run_id`` if it is a plain folder name, else raise a one-line :class:`UsageError`.
-
-    Run ids never contain path separators, newlines or ``..``, and do not start with a dot
-    or a dash, so they can never address a path outside the results folder.
-    """
-    if not isinstance(run_id, str) or not _SAFE_NAME.match(run_id) or ".." in run_id:
-        raise UsageError(
-            f"invalid run id {run_id!r}: use letters, digits, '.', '_', '-' or '+' "
-            "(no path separators, no leading dot or dash, at most 200 characters)"
-        )
-    return run_id
-
-
-def safe_component(name: str, what: str = "name") -> str:
-    """Return ``name`` if it can be used as one file-name component inside a run folder.
-
-    Raises:
-        UsageError: the name has a path separator, a newline, ``..`` or a leading dot/dash.
-    """
-    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
-        raise UsageError(f"{what} {name!r} cannot be used as a file name in the run folder")
-    return name
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """A sortable run id, ``YYYYmmdd-HHMMSS`` in UTC (suffixed if needed by :func:`create_run`)."""
-    now = now or datetime.now(timezone.utc)
-    return now.strftime("%Y%m%d-%H%M%S")
-
-
 def utc_now() -> str:
     """The current UTC time, ISO 8601 to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def write_error(path: Path, exc: OSError) -> ResultsWriteError:
-    """A one-line :class:`ResultsWriteError` for a failed write."""
-    cause = {
-        errno.ENOSPC: "disk full",
-        errno.EDQUOT: "disk quota exceeded",
-        errno.EROFS: "read-only file system",
-        errno.EACCES: "permission denied",
-        errno.EPERM: "operation not permitted (immutable?)",
-        errno.EFBIG: "file too large",
-    }.get(exc.errno or 0, exc.strerror or type(exc).__name__)
-    return ResultsWriteError(f"cannot write {path}: {cause}")
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through a temporary file in the same folder, then rename it into place.
-
-    Args:
-        path: the final file.
-        write: called with the temporary path; it creates the file's whole content.
-
-    Raises:
-        ResultsWriteError: the folder is not writable or the disk is full (the old file, if
-            any, is left untouched and the temporary file is removed).
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise write_error(path, exc) from None
-
-
-def _text_writer(text: str) -> Callable[[Path], None]:
-    def write(tmp: Path) -> None:
-        tmp.write_text(text, encoding="utf-8")
-
-    return write
 
 
 #: ``run.json`` files already warned about as newer than this pairbench
@@ -208,29 +131,29 @@ class RunDir:
 
     def outputs_path(self, case_id: str) -> Path:
         """Where a case's numeric outputs are stored."""
-        return self.path / "outputs" / f"{safe_component(case_id, 'case id')}.npz"
+        return self.path / OUTPUTS / f"{safe_component(case_id, 'case id')}.npz"
 
     def trace_dir(self, case_id: str) -> Path:
         """The TensorBoard logdir of a case's profiler trace."""
-        return self.sub("traces", safe_component(case_id, "case id"))
+        return self.sub(TRACES, safe_component(case_id, "case id"))
 
     def kernels_csv(self, case_id: str) -> Path:
         """The kernel table of a case's trace."""
-        return self.sub("kernels", f"{safe_component(case_id, 'case id')}.csv")
+        return self.sub(KERNELS, f"{safe_component(case_id, 'case id')}.csv")
 
     def telemetry_csv(self, name: str) -> Path:
         """NVML samples of a group of cases."""
-        return self.sub("telemetry", f"{safe_component(name, 'telemetry name')}.csv")
+        return self.sub(TELEMETRY, f"{safe_component(name, 'telemetry name')}.csv")
 
     def traceback_path(self, case_id: str) -> Path:
         """Where the full traceback of a failed case goes."""
-        return self.sub("logs", "tracebacks", f"{safe_component(case_id, 'case id')}.txt")
+        return self.sub(LOGS, TRACEBACKS, f"{safe_component(case_id, 'case id')}.txt")
 
     def new_log(self, stem: str, suffix: str = ".log") -> Path:
         """A log file that does not exist yet (``stem.log``, ``stem-2.log``...): logs of earlier
         invocations (a resumed run) are never overwritten."""
         safe_component(stem, "log name")
-        folder = self.sub("logs", "x").parent
+        folder = self.sub(LOGS, "x").parent
         n = 1
         while True:
             path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
@@ -246,7 +169,7 @@ class RunDir:
     def write_text(self, relpath: str, text: str) -> Path:
         """Write a text file inside the run folder atomically; return its path."""
         path = self.sub(relpath)
-        atomic_write(path, _text_writer(text))
+        atomic_write(path, text_writer(text))
         return path
 
     def write_with(self, relpath: str, write: Callable[[Path], None]) -> Path:
@@ -258,7 +181,7 @@ class RunDir:
     def write_traceback(self, case_id: str, text: str) -> str:
         """Store a failed case's full traceback; return its path relative to the run folder."""
         path = self.traceback_path(case_id)
-        atomic_write(path, _text_writer(text))
+        atomic_write(path, text_writer(text))
         return self.relative(path)
 
     def write_outputs(self, case_id: str, outputs: dict[str, Any]) -> str:
@@ -306,7 +229,7 @@ class RunDir:
         padded = -(-(size + META_HEADROOM) // 4096) * 4096
         text += " " * (padded - size - 1) + "\n"
         try:
-            atomic_write(self.meta_path, _text_writer(text))
+            atomic_write(self.meta_path, text_writer(text))
         except ResultsWriteError:
             if not self._overwrite_in_place(self.meta_path, text):
                 raise
@@ -446,16 +369,34 @@ class RunDir:
                     stacklevel=2,
                 )
 
+    def records_after(self, offset: int) -> tuple[list[Record], int]:
+        """The records of the complete lines from byte ``offset`` on, and the offset after them.
+
+        For a reader that follows a run while the parent appends (a worker looking up its
+        references): a line still being written is left for the next call; a line that is not
+        a record is skipped silently (the run's own readers warn about it).
+        """
+        found: list[Record] = []
+        if not self.records_path.is_file():
+            return found, offset
+        with open(self.records_path, "rb") as fh:
+            fh.seek(offset)
+            while line := fh.readline():
+                if not line.endswith(b"\n"):
+                    break
+                offset = fh.tell()
+                try:
+                    found.append(parse_record(line.decode("utf-8")))
+                except (ValueError, UnicodeDecodeError):
+                    continue
+        return found, offset
+
     def records(self) -> list[Record]:
         """All parseable records, last one wins when a case appears twice (a retried error)."""
         latest: dict[str, Record] = {}
         for rec in self.iter_records():
             latest[rec.case_id] = rec
         return list(latest.values())
-
-    def finished_case_ids(self) -> set[str]:
-        """Case ids that already have a record (for ``--resume``)."""
-        return {r.case_id for r in self.records()}
 
     def repair_records(self) -> list[str]:
         """Move every line that is not a record into ``records.quarantine.jsonl`` (call it while
@@ -573,123 +514,3 @@ def parse_record(line: str) -> Record:
     if not isinstance(data, dict):
         raise ValueError(f"not a record object but {type(data).__name__}")
     return Record.from_dict(data)
-
-
-def check_results_dir(results_dir: Path | str) -> Path:
-    """Make sure ``results_dir`` is a folder this process can write (created if missing).
-
-    Raises:
-        UsageError: it is a file, cannot be created, or is not writable (read-only, immutable).
-    """
-    results_dir = Path(results_dir)
-    if results_dir.exists() and not results_dir.is_dir():
-        raise UsageError(f"results dir {results_dir} is a file, not a folder")
-    try:
-        results_dir.mkdir(parents=True, exist_ok=True)
-        probe = results_dir / f".write-test-{os.getpid()}"
-        probe.write_text("ok", encoding="utf-8")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"results dir {results_dir} is not writable ({exc.strerror})") from None
-    return results_dir
-
-
-def create_run(results_dir: Path | str, run_id: str | None = None) -> RunDir:
-    """Create a new run folder under ``results_dir`` (never reuses an existing one).
-
-    Raises:
-        UsageError: invalid run id, the run exists, or the results folder is not a writable folder.
-    """
-    if run_id is not None:
-        check_run_id(run_id)
-    results_dir = check_results_dir(results_dir)
-    base = run_id or new_run_id()
-    candidate, n = base, 1
-    while (results_dir / candidate).exists():
-        if run_id:
-            raise UsageError(f"run {run_id!r} already exists in {results_dir}; use --resume {run_id}")
-        n += 1
-        candidate = f"{base}-{n}"
-    path = results_dir / candidate
-    try:
-        path.mkdir()
-    except OSError as exc:
-        raise UsageError(f"cannot create run folder {path} ({exc.strerror})") from None
-    return RunDir(path)
-
-
-def list_runs(results_dir: Path | str) -> list[RunDir]:
-    """Run folders under ``results_dir`` (those with ``run.json``), oldest first."""
-    results_dir = Path(results_dir)
-    if not results_dir.is_dir():
-        return []
-    runs = [RunDir(p) for p in results_dir.iterdir() if (p / RUN_META).is_file()]
-
-    def started(run: RunDir) -> str:
-        try:
-            return str(run.read_meta().get("started_at", ""))
-        except UsageError:
-            return ""
-
-    return sorted(runs, key=lambda r: (started(r), r.run_id))
-
-
-def open_run(ref: str | Path, results_dir: Path | str = DEFAULT_RESULTS_DIR) -> RunDir:
-    """Find a run by id (under ``results_dir``), by path, or ``latest``.
-
-    Raises:
-        UsageError: if there is no such run, or ``results_dir`` is not a folder.
-    """
-    results_dir = Path(results_dir)
-    if results_dir.exists() and not results_dir.is_dir():
-        raise UsageError(f"results dir {results_dir} is a file, not a folder")
-    ref_s = str(ref)
-    if "\n" in ref_s or "\0" in ref_s:
-        raise UsageError(f"invalid run {ref_s!r}")
-    if ref_s == "latest":
-        runs = list_runs(results_dir)
-        if not runs:
-            raise UsageError(f"no runs in {results_dir}")
-        return runs[-1]
-    for cand in (Path(ref_s), results_dir / ref_s):
-        if cand.is_dir() and ((cand / RUN_META).exists() or (cand / RECORDS).exists()):
-            return RunDir(cand)
-    raise UsageError(f"no run {ref_s!r} (looked in {results_dir} and as a path)")
-
-
-def open_run_for_writing(ref: str, results_dir: Path | str) -> RunDir:
-    """Find a run to resume: by id under ``results_dir``, or a path inside ``results_dir``.
-
-    Raises:
-        UsageError: no such run, or the path lies outside ``results_dir``.
-    """
-    results_dir = Path(results_dir)
-    if "/" not in ref and os.sep not in ref and ref != "latest":
-        check_run_id(ref)
-    run = open_run(ref, results_dir)
-    try:
-        run.path.resolve().relative_to(results_dir.resolve())
-    except ValueError:
-        raise UsageError(
-            f"run {ref!r} is not inside the results dir {results_dir}; pass --results-dir"
-        ) from None
-    return RunDir(results_dir / run.path.resolve().relative_to(results_dir.resolve()))
-
-
-__all__ = [
-    "DEFAULT_RESULTS_DIR",
-    "RUN_SCHEMA_VERSION",
-    "SCHEMA_VERSION",
-    "CorruptLineWarning",
-    "IncompleteLineWarning",
-    "ResultsWriteError",
-    "RunDir",
-    "check_results_dir",
-    "check_run_id",
-    "create_run",
-    "list_runs",
-    "machine_of",
-    "open_run",
-    "open_run_for_writing",
-    "parse_record",
-]

@@ -33,8 +33,9 @@ from typing import Any, Protocol
 
 from suite.axes import is_gpu
 from suite.case import Case
+from suite.results.atomic import ResultsWriteError
 from suite.results.record import Record
-from suite.results.run_dir import ResultsWriteError, RunDir
+from suite.results.run_dir import RunDir
 from suite.run.job import Job
 from suite.run.matrix import JobPlan
 from suite.run.options import RunOptions

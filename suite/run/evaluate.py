@@ -26,7 +26,7 @@ from suite.errors import classify_failure
 from suite.measure.calibration import timing_record
 from suite.measure.execution import Prepared, ProcessState, RepeatResult
 from suite.results.record import Record
-from suite.results.run_dir import RunDir, parse_record
+from suite.results.run_dir import RunDir
 from suite.run.comparisons import REFERENCE_UNAVAILABLE, Unavailable, compare_with_references
 from suite.run.options import RunOptions
 from suite.verdicts import DIFFERING, ERROR
@@ -75,7 +75,7 @@ def failure_record(
     verdict, reason = classify_failure(exc)
     if context and verdict == ERROR:
         reason = f"{context}: {reason}"
-    causes = [Cause.from_dict(c) for c in getattr(exc, "causes", [])]
+    causes = failure_causes(exc)
     reason = lead(reason, causes)
     extra: dict[str, Any] = {"finished_at": time.time()}
     if started is not None:
@@ -93,6 +93,19 @@ def failure_record(
         flags=list(getattr(exc, "flags", [])),
         causes=[c.to_dict() for c in causes],
     )
+
+
+def failure_causes(exc: BaseException) -> list[Cause]:
+    """The causes of a case that failed: for a member whose weights cannot take the
+    reference's, its structural differences as causes, the real one first (a shared layer
+    before the variables it leaves unmatched); none for other failures."""
+    from suite.causes.cause import rank
+    from suite.causes.structure import structural_causes
+    from suite.errors import StructuralMismatch
+
+    if not isinstance(exc, StructuralMismatch):
+        return []
+    return rank(structural_causes(exc.differences, copied=False))
 
 
 class RunRecords:
@@ -124,18 +137,10 @@ class RunRecords:
 
     def get(self, case: Case) -> Record | None:
         """The record of another case of this run, if it has one already."""
-        if case.case_id not in self._seen and self.run.records_path.is_file():
-            with open(self.run.records_path, "rb") as fh:
-                fh.seek(self._offset)
-                while line := fh.readline():
-                    if not line.endswith(b"\n"):  # a line the parent is still writing
-                        break
-                    self._offset = fh.tell()
-                    try:
-                        rec = parse_record(line.decode("utf-8"))
-                    except (ValueError, UnicodeDecodeError):
-                        continue
-                    self._seen.setdefault(rec.case_id, rec)
+        if case.case_id not in self._seen:
+            found, self._offset = self.run.records_after(self._offset)
+            for rec in found:
+                self._seen.setdefault(rec.case_id, rec)
         return self._seen.get(case.case_id)
 
 
@@ -234,7 +239,9 @@ def explain_causes(
     pair = get_pair(case.pair)
     key = analysis_cache.cache_key(pair, case.member, case.size, options.seed, case.precision == FLOAT64)
     if verdict == IDENTICAL and divergence.get("vs_pair") and prep.reference_model is not prep.model:
-        found = configuration_findings(prep.reference_model, prep.model, prep.extra.get("weight_map"), cache_key=key)
+        found = configuration_findings(
+            prep.reference_model, prep.model, prep.extra.get("weight_map"), cache_key=key
+        )
         return [], dormant_note([c for c in found if not c.applies_to(case.workload)], case.workload)
     if verdict not in EXPLAINED:
         return [], ""

@@ -4,7 +4,7 @@ A group is one member of one pair in several modes. Each case is prepared (built
 copied, warmed up); the prepared cases are timed together by :mod:`suite.measure.timing_loop`;
 then each is evaluated by :mod:`suite.run.evaluate`. A case that fails at any point becomes a
 row with its reason; the other cases of the group go on. A run folder that cannot be
-written (:class:`~suite.results.run_dir.ResultsWriteError`) is not the case's fault: it stops the
+written (:class:`~suite.results.atomic.ResultsWriteError`) is not the case's fault: it stops the
 worker, and the case runs again on resume.
 """
 
@@ -19,8 +19,9 @@ from typing import Any
 from suite.case import Case
 from suite.measure.execution import Prepared, ProcessState, prepare_case
 from suite.measure.timing_loop import alternate
+from suite.results.atomic import ResultsWriteError
 from suite.results.record import Record
-from suite.results.run_dir import ResultsWriteError, RunDir
+from suite.results.run_dir import RunDir
 from suite.run.evaluate import RunRecords, failure_record, finish
 from suite.run.options import RunOptions
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,16 +31,12 @@ from typing import Any
 from suite import __version__
 from suite.case import Case
 from suite.errors import RunInterrupted, UsageError, stop_on_signals
+from suite.machine.identity import git_commit, machine_name
+from suite.results.atomic import ResultsWriteError
+from suite.results.names import DEFAULT_RESULTS_DIR, check_run_id
 from suite.results.record import Record
-from suite.results.run_dir import (
-    ResultsWriteError,
-    RunDir,
-    check_results_dir,
-    check_run_id,
-    create_run,
-    open_run_for_writing,
-    utc_now,
-)
+from suite.results.run_dir import RunDir, utc_now
+from suite.results.runs import check_results_dir, create_run, open_run_for_writing
 from suite.run.dispatch import Dispatcher, Executor
 from suite.run.executors import make_executor
 from suite.run.matrix import expand, plan_jobs, validate
@@ -111,18 +106,6 @@ def check_environment(env: dict[str, str] | None = None) -> None:
     problems = boolean_problems(env)
     if problems:
         raise UsageError(problems[0])
-
-
-def git_commit() -> str | None:
-    """The commit of the pairbench checkout, or None when it is not a git checkout."""
-    try:
-        root = Path(__file__).resolve().parents[2]
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-        return (out.stdout.strip() or None) if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def _load_pairs(options: RunOptions) -> None:
@@ -206,13 +189,6 @@ def start_run(
     return run, cases
 
 
-def machine_name() -> str:
-    """The name of this machine in results: ``$PAIRBENCH_MACHINE``, else the host name."""
-    import socket
-
-    return os.environ.get("PAIRBENCH_MACHINE") or socket.gethostname()
-
-
 @contextmanager
 def _signals_as_interrupts() -> Iterator[None]:
     restore = stop_on_signals()
@@ -225,7 +201,7 @@ def _signals_as_interrupts() -> Iterator[None]:
 def run_selection(
     options: RunOptions | None = None,
     *,
-    results_dir: Path | str = Path("results"),
+    results_dir: Path | str = DEFAULT_RESULTS_DIR,
     run_id: str | None = None,
     resume: str | None = None,
     retry_errors: bool = False,

@@ -22,14 +22,13 @@ from typing import Any
 from suite import __version__
 from suite.case import Case
 from suite.errors import UsageError
+from suite.results.atomic import ResultsWriteError
+from suite.results.names import LOGS, STATE, TRACEBACKS, is_derived
 from suite.results.record import Record
-from suite.results.run_dir import ResultsWriteError, RunDir, create_run, open_run, utc_now
+from suite.results.run_dir import RunDir, utc_now
+from suite.results.runs import create_run, open_run
 from suite.run.shard import plan_digest
 
-#: files of a run folder that are made anew (not copied) by a merge
-_NOT_COPIED = {"run.json", "plan.json", "records.jsonl", "records.quarantine.jsonl", ".lock"}
-#: folders of a run folder made anew by the report
-_REPORT = {"report.md", "report.html", "table.csv", "table.parquet", "plots", "compare.json"}
 #: provenance entries that must be equal in every shard (the machine may differ, not the software)
 _SOFTWARE = ("tensorflow", "keras", "python", "pairbench", "driver_version", "cuda_runtime_version")
 _ENV_IGNORED = {"CUDA_VISIBLE_DEVICES"}
@@ -167,11 +166,11 @@ def _copy_files(source: RunDir, target: RunDir) -> dict[str, str]:
         if path.is_symlink() or not path.is_file():
             continue
         rel = path.relative_to(source.path)
-        if rel.parts[0] in _NOT_COPIED or rel.parts[0] in _REPORT or rel.name.startswith("."):
+        if rel.parts[0] in STATE or is_derived(rel.parts[0]) or rel.name.startswith("."):
             continue
         new = str(rel)
-        if rel.parts[0] == "logs" and (len(rel.parts) < 2 or rel.parts[1] != "tracebacks"):
-            new = str(Path("logs", source.run_id, *rel.parts[1:]))
+        if rel.parts[0] == LOGS and (len(rel.parts) < 2 or rel.parts[1] != TRACEBACKS):
+            new = str(Path(LOGS, source.run_id, *rel.parts[1:]))
             moved[str(rel)] = new
         if (target.path / new).exists():
             raise UsageError(f"{new} exists in two shard runs: the shards overlap")

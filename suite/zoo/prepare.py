@@ -230,17 +230,11 @@ def build_members(
 
 
 def structural_mismatch(differences: list[str]) -> StructuralMismatch:
-    """The error of a member whose weights cannot take the reference's: every difference, and
-    the causes they name, the real structural one first (a shared layer before the variables it
-    leaves unmatched)."""
-    from suite.causes.cause import rank
-    from suite.causes.structure import structural_causes
-
+    """The error of a member whose weights cannot take the reference's: every difference (the
+    audit puts the real structural one first: a shared layer before the variables it leaves
+    unmatched), flagged when untracked variables are among them."""
     untracked = any("does not track" in d for d in differences)
-    causes = rank(structural_causes(differences, copied=False))
-    return StructuralMismatch(
-        differences, flags=[UNTRACKED_FLAG] if untracked else [], causes=[c.to_dict() for c in causes]
-    )
+    return StructuralMismatch(differences, flags=[UNTRACKED_FLAG] if untracked else [])
 
 
 def rng_verdict(verdict: str, reason: str, rng_layers: list[str]) -> tuple[str, str]:

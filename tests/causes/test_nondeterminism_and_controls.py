@@ -35,6 +35,7 @@ def _control(pair_name: str):
     import tensorflow as tf
 
     from suite.errors import StructuralMismatch
+    from suite.run.evaluate import failure_causes
     from suite.zoo import get_pair, load_builtin_pairs
     from suite.zoo.prepare import as_inputs, build_members
 
@@ -45,7 +46,7 @@ def _control(pair_name: str):
         try:
             build_members(pair, "faulty", "tiny", batch, as_inputs(batch.x, "float32"), 0)
         except StructuralMismatch as exc:
-            return [Cause.from_dict(c) for c in exc.causes]
+            return failure_causes(exc)
     raise AssertionError(f"{pair_name}.faulty took the reference's weights")
 
 
