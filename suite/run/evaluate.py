@@ -233,7 +233,7 @@ def explain_causes(
         random_layers,
         record_causes,
     )
-    from suite.verdicts import IDENTICAL
+    from suite.verdicts import DIVERGED, IDENTICAL
     from suite.zoo import analysis_cache, get_pair
 
     pair = get_pair(case.pair)
@@ -257,10 +257,11 @@ def explain_causes(
             loss=str(prep.extra.get("loss", "")),
             cache_key=key,
         )
-    training = case.workload != "predict"
-    randomised = (
-        random_layers(prep.model, prep.x, training=True, cache_key=key) if training else list(prep.rng_layers)
-    )
+    randomised = list(prep.rng_layers)
+    eager = divergence.get("vs_eager")
+    if case.workload != "predict" and case.mode == "xla" and verdict == DIVERGED and eager:
+        # random draws that differ under XLA: which layers of the training pass draw them
+        randomised = random_layers(prep.model, prep.x, training=True, cache_key=key)
     causes, dormant = record_causes(
         workload=case.workload,
         mode=case.mode,
