@@ -31,7 +31,8 @@ Parts:
   device memory and NVML telemetry filled, GPU vs CPU step time.
 - ``speed`` (issue 26, only when named): the ``mlp`` pair at ``large`` under float32, tf32,
   mixed_bfloat16 and mixed_float16 (tf.function and XLA) against a bare matmul loop's achieved
-  TFLOP/s, NVML telemetry per case, and ``pairbench overhead`` per pair on ``gpu:0``.
+  TFLOP/s, NVML telemetry per case, the same ``mlp`` case on the CPU and the GPU, and
+  ``pairbench overhead`` per pair on ``gpu:0``.
 
 Without a GPU the GPU parts are ``skipped`` ("no GPU visible to TensorFlow"); with
 ``--cpu-smoke`` they run reduced (tiny sizes, fewer cases) on a simulated ``gpu:0`` on the CPU
@@ -85,8 +86,12 @@ DEFAULT_BUDGET_S = 480.0
 FINAL_RESERVE_S = 15.0
 #: kept back in a part after each ``pairbench run`` for its ``pairbench report``
 REPORT_RESERVE_S = 15.0
+#: a report gets at least this long (within the whole budget): 1-2 s on a quiet machine
+REPORT_MIN_S = 30.0
 #: the least time worth resuming a cut run with (a run's start alone takes 10-20 s)
 RESUME_MIN_S = 45.0
+#: the least time a run of a part gets when that much is left
+RUN_MIN_S = 50.0
 #: between SIGTERM and SIGKILL of a step that ran out
 GRACE_S = 10.0
 #: the device tool brings back at most this many files of at most this size
@@ -278,7 +283,7 @@ def run_step(
     return Step(name, argv, status, code, round(wall, 2), str(log_path), tail_of(log_path))
 
 
-def share(deadline: float, weight: float, later: float, reserve: float = 0.0) -> float:
+def share(deadline: float, weight: float, later: float, reserve: float = 0.0, floor: float = 0.0) -> float:
     """The deadline of the next piece of work: its ``weight``'s share of the time left.
 
     Args:
@@ -286,10 +291,12 @@ def share(deadline: float, weight: float, later: float, reserve: float = 0.0) ->
         weight: the next piece's weight.
         later: the summed weights of the pieces after it.
         reserve: seconds kept back before ``deadline``.
+        floor: at least this many seconds, when that much is left (a ``pairbench run`` needs
+            about 20 s before its first case).
     """
     now = time.monotonic()
     left = max(0.0, deadline - reserve - now)
-    return now + left * weight / max(weight + later, 1e-9)
+    return now + max(left * weight / max(weight + later, 1e-9), min(floor, left))
 
 
 # ---- the context of a check ----------------------------------------------------------------
@@ -451,7 +458,7 @@ class Context:
         report = self.suite("report", run_id, "--results-dir", str(self.results), "--no-plots", "-q")
         for path in pairs_from:
             report += ["--pairs-from", path]
-        report_deadline = min(self.hard_deadline, max(deadline, time.monotonic() + REPORT_RESERVE_S))
+        report_deadline = min(self.hard_deadline, max(deadline, time.monotonic() + REPORT_MIN_S))
         step = run_step(
             f"report-{run_id}",
             report,
@@ -778,10 +785,13 @@ def part_determinism(ctx: Context, part: PartResult, deadline: float) -> None:
 
 
 def _invert(check: Check, expected: str) -> Check:
-    """A control check: it must fail for the plumbing to be right."""
+    """A control check: it must fail for the plumbing to be right (and a case must have run)."""
     status = {"pass": "fail", "fail": "pass"}.get(check.status, check.status)
+    reason = "" if status == "pass" else "the control was stable"
+    if not check.figure:
+        status, reason = "fail", "no case of the control ran"
     name = check.name.replace("_on_stable", "_on_control")
-    return Check(name, status, check.figure, expected, "" if status == "pass" else "the control was stable")
+    return Check(name, status, check.figure, expected, reason)
 
 
 # ---- part: trace -------------------------------------------------------------------------
@@ -1202,7 +1212,7 @@ def part_matrix(ctx: Context, part: PartResult, deadline: float) -> None:
     weights = [sum(1.0 if ctx.smoke else PAIR_COST.get(p, 1.0) for p in g) for _, g in groups]
     run_ids = [f"matrix-{members.split(',')[0]}" for members, _ in groups]
     for i, (members, group) in enumerate(groups):
-        run_deadline = share(deadline, weights[i], sum(weights[i + 1 :]))
+        run_deadline = share(deadline, weights[i], sum(weights[i + 1 :]), floor=RUN_MIN_S)
         ctx.pairbench_run(part, run_ids[i], matrix_args(ctx, members, group), run_deadline)
     # a run cut at its share gets the time the later ones left: `pairbench run --resume`
     cut = [r for r in run_ids if (ctx.results / r / "plan.json").exists() and missing_cases(ctx.results / r)]
@@ -1282,21 +1292,14 @@ def part_speed(ctx: Context, part: PartResult, deadline: float) -> None:
     """Issue 26's speed figures (see the module docstring), each step time-boxed."""
     size = ctx.size("large")
     device = "gpu:0"
+    mlp_case = ("--pairs", "mlp", "--members", "sequential", "--workloads", "train_step")
     args = [
-        *(
-            "--pairs",
-            "mlp",
-            "--members",
-            "sequential",
-            "--workloads",
-            "train_step",
-            "--modes",
-            "function,xla",
-        ),
-        *("--devices", device, "--precisions", "float32,tf32,mixed_bfloat16,mixed_float16", "--sizes", size),
+        *mlp_case,
+        *("--modes", "function,xla", "--devices", device, "--sizes", size),
+        *("--precisions", "float32,tf32,mixed_bfloat16,mixed_float16"),
         *("--repeats", "5", "--no-fp64", "--no-localise", "--timeout", "120"),
     ]
-    records = ctx.pairbench_run(part, "speed-mlp", args, share(deadline, 3, 5))
+    records = ctx.pairbench_run(part, "speed-mlp", args, share(deadline, 3, 6, floor=RUN_MIN_S))
     flops = mlp_flops(size)
     mlp = {
         f"{_case(r)['precision']}.{_case(r)['mode']}": _num(flops / r["timing"]["step_s_median"] / 1e12)
@@ -1304,6 +1307,14 @@ def part_speed(ctx: Context, part: PartResult, deadline: float) -> None:
         if _is_gpu(r) and (r.get("timing") or {}).get("step_s_median")
     }
     part.figures["mlp_tflops"] = mlp
+    # the same case on the CPU and the GPU (default size: large takes seconds a step on a CPU)
+    args = [*mlp_case, "--modes", "function", "--devices", f"cpu,{device}", "--sizes", ctx.size("default")]
+    args += ["--repeats", "5", "--no-fp64", "--no-localise", "--timeout", "120"]
+    both = ctx.pairbench_run(part, "speed-cpu-gpu", args, share(deadline, 1, 5, floor=RUN_MIN_S))
+    ratio_cpu = speedups(both)
+    part.checks.append(
+        Check("speed.cpu_vs_gpu", "info", ratio_cpu, "CPU step / GPU step of the same case (mlp, default)")
+    )
     # the bare loop: the MLP's largest matmul (batch x width x width)
     hp = {"batch": 64, "width": 256} if ctx.smoke else None
     if hp is None:

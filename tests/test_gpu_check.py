@@ -256,3 +256,20 @@ def test_a_run_stopped_at_its_deadline_is_a_timeout_only_when_a_case_is_missing(
     assert part.status == status and part.runs == ["r1"] and ctx.runs == {"r1": "matrix"}
     assert len(gc.missing_cases(ctx.results / "r1")) == 2 - recorded
     assert [s.name for s in part.steps] == ["run-r1", "report-r1"]
+
+
+def test_shares_of_the_time_left(gc):
+    now = time.monotonic()
+    assert gc.share(now + 100, 1, 9) - now == pytest.approx(10, abs=0.5)
+    assert gc.share(now + 100, 1, 9, reserve=50) - now == pytest.approx(5, abs=0.5)
+    assert gc.share(now + 100, 1, 9, floor=50) - now == pytest.approx(50, abs=0.5)
+    assert gc.share(now + 100, 1, 9, floor=500) - now == pytest.approx(100, abs=0.5)  # never past it
+    assert gc.share(now - 5, 1, 0) <= time.monotonic()  # no time left: now
+
+
+def test_a_control_passes_only_when_it_ran_and_stayed_nondeterministic(gc):
+    ran = {"eager": "nondeterministic 5/5"}
+    assert gc._invert(gc.Check("determinism.chaos_on_stable", "fail", ran), "x").status == "pass"
+    assert gc._invert(gc.Check("determinism.chaos_on_stable", "pass", ran), "x").status == "fail"
+    empty = gc._invert(gc.Check("determinism.chaos_on_stable", "fail", {}), "x")
+    assert empty.status == "fail" and empty.name == "determinism.chaos_on_control"
