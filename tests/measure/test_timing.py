@@ -1,7 +1,8 @@
 """Timing you can quote (issue 17): calibrated samples, warm-up until stable, the garbage
 collector outside timed regions, outputs independent of the calibration, thread settings
-applied and recorded, compare refusing different settings, ``pairbench overhead`` through the
-run code path. Mechanisms only: no test asserts a timing.
+applied and recorded, ``pairbench overhead`` through the run code path (the machine's settings:
+``tests/machine/test_timing_settings.py``; compare refusing different settings:
+``tests/compare/test_comparability.py``). Mechanisms only: no test asserts a timing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from conftest import ROOT, only_run, pairbench, read_records
-from fake_runs import make_run, standard_records
 
 from suite.case import Case
 from suite.cli import main
@@ -237,147 +237,6 @@ def test_bad_timing_flags_exit_2_with_one_line(capsys, tmp_path, flag, value):
 def test_resume_refuses_other_thread_settings(capsys, tmp_path):
     assert main(["run", "--resume", "x", "--intra-op-threads", "2", "--results-dir", str(tmp_path)]) == 2
     assert "--intra-op-threads cannot be changed" in capsys.readouterr().err
-
-
-# ---- compare refuses runs timed with different settings ---------------------------------------
-
-
-def _with_settings(run, *, options=None, timing=None, env=None):
-    meta = run.read_meta()
-    meta["options"] = {**meta.get("options", {}), **(options or {})}
-    prov = meta["provenance"]
-    if timing is not None:
-        prov["timing"] = timing
-    if env is not None:
-        prov["env"] = env
-    run.write_meta(meta)
-
-
-MACHINE = {
-    "cpu_count": 2,
-    "cpu_affinity": "0-1",
-    "cpu_governor": "performance",
-    "cpu_boost": None,
-    "gpu_clocks": [{"index": 0, "sm_app_clock_mhz": 1980, "persistence_mode": 1, "power_limit_w": 700.0}],
-}
-
-
-@pytest.mark.parametrize(
-    ("change", "words"),
-    [
-        ({"options": {"intra_op_threads": 1}}, "intra-op threads default vs 1"),
-        ({"timing": {**MACHINE, "cpu_governor": "powersave"}}, "CPU governor performance vs powersave"),
-        ({"timing": {**MACHINE, "cpu_affinity": "0"}}, "CPU affinity 0-1 vs 0"),
-        (
-            {"timing": {**MACHINE, "gpu_clocks": [{**MACHINE["gpu_clocks"][0], "sm_app_clock_mhz": 1410}]}},
-            "GPU 0 sm app clock mhz 1980 vs 1410",
-        ),
-        ({"env": {"OMP_NUM_THREADS": "1"}}, "OMP_NUM_THREADS unset vs 1"),
-    ],
-)
-def test_compare_refuses_different_timing_settings_unless_forced(tmp_path, capsys, change, words):
-    a = make_run(tmp_path, standard_records(), run_id="a")
-    b = make_run(tmp_path, standard_records(), run_id="b")
-    _with_settings(a, timing=MACHINE)
-    _with_settings(b, timing=MACHINE)
-    _with_settings(b, **change)
-    argv = ["compare", "a", "b", "--results-dir", str(tmp_path)]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "timed with different settings" in err and words in err
-    assert main([*argv, "--force"]) == 0
-    assert words in capsys.readouterr().out  # still shown, as a warning
-
-
-def test_compare_ignores_settings_a_run_could_not_read(tmp_path, capsys):
-    a = make_run(tmp_path, standard_records(), run_id="a")
-    b = make_run(tmp_path, standard_records(), run_id="b")
-    _with_settings(a, timing={**MACHINE, "cpu_governor": None})  # a VM: not readable
-    _with_settings(b, timing=MACHINE)
-    assert main(["compare", "a", "b", "--results-dir", str(tmp_path)]) == 0  # nothing known differs
-
-
-# ---- machine settings --------------------------------------------------------------------------
-
-
-def test_cpu_governor_and_boost_from_sysfs(tmp_path):
-    for cpu, governor in ((0, "performance"), (1, "performance")):
-        (tmp_path / f"cpu{cpu}" / "cpufreq").mkdir(parents=True)
-        (tmp_path / f"cpu{cpu}" / "cpufreq" / "scaling_governor").write_text(governor + "\n")
-    (tmp_path / "cpufreq").mkdir()
-    (tmp_path / "cpufreq" / "boost").write_text("0\n")
-    same = timing_settings.cpu_governor([0, 1], root=tmp_path)
-    assert same == {"cpu_governor": "performance", "cpu_boost": False, "cpu_governor_reason": None}
-    (tmp_path / "cpu1" / "cpufreq" / "scaling_governor").write_text("powersave\n")
-    mixed = timing_settings.cpu_governor([0, 1], root=tmp_path)
-    assert mixed["cpu_governor"] == "cpu0=performance,cpu1=powersave"
-    missing = timing_settings.cpu_governor([0, 1], root=tmp_path / "nothing")
-    assert missing["cpu_governor"] is None and "not readable" in missing["cpu_governor_reason"]
-
-
-def test_cpu_list_text():
-    assert timing_settings.cpu_list_text([5, 0, 1, 2]) == "0-2,5"
-    assert timing_settings.cpu_list_text([3]) == "3" and timing_settings.cpu_list_text(None) is None
-
-
-class _FakeNvml:
-    """Two GPUs; the second does not support application clocks."""
-
-    NVML_CLOCK_SM, NVML_CLOCK_MEM = 1, 2
-
-    class NVMLError(Exception):
-        pass
-
-    def nvmlDeviceGetCount(self):
-        return 2
-
-    def nvmlDeviceGetHandleByIndex(self, i):
-        return i
-
-    def nvmlDeviceGetPciInfo(self, h):
-        return SimpleNamespace(busId=f"0000:{h + 1:02x}:00.0")
-
-    def nvmlDeviceGetPersistenceMode(self, h):
-        return 1
-
-    def nvmlDeviceGetApplicationsClock(self, h, clock):
-        if h == 1:
-            raise self.NVMLError("Not Supported")
-        return {1: 1980, 2: 2619}[clock]
-
-    def nvmlDeviceGetMaxClockInfo(self, h, clock):
-        return {1: 1980, 2: 2619}[clock]
-
-    def nvmlDeviceGetPowerManagementLimit(self, h):
-        return 700000
-
-    def nvmlDeviceGetComputeMode(self, h):
-        return 0
-
-
-def test_gpu_clock_settings_from_nvml_with_unsupported_queries_as_none():
-    out = timing_settings.gpu_clock_settings(_FakeNvml())
-    assert out["gpu_clocks_reason"] is None
-    first, second = out["gpu_clocks"]
-    assert first["pci_bus_id"] == "00000000:01:00.0" and first["sm_app_clock_mhz"] == 1980
-    assert first["persistence_mode"] == 1 and first["power_limit_w"] == pytest.approx(700.0)
-    assert second["sm_app_clock_mhz"] is None and second["mem_max_clock_mhz"] == 2619
-
-
-def test_machine_settings_never_raise_here():
-    out = timing_settings.collect()
-    assert set(out) == {
-        "cpu_count",
-        "cpu_affinity",
-        "cpu_governor",
-        "cpu_boost",
-        "cpu_governor_reason",
-        "gpu_clocks",
-        "gpu_clocks_reason",
-    }
-    assert out["cpu_governor"] is not None or out["cpu_governor_reason"]
-    assert out["gpu_clocks"] or out["gpu_clocks_reason"]
-    json.dumps(out)
 
 
 # ---- the independent hand loop shares no timing code with pairbench ----------------------------

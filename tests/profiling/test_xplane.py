@@ -22,7 +22,13 @@ from suite.profiling.xplane import (
     parse_xspace,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+ROOT = Path(__file__).resolve().parents[2]
+#: ``shared/fixtures`` next to the checkout (``../shared``), or next to a folder above it (a git
+#: worktree under ``wt/`` finds the same fixtures)
+FIXTURES = next(
+    (p / "shared" / "fixtures" for p in ROOT.parents if (p / "shared" / "fixtures").is_dir()),
+    ROOT.parent / "shared" / "fixtures",
+)
 H100 = FIXTURES / "h100-tf2.21-xla-mlp.xplane.pb"
 CPU_ONLY = FIXTURES / "cpu-only-tf2.21-xla-mlp.xplane.pb"
 SESSION = "2026_01_02_03_04_05"

@@ -12,7 +12,9 @@ from fake_runs import MISMATCH_CASE_ID, case, make_large_run, make_record, make_
 
 from suite.report import write_report
 from suite.results import columns as record_columns
+from suite.results.record import Record
 from suite.results.frame import COLUMNS, IDENTITY, load_frame
+from suite.results.runs import create_run
 from suite.results.run_dir import CorruptLineWarning, RunDir
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "columns.md"
@@ -144,3 +146,15 @@ def test_a_new_run_records_each_pairs_reference_and_controls():
     roles = _pair_roles(["mlp", "lstm"])
     assert roles["mlp"] == {"reference": "sequential", "controls": ["faulty"]}
     assert set(roles) == {"mlp", "lstm"} and roles["lstm"]["controls"] == ["faulty"]
+
+
+def test_load_frame_takes_a_string_and_keeps_counts_integer(tmp_path):
+    from fake_runs import case, make_record
+
+    run = create_run(tmp_path, "r")
+    run.append(make_record(case(pair="a")))
+    run.append(Record(case=case(pair="b"), verdict="error", reason="boom"))  # no timing at all
+    frame = load_frame("r", str(tmp_path))  # a run id and a results dir given as strings
+    assert len(frame) == 2
+    repeats = frame.set_index("pair")["repeats"]  # the typed frame (docs/columns.md)
+    assert str(repeats.dtype) == "Int64" and repeats["a"] == 5 and repeats.isna()["b"]

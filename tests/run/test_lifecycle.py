@@ -1,4 +1,6 @@
-"""`pairbench run`: matrix, crash safety, resume, corrupt records, bad input (issue 4)."""
+"""`pairbench run` on real runs (issue 4): crash safety, timeouts, Ctrl-C and resume, the quick
+matrix, unsupported rows. The matrix itself is in ``test_matrix.py``, the run folder in
+``tests/results/``."""
 
 from __future__ import annotations
 
@@ -7,111 +9,15 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 
 import pytest
 from conftest import PAIRS, only_run, pairbench, read_records
 
-from suite.cli import main
-from suite.results.frame import load_frame
 from suite.results.record import Record
-from suite.results.run_dir import CorruptLineWarning, RunDir
-from suite.results.runs import create_run
-from suite.run.matrix import Selection, apply_preset, expand, plan_jobs
 
 
 def _args(results, *extra):
     return ["--results-dir", str(results), "--sizes", "tiny", "--no-report", *extra]
-
-
-# ---- matrix (pure, fast) -------------------------------------------------------------
-
-
-def test_expand_is_the_product_of_the_axes():
-    sel = Selection(
-        pairs=("mlp_seed",), members=("sequential", "raw"), workloads=("predict",), sizes=("tiny",)
-    )
-    cases = expand(sel, n_gpus=1)
-    assert {c.device for c in cases} == {"cpu", "gpu:0"}
-    assert len(cases) == 2 * 2 * 3  # members x devices x modes
-    assert len({c.case_id for c in cases}) == len(cases)
-
-
-def test_plan_runs_references_first():
-    sel, _ = apply_preset(Selection(pairs=("mlp_seed",)), "quick")
-    plans = plan_jobs(expand(sel, n_gpus=1))
-    assert plans[0].precision == "float64"  # the float64 references come first
-    order = [c.case_id for p in plans for c in p.cases]
-    for case in (c for p in plans[1:] for c in p.cases):
-        ref = case.with_(member="sequential")
-        assert order.index(ref.case_id) <= order.index(case.case_id)
-        if case.device != "cpu":
-            assert order.index(case.with_(device="cpu").case_id) < order.index(case.case_id)
-    # modes of one member are in one group, so their repeats alternate
-    group = plans[1].groups[0]
-    assert [c.mode for c in group] == ["eager", "function", "xla"]
-
-
-@pytest.mark.parametrize(
-    ("flag", "value", "words"),
-    [
-        ("--pairs", "mlp,nope", ["unknown pair 'nope'", "mlp_seed"]),
-        ("--modes", "fast", ["unknown mode 'fast'", "eager, function, xla"]),
-        ("--devices", "tpu", ["unknown device 'tpu'", "gpu:0"]),
-        ("--precisions", "fp8", ["unknown precision 'fp8'", "mixed_bfloat16"]),
-        ("--members", "sequentail", ["unknown member 'sequentail'", "subclass"]),
-    ],
-)
-def test_unknown_names_exit_2_with_one_line(capsys, tmp_path, flag, value, words):
-    assert main(["run", flag, value, "--results-dir", str(tmp_path)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
-    for word in words:
-        assert word in err
-    assert not any(tmp_path.iterdir())  # nothing was started
-
-
-def test_bad_numbers_exit_2(capsys, tmp_path):
-    assert main(["run", "--repeats", "0", "--results-dir", str(tmp_path)]) == 2
-    assert "--repeats must be at least 1" in capsys.readouterr().err
-
-
-# ---- run folder --------------------------------------------------------------------------
-
-
-def test_corrupt_line_is_reported_with_its_number_and_the_rest_loads(tmp_path):
-    from fake_runs import case, make_record
-
-    run = create_run(tmp_path, "r")
-    run.append(make_record(case(pair="a")))
-    with open(run.records_path, "a") as fh:
-        fh.write('{"case": {"pair": "trunc\n')
-    run.append(make_record(case(pair="b")))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        records = run.records()
-    assert sorted(r.case.pair for r in records) == ["a", "b"]
-    messages = [str(w.message) for w in caught if issubclass(w.category, CorruptLineWarning)]
-    assert len(messages) == 1 and "records.jsonl:2:" in messages[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        frame = load_frame(RunDir(run.path))
-    assert len(frame) == 2 and {"step_ms_median", "pair", "verdict"} <= set(frame.columns)
-
-
-def test_load_frame_takes_a_string_and_keeps_counts_integer(tmp_path):
-    from fake_runs import case, make_record
-
-    run = create_run(tmp_path, "r")
-    run.append(make_record(case(pair="a")))
-    run.append(Record(case=case(pair="b"), verdict="error", reason="boom"))  # no timing at all
-    frame = load_frame("r", str(tmp_path))  # a run id and a results dir given as strings
-    assert len(frame) == 2
-    repeats = frame.set_index("pair")["repeats"]  # the typed frame (docs/columns.md)
-    assert str(repeats.dtype) == "Int64" and repeats["a"] == 5 and repeats.isna()["b"]
-
-
-# ---- real runs ---------------------------------------------------------------------------
 
 
 @pytest.mark.slow
