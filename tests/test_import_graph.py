@@ -67,3 +67,27 @@ def test_the_child_never_imports_the_parent():
                 reachable.add(dep)
                 todo.append(dep)
     assert not reachable & {"suite.run.parent", "suite.run.lifecycle", "suite.cli"}
+
+
+def _area(module: str) -> str:
+    """``suite.run.lifecycle`` -> ``run``; a top-level module is its own area."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_lazy_exports_count_as_imports_of_their_modules():
+    graph = import_graph()
+    assert "suite.run.lifecycle" in graph["suite.commands.run"]  # from suite.run import run_selection
+
+
+def test_areas_are_layered():
+    """The folders of ``suite/`` depend on each other without a cycle: each area can be read
+    knowing only the areas below it (the layout of docs/ARCHITECTURE.md)."""
+    graph = import_graph()
+    areas: dict[str, set[str]] = {}
+    for module, deps in graph.items():
+        areas.setdefault(_area(module), set()).update(_area(d) for d in deps if _area(d) != _area(module))
+    assert cycles(areas) == []
+    below = {"results": {"report", "compare", "run", "ops", "commands"}, "zoo": {"run", "measure"}}
+    for low, high in below.items():
+        assert not areas.get(low, set()) & high, f"{low} imports {areas[low] & high}"
