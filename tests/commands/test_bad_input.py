@@ -1,8 +1,10 @@
 """Every bad input is one line on stderr and exit code 2, never a traceback (issue 13).
 
 Table-driven: each row prepares a damaged file, a bad option or a bad environment variable,
-runs the real command line in a subprocess, and checks the exit code, that stderr is one
-line naming the problem, and that no Python traceback was printed.
+runs the command line's entry point (``suite.cli.main``, in this process: it returns the exit
+code), and checks the exit code, that stderr is one line naming the problem, and that no
+Python traceback was printed. A subprocess runs only where the process is the point: the
+entry point as a command, a terminal's encoding, XLA's flags, a memory limit, doctor's probes.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conftest import PAIRS
 
 from suite.case import Case
+from suite.cli import main
 from suite.results.record import Record
 from suite.results.run_dir import RUN_SCHEMA_VERSION
 from suite.results.runs import create_run
@@ -291,14 +295,48 @@ def results(tmp_path) -> Path:
     return folder
 
 
+def _argv(args, results: Path) -> list[str]:
+    has_dir = any(a == "--results-dir" for a in args) or args[0] in ("overhead", "doctor", "list")
+    return [*args, *([] if has_dir else ["--results-dir", str(results)])]
+
+
+@dataclass
+class Ran:
+    """What a command gave: the fields of ``subprocess.CompletedProcess`` the checks read."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(monkeypatch, capfd, tmp_path):
+    """``cli(args, results, env)``: the command line in this process, from ``tmp_path``, with
+    ``env`` added to the environment; stdout and stderr captured at the file descriptors (what
+    a terminal would show, TensorFlow's native logging included)."""
+
+    def run(args, results: Path, env: dict[str, str] | None = None) -> Ran:
+        monkeypatch.chdir(tmp_path)
+        for name, value in {"TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}.items():
+            monkeypatch.setenv(name, value)
+        capfd.readouterr()
+        try:
+            code = main(_argv(args, results))
+        except SystemExit as exc:  # argparse's errors exit (2) instead of returning
+            code = exc.code
+        out, err = capfd.readouterr()
+        return Ran(code, out, err)
+
+    return run
+
+
 def _pairbench(
     args, results: Path, env: dict[str, str], cwd: Path, preexec=None
 ) -> subprocess.CompletedProcess:
+    """The command line as a process (``python -m suite``)."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env}
-    has_dir = any(a == "--results-dir" for a in args) or args[0] in ("overhead", "doctor", "list")
-    extra = [] if has_dir else ["--results-dir", str(results)]
     return subprocess.run(
-        [sys.executable, "-m", "suite", *args, *extra],
+        [sys.executable, "-m", "suite", *_argv(args, results)],
         env=full_env,
         cwd=cwd,
         capture_output=True,
@@ -309,7 +347,7 @@ def _pairbench(
     )
 
 
-def _assert_one_line(proc: subprocess.CompletedProcess, code: int, words: list[str]) -> None:
+def _assert_one_line(proc: Ran | subprocess.CompletedProcess, code: int, words: list[str]) -> None:
     err = proc.stderr.strip()
     assert proc.returncode == code, (proc.returncode, err[-2000:])
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, err[-3000:]
@@ -322,42 +360,57 @@ def _assert_one_line(proc: subprocess.CompletedProcess, code: int, words: list[s
     ("setup", "args", "env", "code", "words"),
     [pytest.param(*c[1:], id=c[0]) if type(c) is tuple else c for c in CASES],
 )
-def test_bad_input_is_one_line_and_exit_2(results, tmp_path, setup, args, env, code, words):
+def test_bad_input_is_one_line_and_exit_2(cli, results, tmp_path, setup, args, env, code, words):
     setup(results / "r")
-    proc = _pairbench(args, results, env, cwd=tmp_path)
+    proc = cli(args, results, env)
     _assert_one_line(proc, code, words)
     assert not (tmp_path / "etc").exists() and not Path("/tmp/pairbench-abs").exists()
 
 
-def test_a_results_dir_that_is_a_file_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    ("setup", "args", "words"),
+    [
+        pytest.param(CASES[0][1], CASES[0][2], CASES[0][5], id=CASES[0][0]),
+        pytest.param(_nothing, ("run", "--timeout", "nan"), ["--timeout"], id="timeout-nan"),
+        pytest.param(_nothing, ("trace", "r", "--port", "-1"), ["--port"], id="port-negative"),
+    ],
+)
+def test_the_command_as_a_process_exits_2_with_one_line(results, tmp_path, setup, args, words):
+    """The table's checks through ``python -m suite`` itself: a damaged file, a bad value and an
+    argparse error give the process exit code 2 and one line, as ``main`` returns them."""
+    setup(results / "r")
+    _assert_one_line(_pairbench(args, results, {}, cwd=tmp_path), 2, words)
+
+
+def test_a_results_dir_that_is_a_file_is_refused(cli, tmp_path):
     blocker = tmp_path / "results"
     blocker.write_text("not a folder")
     for args in (("run", "--pairs", "mlp_seed"), ("report", "latest"), ("compare", "a", "b")):
-        proc = _pairbench(args, blocker, {}, cwd=tmp_path)
+        proc = cli(args, blocker)
         _assert_one_line(proc, 2, ["is a file"])
 
 
-def test_a_pairs_file_that_calls_sys_exit_is_refused(tmp_path):
+def test_a_pairs_file_that_calls_sys_exit_is_refused(cli, clean_registry, tmp_path):
     pairs = tmp_path / "exits.py"
     pairs.write_text("import sys\nsys.exit(3)\n")
-    proc = _pairbench(("list", "--pairs-from", str(pairs)), tmp_path, {}, cwd=tmp_path)
+    proc = cli(("list", "--pairs-from", str(pairs)), tmp_path)
     _assert_one_line(proc, 2, ["exits.py:2", "sys.exit(3)"])
 
 
-def test_a_pair_named_like_a_path_is_refused(tmp_path):
+def test_a_pair_named_like_a_path_is_refused(cli, clean_registry, tmp_path):
     pairs = tmp_path / "evil.py"
     source = (PAIRS / "fault_pairs.py").read_text().replace('name = "held"', 'name = "../../x"')
     pairs.write_text(source)
-    proc = _pairbench(("run", "--pairs-from", str(pairs)), tmp_path / "results", {}, cwd=tmp_path)
+    proc = cli(("run", "--pairs-from", str(pairs)), tmp_path / "results")
     _assert_one_line(proc, 2, ["pair name '../../x'"])
     assert not (tmp_path / "x").exists()
 
 
-def test_an_unknown_schema_version_is_a_warning_not_an_error(results, tmp_path):
+def test_an_unknown_schema_version_is_a_warning_not_an_error(cli, results, tmp_path):
     meta = json.loads((results / "r" / "run.json").read_text())
     meta["schema_version"] = RUN_SCHEMA_VERSION + 97
     (results / "r" / "run.json").write_text(json.dumps(meta))
-    proc = _pairbench(REPORT, results, {}, cwd=tmp_path)
+    proc = cli(REPORT, results)
     assert proc.returncode == 0, proc.stderr[-2000:]
     warnings = [ln for ln in proc.stderr.splitlines() if "warning" in ln]
     assert len(warnings) == 1 and f"schema_version {RUN_SCHEMA_VERSION + 97}" in warnings[0]
@@ -397,14 +450,14 @@ def test_a_memory_limit_that_breaks_tensorflow_is_one_line(tmp_path):
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
 
 
-def test_report_md_escapes_user_strings(tmp_path):
+def test_report_md_escapes_user_strings(cli, tmp_path):
     shutil.rmtree(tmp_path, ignore_errors=True)
     tmp_path.mkdir()
     run = create_run(tmp_path, "r")
     odd = Case("a|b<i>", "sequential", "predict", "eager", "cpu", "float32", "off", "tiny")
     run.append(Record(case=odd, verdict="error", reason="pipe | and <script>x</script> and *stars*"))
     run.write_meta({"run_id": "r", "status": "finished"})
-    proc = _pairbench(("report", "r", "--no-plots"), tmp_path, {}, cwd=tmp_path)
+    proc = cli(("report", "r", "--no-plots"), tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     md = (run.path / "report.md").read_text()
     assert "<script>" not in md and "&lt;script&gt;" in md
