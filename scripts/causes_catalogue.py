@@ -1,6 +1,6 @@
 """Run the minimal pairs of docs/causes.md and print what pairbench says for each (Markdown).
 
-    PYTHONPATH=.:tests .venv/bin/python scripts/causes_catalogue.py [TITLE ...] > /tmp/catalogue.md
+    PYTHONPATH=.:tests/pairs .venv/bin/python scripts/causes_catalogue.py [TITLE ...] > /tmp/catalogue.md
 
 Each entry is a pair from ``tests/pairs/`` (the same the tests check), run in this process
 with :func:`suite.check_models`; the lines printed are the records' verdicts and reasons
@@ -19,9 +19,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def _entries() -> list[tuple]:
     """``(title, members, (x, y), modes, workloads, members shown)`` of each entry."""
-    from pairs import everyday as e
-    from pairs import numerics as n
-    from pairs import public as p
+    import everyday_pairs as e
+    import public_pairs as p
+    import shuffled_pairs as n
 
     xy = (e.X, e.Y)
     return [

@@ -1,6 +1,6 @@
 """The thirteen everyday pairs of issue 23: the right verdict and the cause, with both values.
 
-Each pair (``tests/pairs/everyday.py``) runs through :func:`suite.check_models` in eager mode,
+Each pair (``tests/pairs/everyday_pairs.py``) runs through :func:`suite.check_models` in eager mode,
 ``predict`` and ``train_step``; pairs that share a reference run in one call (its cases are
 made once). The equivalent builds must be ``identical``/``close`` with no structural cause;
 the others must name their cause with both values, on the first row that differs.
@@ -9,7 +9,7 @@ the others must name their cause with both values, on the first row that differs
 from __future__ import annotations
 
 import pytest
-from pairs.everyday import PAIRS, X, Y
+from everyday_pairs import PAIRS, X, Y
 
 from suite.causes.cause import MEMBER_KINDS, Cause, describe, grouped
 from suite.verdicts import IDENTICAL

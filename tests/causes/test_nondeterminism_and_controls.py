@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from pairs.numerics import X, shuffled_model
+from shuffled_pairs import X, shuffled_model
 
 from suite.causes.cause import Cause, describe
 from suite.verdicts import NONDETERMINISTIC

@@ -1,4 +1,4 @@
-"""Pairs from public code (``tests/pairs/public.py``): the verdict and the cause with both values.
+"""Pairs from public code (``tests/pairs/public_pairs.py``): the verdict and the cause with both values.
 
 Each runs through :func:`suite.check_models` in eager mode, ``predict`` and ``train_step``;
 the transformer block also under XLA, where Keras' dropout draws other masks (random masks).
@@ -7,7 +7,7 @@ the transformer block also under XLA, where Keras' dropout draws other masks (ra
 from __future__ import annotations
 
 import pytest
-from pairs.public import PAIRS, SEQUENCE_LABELS, SEQUENCES, transformer_block
+from public_pairs import PAIRS, SEQUENCE_LABELS, SEQUENCES, transformer_block
 
 from suite.causes.cause import MEMBER_KINDS, Cause, describe, grouped
 from suite.verdicts import CLOSE, DIVERGED, IDENTICAL

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pairs.everyday import X, Y, bn_defaults, bn_torch_defaults
+from everyday_pairs import X, Y, bn_defaults, bn_torch_defaults
 
 from suite.verdicts import DIVERGED
 
