@@ -2,8 +2,8 @@
 determinism off and on, >= 5 reruns, localisation and traces on: distinct results per mode, the
 layer and op it is localised to, the top CUDA kernels of each nondeterministic case.
 
-In a smoke run the test pair ``chaos`` (``tests/chaos_pairs.py``, nondeterministic on the CPU
-whatever determinism says) runs alongside as the control of the localisation plumbing.
+In a smoke run the test pair ``chaos`` (``tests/pairs/chaos_pairs.py``, nondeterministic on the
+CPU whatever determinism says) runs alongside as the control of the localisation plumbing.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def determinism_args(ctx: Context) -> list[str]:
     extra: list[str] = []
     if ctx.smoke:  # plus a pair that is nondeterministic on the CPU, for the localisation plumbing
         pairs, modes = "embedding,chaos", "eager,function"
-        extra = ["--pairs-from", "tests/chaos_pairs.py"]
+        extra = ["--pairs-from", "tests/pairs/chaos_pairs.py"]
     return [
         *("--pairs", pairs, "--members", "sequential", "--workloads", "train_step", "--modes", modes),
         *("--devices", "gpu:0", "--precisions", "float32", "--determinism", "off,on"),
