@@ -86,6 +86,7 @@ def doctor_checks(ctx: Context, part: PartResult, doc: dict[str, Any]) -> None:
     checks = {c.get("name"): c for c in doc.get("checks") or []}
 
     def detail(name: str) -> Any:
+        """The ``detail`` of the doctor's check ``name`` (None when it has none)."""
         return (checks.get(name) or {}).get("detail")
 
     part.figures.update(
