@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from suite.case import Case
 from suite.ops.gpu_check import cli, outputs, steps
 from suite.ops.gpu_check.context import Context
 from suite.ops.gpu_check.determinism import control_check, determinism_checks
@@ -25,17 +26,8 @@ HANG = [sys.executable, "-c", "import time; time.sleep(60)"]
 def _record(case_id: str, verdict: str, **fields) -> dict:
     pair, member, workload, mode, device, precision, det, size = case_id.split(".")
     device = "gpu:0" if device == "gpu0" else device
-    case = dict(
-        pair=pair,
-        member=member,
-        workload=workload,
-        mode=mode,
-        device=device,
-        precision=precision,
-        determinism=det.removeprefix("det-"),
-        size=size,
-    )
-    return {"case": case, "case_id": case_id, "verdict": verdict, "reason": "", **fields}
+    case = Case(pair, member, workload, mode, device, precision, det.removeprefix("det-"), size)
+    return {"case": case.to_dict(), "case_id": case_id, "verdict": verdict, "reason": "", **fields}
 
 
 def test_a_step_that_hangs_is_stopped_at_its_deadline(tmp_path):
