@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from suite.verdicts import ERROR, INCOMPARABLE, STRUCTURAL_MISMATCH, UNSUPPORTED
 
@@ -73,11 +74,20 @@ class StructuralMismatch(Exception):
     Args:
         differences: human-readable differences, e.g. ``"no bias in dense_1 (64,)"``.
         flags: the record's machine-readable tags (``untracked-variables``...).
+        models: ``(reference, member)`` when they were built: the configuration of the layers
+            that do match is compared for the record's causes (``padding valid vs same`` in
+            the convolution before a dense kernel of another shape).
     """
 
-    def __init__(self, differences: list[str], flags: list[str] | tuple[str, ...] = ()):
+    def __init__(
+        self,
+        differences: list[str],
+        flags: list[str] | tuple[str, ...] = (),
+        models: tuple[Any, Any] | None = None,
+    ):
         self.differences = list(differences)
         self.flags = list(flags)
+        self.models = models
         super().__init__(" ; ".join(self.differences) or "structure differs")
 
 

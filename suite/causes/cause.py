@@ -26,7 +26,9 @@ KINDS: dict[str, str] = {
     "structure": "a layer or variable is missing, extra, or shaped differently",
     "activation": "an activation is applied in one member and not (or another one) in the other",
     "op-order": "the same ops run in another order (e.g. ReLU before BatchNorm instead of after)",
-    "extra-op": "an op (pooling, cast, random draw...) runs in one member only",
+    "extra-op": "an op (pooling, arithmetic on the input, a residual, cast, random draw...) runs in one "
+    "member only",
+    "op-substitution": "another op runs at the same place (AvgPool for MaxPool, a Mul for a RealDiv)",
     "configuration": "a layer argument differs (epsilon, momentum, rate, axis, padding...)",
     "regularization": "loss terms differ: regularizers or add_loss terms that training adds to the loss",
     "training-flag": "a layer runs in inference mode during training (or the other way round), "
@@ -67,6 +69,7 @@ MEMBER_KINDS = frozenset(
         "activation",
         "op-order",
         "extra-op",
+        "op-substitution",
         "configuration",
         "regularization",
         "training-flag",
@@ -172,9 +175,14 @@ def headline(cause: Cause | Mapping[str, Any]) -> str:
         calls = "twice" if c.member == "2 times" else c.member
         return f"layer{at} is called {calls}: its weights are shared ({c.reference})"
     if c.kind == "op-order":
-        return f"order of ops{' after' + at if c.where else ''}: {values}"
+        return f"order of ops{_place(c.where)}: {values}"
     if c.kind == "activation":
-        return f"activation{' after' + at if c.where else ''}: {values}"
+        return f"activation{_place(c.where)}: {values}"
+    if c.kind == "op-substitution":
+        return f"{c.attribute or 'op'}{_place(c.where)}: {values}"
+    if c.kind == "extra-op":
+        what = f" {c.attribute}" if c.attribute else ""
+        return f"extra op{what}{_place(c.where)}: {values}"
     if c.kind == "undetermined":
         return "cause not determined"
     if c.kind == "untracked-variable":
@@ -196,6 +204,13 @@ def headline(cause: Cause | Mapping[str, Any]) -> str:
     what = f" {c.attribute}" if c.attribute else ""
     tail = f": {values}" if values else ""
     return f"{label}{what}{' in' + at if c.where else ''}{tail}"
+
+
+def _place(where: str) -> str:
+    """`` after dense``, `` before dense`` (a ``where`` of ``before dense``: at the start), ``""``."""
+    if not where:
+        return ""
+    return f" {where}" if where.startswith("before ") else f" after {where}"
 
 
 def describe(cause: Cause | Mapping[str, Any]) -> str:
@@ -249,6 +264,7 @@ _GROUPED = frozenset({"configuration", "regularization", "dtype-policy", "initia
 def _matches(where: str, layer: str | None) -> bool:
     if not where or not layer:
         return False
+    where = where.removeprefix("before ")
     layer = layer.split("#")[0]
     return where == layer or layer.endswith("/" + where) or where.endswith("/" + layer)
 

@@ -61,6 +61,40 @@ TRAINING_ONLY = frozenset(
         "synchronized",
     }
 )
+#: config keys that change the shapes of a layer's weights or outputs (the cause of a weight
+#: shape that differs downstream: ``padding valid vs same`` before a dense kernel)
+SHAPE_KEYS = frozenset(
+    {
+        "units",
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "dilation_rate",
+        "pool_size",
+        "data_format",
+        "return_sequences",
+        "return_state",
+        "output_dim",
+        "input_dim",
+        "depth_multiplier",
+        "output_shape",
+        "output_padding",
+        "target_shape",
+        "size",
+        "cropping",
+        "axis",
+        "num_heads",
+        "key_dim",
+        "value_dim",
+        "merge_mode",
+        "groups",
+        "keepdims",
+    }
+)
+#: what the audit already says when the weights cannot be copied (missing biases, activations,
+#: initialisers), left out of :func:`config_causes` with ``shapes=True``
+_SAID_BY_THE_AUDIT = frozenset({"use_bias", "activation", "recurrent_activation"})
 #: attributes of layer objects that are not configuration
 _NOT_CONFIG = frozenset({"name", "built", "trainable", "supports_masking", "input_spec", "autocast"})
 
@@ -120,13 +154,19 @@ def _is_keras_class(layer: Any) -> bool:
     return type(layer).__module__.startswith(("keras", "tf_keras", "tensorflow"))
 
 
-def config_causes(pairs: list[LayerPair], *, graph_checked: bool = False) -> list[Cause]:
+def config_causes(
+    pairs: list[LayerPair], *, graph_checked: bool = False, shapes: bool = False
+) -> list[Cause]:
     """Every configuration difference of the layer pairs (see the module docstring).
 
     Args:
         pairs: matched layers (:func:`suite.causes.layers.matched_layers`).
         graph_checked: the traced graphs were compared op by op, so activations are said by
-            :mod:`suite.causes.graph_diff` and left out here.
+            :mod:`suite.causes.graph_diff` and left out here (not those of recurrent layers,
+            whose ops run inside a loop the graph does not list).
+        shapes: the weights could not be copied: units, filters and dimensions are said too
+            (they explain a weight of another shape), and what the audit says already
+            (:data:`_SAID_BY_THE_AUDIT`, initialisers) is left out.
 
     Returns:
         Causes, member value first.
@@ -147,14 +187,17 @@ def config_causes(pairs: list[LayerPair], *, graph_checked: bool = False) -> lis
             if pair.member_label == pair.label
             else f"{pair.label} (the member's {pair.member_label})"
         )
+        recurrent = hasattr(pair.reference, "recurrent_activation") or hasattr(pair.reference, "cell")
         for key in [*theirs, *(k for k in mine if k not in theirs)]:
-            if key in IGNORED:
+            if key in IGNORED and not (shapes and key in SHAPE_KEYS):
+                continue
+            if shapes and (key in _SAID_BY_THE_AUDIT or key.endswith("_initializer")):
                 continue
             a, b = value_text(mine.get(key)), value_text(theirs.get(key))
             if a == b:
                 continue
             kind, affects = _kind(key)
-            if kind == "activation" and graph_checked:
+            if kind == "activation" and graph_checked and not recurrent:
                 continue
             causes.append(
                 Cause(

@@ -138,19 +138,26 @@ def member_findings(
         [a for a in audit if not (traced and a.startswith(("activation ", "recurrent activation ")))],
         copied=True,
     )
-    causes += config_causes(layer_pairs, graph_checked=traced)
+    config = config_causes(layer_pairs, graph_checked=traced)
+    causes += config
     rounding: list[Cause] = []
     checked = [f"the configuration of {len(layer_pairs)} matched layers", "the structural audit"]
     if traced:
-        forward = diff_units(
-            units(ref_graphs[False], ref_vars, ref_layers), units(mem_graphs[False], mem_vars, mem_layers)
-        )
-        ref_units = units(ref_graphs[True], ref_vars, ref_layers)
-        mem_units = units(mem_graphs[True], mem_vars, mem_layers)
+        configured = frozenset(c.where.split(" (the member's ")[0] for c in config)
+        mem_owner = {id(p.member): p.label for p in layer_pairs}
+        ref_owner = {id(p.reference): p.label for p in layer_pairs}
+        seqs = {
+            training: (
+                units(ref_graphs[training], ref_vars, ref_layers, ref_owner),
+                units(mem_graphs[training], mem_vars, mem_layers, mem_owner),
+            )
+            for training in (False, True)
+        }
+        forward = diff_units(*seqs[False], configured=configured)
         seen = {(c.kind, c.where, c.member, c.reference) for c in forward}
         training = [
             c
-            for c in diff_units(ref_units, mem_units, phase="training")
+            for c in diff_units(*seqs[True], phase="training", configured=configured)
             if (c.kind, c.where, c.member, c.reference) not in seen and c.kind != "extra-op"
         ]
         causes += forward + training
@@ -161,9 +168,7 @@ def member_findings(
             for c in loss_term_causes(ref_graphs[True], mem_graphs[True], (mem_layers, ref_layers))
             if c.where not in regularized
         ]
-        rounding = rounding_causes(
-            units(ref_graphs[False], ref_vars, ref_layers), units(mem_graphs[False], mem_vars, mem_layers)
-        )
+        rounding = rounding_causes(*seqs[False])
         checked += ["the inference and training graphs op by op", "training flags and loss terms"]
     causes = _without_config_dtype_twins(causes)
     rounding += logits_causes(reference, model, x, loss)
@@ -197,6 +202,44 @@ def configuration_findings(
         pairs = _rebound(reference, model, weight_map)
         entry.config = tuple(config_causes(matched_layers(reference, model, pairs), graph_checked=True))
     return entry.config
+
+
+def mismatch_causes(reference: Any, model: Any, differences: list[str]) -> list[Cause]:
+    """The causes of a member whose weights cannot take the reference's.
+
+    The audit's differences (:mod:`suite.causes.structure`), with the configuration of the
+    layers that do match (by variable name when most names line up, else by class in order):
+    a configuration that changes shapes (``padding valid vs same``, ``units 4 vs 16``) is said
+    right after a shared layer and a missing bias, before the shapes it explains.
+
+    Args:
+        reference: the reference model (built).
+        model: the member (built).
+        differences: the audit's differences.
+
+    Returns:
+        The ranked causes.
+    """
+    from suite.causes.config_diff import SHAPE_KEYS, config_causes
+    from suite.causes.layers import matched_layers
+    from suite.causes.structure import structural_causes
+    from suite.zoo.mismatch import mostly_named_alike
+    from suite.zoo.variables import inventory
+
+    structural = structural_causes(differences, copied=False)
+    try:
+        ref_infos, mem_infos = inventory(reference), inventory(model)
+        pairs = []
+        if mostly_named_alike(ref_infos, mem_infos):
+            by_key = {m.key: m for m in mem_infos}
+            pairs = [(by_key[r.key], r) for r in ref_infos if r.key in by_key]
+        config = config_causes(matched_layers(reference, model, pairs), graph_checked=True, shapes=True)
+    except Exception:  # the audit's differences still say what differs
+        config = []
+    first = [c for c in structural if c.kind in ("shared-layer", "missing-bias")]
+    shaping = [c for c in config if c.attribute in SHAPE_KEYS]
+    rest = rank([c for c in structural + config if c not in first and c not in shaping])
+    return [*rank(first), *shaping, *rest]
 
 
 def random_layers(

@@ -3,20 +3,28 @@
 Each graph (:mod:`suite.causes.graph`) is read as a sequence of *units*:
 
 - a **layer** unit: the ops of one matched layer (by its name scope, or, for raw code, the
-  ops after one of its matched variables), labelled with the reference's layer path;
-- an **activation** unit: an activation op (``Relu``, ``Softmax``, ``Erf``...), wherever it
-  runs: ``Dense(64, activation="relu")``, ``Dense(64)`` then ``Activation("relu")`` and
-  ``tf.nn.relu`` in ``call()`` are the same unit after the same layer;
-- an **op** unit: an op that changes the numbers outside every matched layer (pooling, a
-  cast to float16/bfloat16, a random draw).
+  ops that take one of its matched variables), labelled with the reference's layer path;
+- an **activation** unit: an activation recognised from its ops, wherever it runs
+  (:mod:`suite.causes.activations`): ``Dense(64, activation="relu")``, ``Dense(64)`` then
+  ``Activation("relu")`` and ``tf.nn.relu`` in ``call()`` are the same unit after the same
+  layer; ``gelu``'s five ops are one ``gelu``;
+- an **op** unit: ops that change the numbers outside every matched layer, consecutive ones
+  of one scope together, each with its constants and, when it takes several tensors, where
+  they come from: ``RealDiv(x, 2)`` on the input, ``AddV2(input, dense_1)`` (a residual),
+  ``ConcatV2(dense, dense_1, 1)``, ``MaxPool``, ``Transpose(x, (0, 2, 1))``, ``Cast to
+  int32``, a cast to float16/bfloat16, a random draw.
 
-Plumbing (reads, reshapes, identities, constants) is no unit, so structures that compute the
-same thing read alike. Two unit sequences are diffed (``difflib``): a unit present in both
-but elsewhere is an **order** change (``order of ops after dense: relu -> batch_normalization
-vs batch_normalization -> relu``); an activation in one only is an **activation** cause; an
-op unit in one only is an **extra-op** (a cast to float16: **dtype-policy**). Matched layer
-units whose op types differ but compute the same math (``Einsum``/``MatMul``,
-``AddV2``/``BiasAdd``) give a **rounding** cause, the only thing such builds can differ by.
+Plumbing (reads, reshapes, identities, constants, shape arithmetic: anything that does not
+produce floats from floats) is no unit, so structures that compute the same thing read
+alike. Two unit sequences are diffed (``difflib``): a unit present in both but elsewhere is
+an **order** change (``order of ops after dense: relu -> batch_normalization vs
+batch_normalization -> relu``); a unit in one only and another unit in the other at the same
+place is one cause with both values (``activation after dense: gelu vs relu``, ``pooling
+after conv2d: AvgPool vs MaxPool``, of kind ``activation`` or ``op-substitution``); a unit in
+one only is an **activation** (``relu vs None``) or an **extra-op** (``extra op RealDiv(x, 2)
+before dense: runs vs absent``; a cast to float16: **dtype-policy**). Matched layer units
+whose op types differ but compute the same math (``Einsum``/``MatMul``, ``AddV2``/``BiasAdd``)
+give a **rounding** cause, the only thing such builds can differ by.
 """
 
 from __future__ import annotations
@@ -26,27 +34,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from suite.causes.cause import LIKELY, POSSIBLE, TRAINING, Cause
-from suite.causes.graph import SKIPPED, OpGraph
+from suite.causes.graph import INPUT, Op, OpGraph
 
-#: op type -> activation name (what a Keras ``activation=`` would be called)
-ACTIVATION_OPS: dict[str, str] = {
-    "Relu": "relu",
-    "Relu6": "relu6",
-    "LeakyRelu": "leaky_relu",
-    "Elu": "elu",
-    "Selu": "selu",
-    "Softplus": "softplus",
-    "Softsign": "softsign",
-    "Sigmoid": "sigmoid",
-    "Tanh": "tanh",
-    "Softmax": "softmax",
-    "LogSoftmax": "log_softmax",
-    "Erf": "gelu",
-}
-#: ops that change the numbers outside any layer (said when one member lacks them)
-_SEMANTIC = frozenset(
-    {"MaxPool", "MaxPoolV2", "AvgPool", "MaxPool3D", "AvgPool3D", "FractionalMaxPool", "FractionalAvgPool"}
-)
 #: op types that compute the same math as another (what ``rounding`` can say)
 _CANONICAL = {
     "BatchMatMulV2": "MatMul",
@@ -58,53 +47,251 @@ _CANONICAL = {
     "RealDiv": "Div",
     "Mean": "Mean",
 }
+#: ops that pass values through unchanged (their layout included) or only compute shapes
+PLUMBING = frozenset(
+    {
+        "Const",
+        "NoOp",
+        "Placeholder",
+        "Identity",
+        "IdentityN",
+        "Snapshot",
+        "ReadVariableOp",
+        "VarHandleOp",
+        "Shape",
+        "ShapeN",
+        "Size",
+        "Rank",
+        "Reshape",
+        "ExpandDims",
+        "Squeeze",
+        "StopGradient",
+        "PreventGradient",
+        "EnsureShape",
+        "CheckNumerics",
+        "BroadcastTo",
+        "BroadcastArgs",
+        "Fill",
+        "ZerosLike",
+        "OnesLike",
+        "Range",
+    }
+)
+_FLOATS = frozenset({"float16", "bfloat16", "float32", "float64"})
+#: pooling ops (a substitution of one by another reads ``pooling after ...``)
+POOLING = frozenset(
+    {"MaxPool", "MaxPoolV2", "AvgPool", "MaxPool3D", "AvgPool3D", "FractionalMaxPool", "FractionalAvgPool"}
+)
+#: ops taking an axis (an int constant input), normalised to count from 0
+_AXIS_OPS = frozenset({"ConcatV2", "Mean", "Sum", "Max", "Min", "Prod", "ArgMax", "ArgMin", "Cumsum"})
+#: ops whose operands may be swapped
+_COMMUTATIVE = frozenset({"Mul", "AddV2", "Add", "Maximum", "Minimum", "AddN"})
+#: longest op chain shown in one unit
+_CHAIN = 6
 
 
 @dataclass
 class Unit:
-    """One unit of a graph (see the module docstring)."""
+    """One unit of a graph (see the module docstring).
+
+    Attributes:
+        kind: ``layer``, ``act`` or ``op``.
+        name: the layer label, the activation's name, or the op unit's ops in words.
+        ops: a layer unit's op types.
+        detail: what else tells two op units apart (pooling windows), said when the names agree.
+        owner: the label of the layer pair whose scope holds the unit (its configuration
+            says the same, see :func:`diff_units`), or ``""``.
+    """
 
     kind: str  # "layer", "act", "op"
     name: str
     ops: list[str] = field(default_factory=list)
+    detail: str = ""
+    owner: str = ""
 
     @property
-    def key(self) -> tuple[str, str]:
-        return self.kind, self.name
+    def key(self) -> tuple[str, str, str]:
+        return self.kind, self.name, self.detail
 
 
-def units(graph: OpGraph, var_label: dict[int, str], layer_label: dict[int, str]) -> list[Unit]:
+def _number(value: float) -> str:
+    return f"{int(value)}" if value == int(value) and abs(value) < 1e6 else f"{value:.4g}"
+
+
+def _const_text(op: Op, axis_rank: int = -1) -> str:
+    if op.value is None:
+        return f"const{op.shape}" if op.shape else "const"
+    values = list(op.value)
+    if axis_rank > 0:
+        values = [v % axis_rank if v == int(v) else v for v in values]
+    if len(values) == 1 and (not op.shape or len(op.value) == 1):
+        uniform = " (every element)" if op.shape and any(d > 1 for d in op.shape) else ""
+        return _number(values[0]) + uniform
+    if len(values) <= 4:
+        return "(" + ", ".join(_number(v) for v in values) + ")"
+    return f"const{op.shape}"
+
+
+class _Reader:
+    """Reads one graph's units (see :func:`units`)."""
+
+    def __init__(
+        self,
+        graph: OpGraph,
+        var_label: dict[int, str],
+        layer_label: dict[int, str],
+        owner_label: dict[int, str],
+    ) -> None:
+        from suite.causes.activations import find
+
+        self.ops = graph.ops
+        self.live = graph.live or frozenset(range(len(graph.ops)))
+        self.layer_label = layer_label
+        self.owner_label = owner_label
+        self.acts = {i: f for f in find(graph) if f.output in self.live for i in f.ops}
+        # ops computing from one matched layer's variables only (raw code: a read, its cast)
+        self.weight_side: dict[int, str] = {}
+        self.layer_of: dict[int, str] = {}
+        for i, op in enumerate(self.ops):
+            label = next((var_label[v] for v in op.reads if v in var_label), "")
+            if label:
+                self.weight_side[i] = label
+                continue
+            if op.layer in layer_label:
+                self.layer_of[i] = layer_label[op.layer]
+                continue
+            if i in self.acts:
+                continue
+            sides = {self.weight_side.get(j) for j in op.inputs if not self._const(j)}
+            taken = sides - {None}
+            if taken and sides == taken and len(taken) == 1:
+                self.weight_side[i] = taken.pop()
+            elif taken:  # takes an activation and a weight: the layer's own op (raw code)
+                self.layer_of[i] = sorted(taken)[0]
+        self._origin: dict[int, str] = {}
+
+    def _const(self, i: int) -> bool:
+        return i >= 0 and self.ops[i].type == "Const"
+
+    def origin(self, i: int) -> str:
+        """What a tensor comes from: the layer whose output it is, or ``input``."""
+        if i == INPUT:
+            return "input"
+        if i < 0:
+            return "a captured tensor"
+        if i in self._origin:
+            return self._origin[i]
+        if i in self.layer_of:
+            found = self.layer_of[i]
+        elif i in self.acts:
+            found = self.origin(self.acts[i].source)
+        else:
+            data = [j for j in self.ops[i].inputs if not self._const(j) and j not in self.weight_side]
+            found = self.origin(data[0]) if data else "a constant"
+        self._origin[i] = found
+        return found
+
+    def semantic(self, i: int) -> bool:
+        """The op changes numbers (floats from floats), outside every matched layer."""
+        op = self.ops[i]
+        if op.type in PLUMBING or op.type.startswith(("Assign", "StatelessRandomGet")):
+            return False
+        if op.type == "Cast":
+            src = op.inputs[0] if op.inputs else INPUT
+            from_float = src == INPUT or (src >= 0 and self.ops[src].dtype in _FLOATS)
+            return from_float and (op.cast_to not in _FLOATS or op.cast_to != "float32")
+        return op.dtype in _FLOATS or op.random
+
+    def text(self, i: int) -> str:
+        """An op in words: ``RealDiv(x, 2)``, ``AddV2(input, dense_1)``, ``MaxPool``."""
+        op = self.ops[i]
+        if op.type == "Cast":
+            return f"Cast to {op.cast_to}"
+        data = [j for j in op.inputs if not self._const(j) and j not in self.weight_side]
+        rank = -1
+        if op.type in _AXIS_OPS and data:
+            rank = self.ops[data[0]].rank if data[0] >= 0 else -1
+        args = []
+        for j in op.inputs:
+            if self._const(j):
+                args.append(_const_text(self.ops[j], rank))
+            elif j in self.weight_side:
+                args.append(f"a weight of {self.weight_side[j]}")
+            elif len(data) > 1:
+                args.append(self.origin(j))
+            elif j >= 0 and self.ops[j].dtype not in _FLOATS:
+                continue
+            else:
+                args.append("x")
+        if op.type in _COMMUTATIVE:
+            args.sort()
+        if args == ["x"]:
+            return op.type
+        return f"{op.type}({', '.join(args)})"
+
+    def units(self) -> list[Unit]:
+        out: list[Unit] = []
+        scope = None
+        for i, op in enumerate(self.ops):
+            found = self.acts.get(i)
+            if found is not None:
+                if i == min(found.ops):
+                    owners = {self.ops[j].layer for j in found.ops}
+                    owner = self.owner_label.get(owners.pop(), "") if len(owners) == 1 else ""
+                    self._add(out, Unit("act", found.name, owner=owner))
+                    scope = None
+                continue
+            if i in self.layer_of:
+                self._add(out, Unit("layer", self.layer_of[i], [op.type]))
+                scope = None
+                continue
+            if i in self.weight_side or i not in self.live or not self.semantic(i):
+                continue
+            detail = ", ".join(f"{k} {v}" for k, v in op.attrs)
+            if op.cast_to in ("float16", "bfloat16"):
+                self._add(out, Unit("op", f"Cast to {op.cast_to}"))
+                scope = None
+                continue
+            text = self.text(i)
+            last = out[-1] if out else None
+            if last is not None and last.kind == "op" and scope == op.layer and last.ops:
+                last.ops.append(text)
+                last.name = _chain(last.ops)
+                last.detail = "; ".join(d for d in (last.detail, detail) if d)
+            else:
+                out.append(Unit("op", text, [text], detail=detail, owner=self.owner_label.get(op.layer, "")))
+                scope = op.layer
+        return out
+
+    @staticmethod
+    def _add(out: list[Unit], unit: Unit) -> None:
+        if out and out[-1].kind == unit.kind == "layer" and out[-1].name == unit.name:
+            out[-1].ops += unit.ops
+        elif not (out and out[-1].kind == unit.kind == "act" and out[-1].name == unit.name):
+            out.append(unit)
+
+
+def _chain(texts: list[str]) -> str:
+    shown = texts[:_CHAIN] + (["..."] if len(texts) > _CHAIN else [])
+    return " -> ".join(shown)
+
+
+def units(
+    graph: OpGraph,
+    var_label: dict[int, str],
+    layer_label: dict[int, str],
+    owner_label: dict[int, str] | None = None,
+) -> list[Unit]:
     """The unit sequence of a graph.
 
     Args:
         graph: the traced pass.
         var_label: matched variable ``id`` -> the reference's layer label.
         layer_label: layer ``id`` owning matched variables -> the reference's layer label.
+        owner_label: layer ``id`` of every matched layer pair (those without variables too)
+            -> its label: the unit a layer's scope holds is said to be that layer's.
     """
-    out: list[Unit] = []
-    current = ""
-    for op in graph.ops:
-        for v in op.reads:
-            current = var_label.get(v, current)
-        if op.type in SKIPPED or op.type.startswith(("Assign", "StatelessRandomGet")):
-            continue
-        if op.type in ACTIVATION_OPS:
-            unit = Unit("act", ACTIVATION_OPS[op.type])
-        elif op.layer in layer_label:
-            unit = Unit("layer", layer_label[op.layer], [op.type])
-        elif op.cast_to in ("float16", "bfloat16"):
-            unit = Unit("op", f"Cast to {op.cast_to}")
-        elif op.type in _SEMANTIC or op.random:
-            unit = Unit("op", op.type)
-        elif current and op.type != "Cast":
-            unit = Unit("layer", current, [op.type])
-        else:
-            continue
-        if out and out[-1].key == unit.key and unit.kind != "act":
-            out[-1].ops += unit.ops
-        elif not (out and out[-1].key == unit.key and unit.kind == "act"):
-            out.append(unit)
-    return out
+    return _Reader(graph, var_label, layer_label, owner_label or {}).units()
 
 
 def _name(unit: Unit) -> str:
@@ -112,10 +299,14 @@ def _name(unit: Unit) -> str:
 
 
 def _before(seq: list[Unit], index: int) -> str:
-    """The label of the last layer unit before ``index`` (``""`` at the start)."""
+    """Where a unit runs: ``dense`` (after the last layer unit before it), ``before dense`` (at
+    the start: before the first layer after it), ``""`` (no layer at all)."""
     for unit in reversed(seq[:index]):
         if unit.kind == "layer":
             return unit.name
+    for unit in seq[index + 1 :]:
+        if unit.kind == "layer":
+            return f"before {unit.name}"
     return ""
 
 
@@ -123,7 +314,9 @@ def _window(seq: list[Unit], lo: int, hi: int) -> str:
     return " -> ".join(_name(u) for u in seq[max(lo, 0) : hi])
 
 
-def diff_units(ref: list[Unit], mem: list[Unit], *, phase: str = "forward") -> list[Cause]:
+def diff_units(
+    ref: list[Unit], mem: list[Unit], *, phase: str = "forward", configured: frozenset[str] = frozenset()
+) -> list[Cause]:
     """Causes from two unit sequences (see the module docstring).
 
     Args:
@@ -131,6 +324,9 @@ def diff_units(ref: list[Unit], mem: list[Unit], *, phase: str = "forward") -> l
         mem: the member's units.
         phase: ``forward`` (inference pass) or ``training`` (training pass: causes found only
             there act on training only).
+        configured: labels of layer pairs whose configurations differ: a unit of such a layer
+            on both sides in place of the other (``leaky_relu(negative_slope=0.3)`` for
+            ``0.2``) is what the configuration cause already says.
     """
     affects = TRAINING if phase == "training" else "all"
     matcher = difflib.SequenceMatcher(None, [u.key for u in ref], [u.key for u in mem], autojunk=False)
@@ -166,15 +362,28 @@ def diff_units(ref: list[Unit], mem: list[Unit], *, phase: str = "forward") -> l
                 affects=affects,
             )
         )
-    for i in deleted:
-        if i in moved_ref or ref[i].kind == "layer":
+    theirs = [(i, _before(ref, i)) for i in deleted if i not in moved_ref and ref[i].kind != "layer"]
+    mine = [(j, _before(mem, j)) for j in inserted if j not in moved_mem and mem[j].kind != "layer"]
+    for i, where in list(theirs):
+        if _is_cast(ref[i]):
             continue
-        causes.append(_one_sided(ref[i], member=False, where=_before(ref, i), phase=phase, affects=affects))
-    for j in inserted:
-        if j in moved_mem or mem[j].kind == "layer":
+        j = next((j for j, at in mine if at == where and not _is_cast(mem[j])), None)
+        if j is None:
             continue
-        causes.append(_one_sided(mem[j], member=True, where=_before(mem, j), phase=phase, affects=affects))
-    return _merge_activations(causes)
+        theirs.remove((i, where))
+        mine.remove((j, where))
+        if ref[i].owner and ref[i].owner == mem[j].owner and ref[i].owner in configured:
+            continue
+        causes.append(_substitution(ref[i], mem[j], where=where, phase=phase, affects=affects))
+    for i, where in theirs:
+        causes.append(_one_sided(ref[i], member=False, where=where, phase=phase, affects=affects))
+    for j, where in mine:
+        causes.append(_one_sided(mem[j], member=True, where=where, phase=phase, affects=affects))
+    return causes
+
+
+def _is_cast(unit: Unit) -> bool:
+    return unit.kind == "op" and unit.name in ("Cast to float16", "Cast to bfloat16")
 
 
 def _span(
@@ -201,9 +410,52 @@ def _span(
     return lo, hi
 
 
-def _one_sided(unit: Unit, *, member: bool, where: str, phase: str, affects: str) -> Cause:
-    mine, theirs = (unit.name, "None") if member else ("None", unit.name)
+#: op types of an op unit that suggest an activation the templates do not know
+_TRANSCENDENTAL = frozenset(
+    {"Erf", "Erfc", "Exp", "Expm1", "Log", "Log1p", "Tanh", "Sigmoid", "Softplus", "Relu", "Relu6", "Elu"}
+)
+
+
+def _value(unit: Unit, *, with_detail: bool = False) -> str:
+    """A unit as one side of a substitution."""
     if unit.kind == "act":
+        return unit.name
+    text = f"{unit.name} ({unit.detail})" if with_detail and unit.detail else unit.name
+    return f"an activation the graph does not name (ops {text})" if _unnamed_activation(unit) else text
+
+
+def _unnamed_activation(unit: Unit) -> bool:
+    return unit.kind == "op" and any(t.split("(")[0] in _TRANSCENDENTAL for t in unit.ops)
+
+
+def _substitution(theirs: Unit, mine: Unit, *, where: str, phase: str, affects: str) -> Cause:
+    """A unit of the reference replaced by another at the same place: one cause, both values."""
+    detail = theirs.name == mine.name
+    member, reference = _value(mine, with_detail=detail), _value(theirs, with_detail=detail)
+    if "act" in (theirs.kind, mine.kind):
+        return Cause(
+            kind="activation",
+            where=where,
+            member=member,
+            reference=reference,
+            evidence=f"{phase} graphs compared op by op",
+            affects=affects,
+        )
+    pooling = all(t.split("(")[0] in POOLING for t in theirs.ops + mine.ops)
+    return Cause(
+        kind="op-substitution",
+        where=where,
+        attribute="pooling" if pooling else "op",
+        member=member,
+        reference=reference,
+        evidence=f"{phase} graphs compared op by op: another op at the same place",
+        affects=affects,
+    )
+
+
+def _one_sided(unit: Unit, *, member: bool, where: str, phase: str, affects: str) -> Cause:
+    if unit.kind == "act" or _unnamed_activation(unit):
+        mine, theirs = (_value(unit), "None") if member else ("None", _value(unit))
         return Cause(
             kind="activation",
             where=where,
@@ -212,7 +464,7 @@ def _one_sided(unit: Unit, *, member: bool, where: str, phase: str, affects: str
             evidence=f"{phase} graphs compared op by op",
             affects=affects,
         )
-    if unit.name.startswith("Cast to"):
+    if _is_cast(unit):
         dtype = unit.name.rpartition(" ")[2]
         return Cause(
             kind="dtype-policy",
@@ -230,41 +482,8 @@ def _one_sided(unit: Unit, *, member: bool, where: str, phase: str, affects: str
         member="runs" if member else "absent",
         reference="absent" if member else "runs",
         evidence=f"{phase} graphs compared op by op",
-        confidence=LIKELY,
         affects=affects,
     )
-
-
-def _merge_activations(causes: list[Cause]) -> list[Cause]:
-    """An activation missing in one place and another one there: one cause ``gelu vs relu``."""
-    out: list[Cause] = []
-    for cause in causes:
-        twin = next(
-            (
-                c
-                for c in out
-                if c.kind == cause.kind == "activation"
-                and c.where == cause.where
-                and "None" in (c.member, c.reference)
-                and "None" in (cause.member, cause.reference)
-                and (c.member == "None") != (cause.member == "None")
-            ),
-            None,
-        )
-        if twin is None:
-            out.append(cause)
-            continue
-        member = twin.member if twin.member != "None" else cause.member
-        reference = twin.reference if twin.reference != "None" else cause.reference
-        out[out.index(twin)] = Cause(
-            kind="activation",
-            where=cause.where,
-            member=member,
-            reference=reference,
-            evidence=twin.evidence,
-            affects=twin.affects,
-        )
-    return out
 
 
 def rounding_causes(ref: list[Unit], mem: list[Unit]) -> list[Cause]:

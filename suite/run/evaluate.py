@@ -98,13 +98,17 @@ def failure_record(
 def failure_causes(exc: BaseException) -> list[Cause]:
     """The causes of a case that failed: for a member whose weights cannot take the
     reference's, its structural differences as causes, the real one first (a shared layer
-    before the variables it leaves unmatched); none for other failures."""
+    before the variables it leaves unmatched, a configuration that changes shapes before the
+    shapes it explains: :func:`suite.causes.engine.mismatch_causes`); none for other failures."""
     from suite.causes.cause import rank
+    from suite.causes.engine import mismatch_causes
     from suite.causes.structure import structural_causes
     from suite.errors import StructuralMismatch
 
     if not isinstance(exc, StructuralMismatch):
         return []
+    if exc.models is not None:
+        return mismatch_causes(*exc.models, exc.differences)
     return rank(structural_causes(exc.differences, copied=False))
 
 
