@@ -74,16 +74,17 @@ class StructuralMismatch(Exception):
     Args:
         differences: human-readable differences, e.g. ``"no bias in dense_1 (64,)"``.
         flags: the record's machine-readable tags (``untracked-variables``...).
-        models: ``(reference, member)`` when they were built: the configuration of the layers
-            that do match is compared for the record's causes (``padding valid vs same`` in
-            the convolution before a dense kernel of another shape).
+        models: ``(reference, member, inputs)`` when they were built: the configuration of
+            the layers that do match, and their traced forward passes, are compared for the
+            record's causes (``padding valid vs same`` in the convolution before a dense
+            kernel of another shape).
     """
 
     def __init__(
         self,
         differences: list[str],
         flags: list[str] | tuple[str, ...] = (),
-        models: tuple[Any, Any] | None = None,
+        models: tuple[Any, Any, Any] | None = None,
     ):
         self.differences = list(differences)
         self.flags = list(flags)

@@ -176,6 +176,8 @@ def headline(cause: Cause | Mapping[str, Any]) -> str:
         return f"layer{at} is called {calls}: its weights are shared ({c.reference})"
     if c.kind == "op-order":
         return f"order of ops{_place(c.where)}: {values}"
+    if c.kind == "activation" and c.attribute:  # read from the layers' arguments
+        return f"{c.attribute.replace('_', ' ')} of{at}: {values}"
     if c.kind == "activation":
         return f"activation{_place(c.where)}: {values}"
     if c.kind == "op-substitution":

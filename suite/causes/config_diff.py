@@ -92,9 +92,11 @@ SHAPE_KEYS = frozenset(
         "keepdims",
     }
 )
-#: what the audit already says when the weights cannot be copied (missing biases, activations,
-#: initialisers), left out of :func:`config_causes` with ``shapes=True``
-_SAID_BY_THE_AUDIT = frozenset({"use_bias", "activation", "recurrent_activation"})
+#: config keys that decide which weights a layer has (the cause of a missing or extra variable)
+VARIABLE_KEYS = frozenset({"use_bias", "center", "scale", "rms_scaling", "reset_after", "dtype"})
+#: what the audit already says when the weights cannot be copied (activations, initialisers),
+#: left out of :func:`config_causes` with ``shapes=True``
+_SAID_BY_THE_AUDIT = frozenset({"activation", "recurrent_activation"})
 #: attributes of layer objects that are not configuration
 _NOT_CONFIG = frozenset({"name", "built", "trainable", "supports_masking", "input_spec", "autocast"})
 
@@ -211,4 +213,22 @@ def config_causes(
                     affects=affects,
                 )
             )
-    return causes
+    return _outermost(causes)
+
+
+def _outermost(causes: list[Cause]) -> list[Cause]:
+    """A difference an outer layer and the layer it holds both have (``units``, ``activation``
+    of an ``LSTM`` and of its cell) said once, of the outer layer (the one the user wrote)."""
+
+    def label(cause: Cause) -> str:
+        return cause.where.split(" (the member's ")[0]
+
+    return [
+        cause
+        for cause in causes
+        if not any(
+            label(cause).startswith(label(c) + "/")
+            and (c.attribute, c.member, c.reference) == (cause.attribute, cause.member, cause.reference)
+            for c in causes
+        )
+    ]

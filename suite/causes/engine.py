@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from suite.causes.cause import POSSIBLE, Cause, headline, rank
+from suite.causes.cause import LIKELY, POSSIBLE, Cause, headline, rank
 from suite.verdicts import CLOSE, DIVERGED, NONDETERMINISTIC
 
 #: verdicts that carry causes
@@ -39,8 +39,8 @@ class Findings:
 
     Attributes:
         causes: every finding that can change some numbers (each says which: ``affects``).
-        rounding: matched layers computing the same math with other ops (said when nothing
-            else explains a difference).
+        rounding: matched layers computing the same math with other ops, or of other classes
+            (said when nothing else explains a difference).
         checked: what was compared (for ``cause not determined``).
     """
 
@@ -82,11 +82,13 @@ def _rebound(reference: Any, model: Any, weight_map: list[list[str]] | None) -> 
     return [(mem[m], ref[r]) for m, r in mapping if m in mem and r in ref]
 
 
-def _graphs(model: Any, x: Any, variables: list[Any]) -> dict[bool, Any]:
+def _graphs(
+    model: Any, x: Any, variables: list[Any], phases: tuple[bool, ...] = (False, True)
+) -> dict[bool, Any]:
     from suite.causes.graph import read_graph
 
     out = {}
-    for training in (False, True):
+    for training in phases:
         try:
             out[training] = read_graph(model, x, variables, training=training)
         except Exception:  # a member tf.function cannot trace: its config and audit still tell
@@ -143,7 +145,8 @@ def member_findings(
     rounding: list[Cause] = []
     checked = [f"the configuration of {len(layer_pairs)} matched layers", "the structural audit"]
     if traced:
-        configured = frozenset(c.where.split(" (the member's ")[0] for c in config)
+        flags = mode_causes(ref_graphs[True], mem_graphs[True], pairs)
+        explained = frozenset(c.where.split(" (the member's ")[0] for c in [*config, *flags])
         mem_owner = {id(p.member): p.label for p in layer_pairs}
         ref_owner = {id(p.reference): p.label for p in layer_pairs}
         seqs = {
@@ -153,15 +156,14 @@ def member_findings(
             )
             for training in (False, True)
         }
-        forward = diff_units(*seqs[False], configured=configured)
-        seen = {(c.kind, c.where, c.member, c.reference) for c in forward}
+        forward = diff_units(*seqs[False], explained=explained)
+        seen = {(c.kind, c.where, c.attribute, c.member, c.reference) for c in forward}
         training = [
             c
-            for c in diff_units(*seqs[True], phase="training", configured=configured)
-            if (c.kind, c.where, c.member, c.reference) not in seen and c.kind != "extra-op"
+            for c in diff_units(*seqs[True], phase="training", explained=explained)
+            if (c.kind, c.where, c.attribute, c.member, c.reference) not in seen
         ]
-        causes += forward + training
-        causes += mode_causes(ref_graphs[True], mem_graphs[True], pairs)
+        causes += forward + training + flags
         regularized = {c.where for c in causes if c.kind == "regularization"}
         causes += [
             c
@@ -172,6 +174,19 @@ def member_findings(
         checked += ["the inference and training graphs op by op", "training flags and loss terms"]
     causes = _without_config_dtype_twins(causes)
     rounding += logits_causes(reference, model, x, loss)
+    rounding += [  # said when nothing else explains a difference: another class may compute otherwise
+        Cause(
+            kind="structure",
+            where=p.label,
+            attribute="layer class",
+            member=type(p.member).__name__,
+            reference=type(p.reference).__name__,
+            evidence="the layers holding the same weights are of other classes",
+            confidence=LIKELY,
+        )
+        for p in layer_pairs
+        if type(p.member).__name__ != type(p.reference).__name__
+    ]
     entry.findings = Findings(causes=tuple(causes), rounding=tuple(rounding), checked=tuple(checked))
     return entry.findings
 
@@ -204,42 +219,71 @@ def configuration_findings(
     return entry.config
 
 
-def mismatch_causes(reference: Any, model: Any, differences: list[str]) -> list[Cause]:
+def mismatch_causes(reference: Any, model: Any, x: Any, differences: list[str]) -> list[Cause]:
     """The causes of a member whose weights cannot take the reference's.
 
-    The audit's differences (:mod:`suite.causes.structure`), with the configuration of the
-    layers that do match (by variable name when most names line up, else by class in order):
-    a configuration that changes shapes (``padding valid vs same``, ``units 4 vs 16``) is said
-    right after a shared layer and a missing bias, before the shapes it explains.
+    The audit's differences (:mod:`suite.causes.structure`), with what the layers that do
+    match say (by variable name when most names line up, else by class in order): their
+    configuration, and the ops their forward passes run between them (a ``ConcatV2`` where
+    the reference adds, a ``Mean`` where it flattens). After a shared layer and a missing
+    bias, a configuration that changes shapes or variables (``padding valid vs same``,
+    ``center False vs True``) and the ops that change shapes are said before the shapes and
+    variables they explain.
 
     Args:
         reference: the reference model (built).
         model: the member (built).
+        x: inputs both can be called on.
         differences: the audit's differences.
 
     Returns:
         The ranked causes.
     """
-    from suite.causes.config_diff import SHAPE_KEYS, config_causes
-    from suite.causes.layers import matched_layers
+    from suite.causes.config_diff import SHAPE_KEYS, VARIABLE_KEYS, config_causes
+    from suite.causes.graph_diff import diff_units, units
+    from suite.causes.layers import anchors, layer_anchors, matched_layers
     from suite.causes.structure import structural_causes
     from suite.zoo.mismatch import mostly_named_alike
     from suite.zoo.variables import inventory
 
     structural = structural_causes(differences, copied=False)
+    config: list[Cause] = []
+    ops: list[Cause] = []
     try:
         ref_infos, mem_infos = inventory(reference), inventory(model)
         pairs = []
         if mostly_named_alike(ref_infos, mem_infos):
             by_key = {m.key: m for m in mem_infos}
             pairs = [(by_key[r.key], r) for r in ref_infos if r.key in by_key]
-        config = config_causes(matched_layers(reference, model, pairs), graph_checked=True, shapes=True)
+        layer_pairs = matched_layers(reference, model, pairs)
+        config = config_causes(layer_pairs, graph_checked=True, shapes=True)
+        shared = any(c.kind == "shared-layer" for c in structural)
+        if pairs and not shared:  # a layer called twice reads alike nowhere: its audit says it
+            graphs = [
+                _graphs(m, x, [i.var for i in infos], phases=(False,))
+                for m, infos in ((reference, [r for _, r in pairs]), (model, [m for m, _ in pairs]))
+            ]
+            if all(graphs):
+                mem_vars, ref_vars = anchors(pairs)
+                mem_layers, ref_layers = layer_anchors(pairs)
+                explained = frozenset(c.where.split(" (the member's ")[0] for c in config)
+                ref_owner = {id(p.reference): p.label for p in layer_pairs}
+                mem_owner = {id(p.member): p.label for p in layer_pairs}
+                ops = [
+                    c
+                    for c in diff_units(
+                        units(graphs[0][False], ref_vars, ref_layers, ref_owner),
+                        units(graphs[1][False], mem_vars, mem_layers, mem_owner),
+                        explained=explained,
+                    )
+                    if c.kind in ("extra-op", "op-substitution")
+                ]
     except Exception:  # the audit's differences still say what differs
-        config = []
+        pass
     first = [c for c in structural if c.kind in ("shared-layer", "missing-bias")]
-    shaping = [c for c in config if c.attribute in SHAPE_KEYS]
-    rest = rank([c for c in structural + config if c not in first and c not in shaping])
-    return [*rank(first), *shaping, *rest]
+    explaining = [c for c in config if c.attribute in SHAPE_KEYS | VARIABLE_KEYS] + ops
+    rest = rank([c for c in structural + config if c not in first and c not in explaining])
+    return [*rank(first), *explaining, *rest]
 
 
 def random_layers(

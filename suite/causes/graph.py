@@ -79,6 +79,7 @@ class OpGraph:
     Attributes:
         ops: every op in graph order.
         layer_names: layer ``id`` -> its name.
+        layer_classes: layer ``id`` -> its class name.
         losses: layer ``id`` (0: the model itself) -> number of loss terms it added in the
             pass (``add_loss``, activity regularizers).
         activations: layer ``id`` -> its ``activation`` callable, for the layers that have one
@@ -86,17 +87,22 @@ class OpGraph:
             layers, whose activations run inside a loop).
         live: indexes of the ops the traced call's outputs depend on (a loss term computed
             for ``add_loss`` is not among them).
+        input_rank: the rank of the traced call's (first) input.
         internal: ``id`` of Keras' own layers with weights and no ``activation`` argument
             (``LSTM``, ``MultiHeadAttention``, ``BatchNormalization``...): what runs inside them
             is their configuration's business, not a separate activation.
+        weighted: ``id`` of the layers that own variables.
     """
 
     ops: list[Op] = field(default_factory=list)
     layer_names: dict[int, str] = field(default_factory=dict)
+    layer_classes: dict[int, str] = field(default_factory=dict)
     losses: dict[int, int] = field(default_factory=dict)
     activations: dict[int, Any] = field(default_factory=dict)
     internal: set[int] = field(default_factory=set)
+    weighted: set[int] = field(default_factory=set)
     live: frozenset[int] = frozenset()
+    input_rank: int = -1
 
     def reads(self) -> dict[int, int]:
         """Variable ``id`` -> how many ops read it."""
@@ -321,7 +327,10 @@ def read_graph(model: Any, x: Any, variables: list[Any], *, training: bool) -> O
         for external, internal in graph.captures
         if id(external) in by_handle
     }
-    out = OpGraph(layer_names={id(layer): layer.name for layer in layers})
+    out = OpGraph(
+        layer_names={id(layer): layer.name for layer in layers},
+        layer_classes={id(layer): type(layer).__name__ for layer in layers},
+    )
     for layer in [model, *layers]:
         own = len(getattr(layer, "_losses", None) or [])
         if own:
@@ -331,6 +340,8 @@ def read_graph(model: Any, x: Any, variables: list[Any], *, training: bool) -> O
         fn = getattr(layer, "activation", None) if not recurrent else None
         if callable(fn) and getattr(fn, "__name__", "") != "linear":
             out.activations[id(layer)] = fn
+        if layer.weights:
+            out.weighted.add(id(layer))
         keras_own = type(layer).__module__.startswith(("keras", "tf_keras"))
         if keras_own and (recurrent or (layer.weights and not hasattr(layer, "activation"))):
             out.internal.add(id(layer))
@@ -341,4 +352,5 @@ def read_graph(model: Any, x: Any, variables: list[Any], *, training: bool) -> O
         variable=placeholder_var,
     )
     out.live = live(out.ops, roots)
+    out.input_rank = tf.nest.flatten(sample)[0].shape.rank or -1
     return out

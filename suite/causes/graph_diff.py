@@ -34,7 +34,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from suite.causes.cause import LIKELY, POSSIBLE, TRAINING, Cause
-from suite.causes.graph import INPUT, Op, OpGraph
+from suite.causes.graph import INPUT, OTHER, Op, OpGraph
 
 #: op types that compute the same math as another (what ``rounding`` can say)
 _CANONICAL = {
@@ -78,6 +78,9 @@ PLUMBING = frozenset(
     }
 )
 _FLOATS = frozenset({"float16", "bfloat16", "float32", "float64"})
+#: casts that change the precision a layer computes in (a dtype policy; a cast to float32 is
+#: Keras' autocast back)
+_CASTS = ("float16", "bfloat16", "float64")
 #: pooling ops (a substitution of one by another reads ``pooling after ...``)
 POOLING = frozenset(
     {"MaxPool", "MaxPoolV2", "AvgPool", "MaxPool3D", "AvgPool3D", "FractionalMaxPool", "FractionalAvgPool"}
@@ -101,6 +104,8 @@ class Unit:
         detail: what else tells two op units apart (pooling windows), said when the names agree.
         owner: the label of the layer pair whose scope holds the unit (its configuration
             says the same, see :func:`diff_units`), or ``""``.
+        layer: for an op unit in the scope of a Keras layer: ``dropout (Dropout)``.
+        random: an op unit that draws random numbers.
     """
 
     kind: str  # "layer", "act", "op"
@@ -108,6 +113,8 @@ class Unit:
     ops: list[str] = field(default_factory=list)
     detail: str = ""
     owner: str = ""
+    layer: str = ""
+    random: bool = False
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -145,10 +152,12 @@ class _Reader:
         from suite.causes.activations import find
 
         self.ops = graph.ops
+        self.graph = graph
         self.live = graph.live or frozenset(range(len(graph.ops)))
         self.layer_label = layer_label
         self.owner_label = owner_label
         self.acts = {i: f for f in find(graph) if f.output in self.live for i in f.ops}
+        self._consts: dict[int, bool] = {}
         # ops computing from one matched layer's variables only (raw code: a read, its cast)
         self.weight_side: dict[int, str] = {}
         self.layer_of: dict[int, str] = {}
@@ -159,6 +168,9 @@ class _Reader:
                 continue
             if op.layer in layer_label:
                 self.layer_of[i] = layer_label[op.layer]
+                continue
+            if op.layer in graph.weighted:  # a layer with weights the other member lacks: its audit
+                self.layer_of[i] = graph.layer_names.get(op.layer, "?")  # says what is missing
                 continue
             if i in self.acts:
                 continue
@@ -171,7 +183,18 @@ class _Reader:
         self._origin: dict[int, str] = {}
 
     def _const(self, i: int) -> bool:
-        return i >= 0 and self.ops[i].type == "Const"
+        """A constant, or computed from constants only (``max - min`` of a random range)."""
+        if i < 0:
+            return False
+        if i not in self._consts:
+            op = self.ops[i]
+            self._consts[i] = op.type == "Const" or (
+                bool(op.inputs) and not op.reads and all(self._const(j) for j in op.inputs)
+            )
+        return self._consts[i]
+
+    def _float(self, i: int) -> bool:
+        return i == INPUT or (i >= 0 and self.ops[i].dtype in _FLOATS)
 
     def origin(self, i: int) -> str:
         """What a tensor comes from: the layer whose output it is, or ``input``."""
@@ -186,48 +209,52 @@ class _Reader:
         elif i in self.acts:
             found = self.origin(self.acts[i].source)
         else:
-            data = [j for j in self.ops[i].inputs if not self._const(j) and j not in self.weight_side]
+            data = [j for j in self.ops[i].inputs if self._data(j)]
             found = self.origin(data[0]) if data else "a constant"
         self._origin[i] = found
         return found
 
+    def _data(self, i: int) -> bool:
+        """An input that carries activations (floats that are neither constants nor weights)."""
+        return self._float(i) and not self._const(i) and i not in self.weight_side and i != OTHER
+
     def semantic(self, i: int) -> bool:
         """The op changes numbers (floats from floats), outside every matched layer."""
         op = self.ops[i]
-        if op.type in PLUMBING or op.type.startswith(("Assign", "StatelessRandomGet")):
+        if op.type in PLUMBING or op.type.startswith(("Assign", "StatelessRandomGet")) or self._const(i):
             return False
         if op.type == "Cast":
             src = op.inputs[0] if op.inputs else INPUT
-            from_float = src == INPUT or (src >= 0 and self.ops[src].dtype in _FLOATS)
-            return from_float and (op.cast_to not in _FLOATS or op.cast_to != "float32")
+            return self._float(src) and op.cast_to != "float32"
         return op.dtype in _FLOATS or op.random
 
     def text(self, i: int) -> str:
-        """An op in words: ``RealDiv(x, 2)``, ``AddV2(input, dense_1)``, ``MaxPool``."""
+        """An op in words: ``RealDiv(x, 2)``, ``AddV2(input, dense_1)``, ``MaxPool``.
+
+        Constants are said with their values (an int one only where it is an axis or a
+        permutation); tensors as ``x`` when the op takes one, else by where they come from."""
         op = self.ops[i]
         if op.type == "Cast":
             return f"Cast to {op.cast_to}"
-        data = [j for j in op.inputs if not self._const(j) and j not in self.weight_side]
+        data = [j for j in op.inputs if self._data(j)]
         rank = -1
         if op.type in _AXIS_OPS and data:
-            rank = self.ops[data[0]].rank if data[0] >= 0 else -1
-        args = []
+            rank = self.ops[data[0]].rank if data[0] >= 0 else self.graph.input_rank
+        origins = {self.origin(j) for j in data}
+        args: list[tuple[int, str]] = []
         for j in op.inputs:
-            if self._const(j):
-                args.append(_const_text(self.ops[j], rank))
+            if j >= 0 and self.ops[j].type == "Const":
+                if self._float(j) or op.type in _AXIS_OPS or op.type == "Transpose":
+                    args.append((1, _const_text(self.ops[j], rank)))
             elif j in self.weight_side:
-                args.append(f"a weight of {self.weight_side[j]}")
-            elif len(data) > 1:
-                args.append(self.origin(j))
-            elif j >= 0 and self.ops[j].dtype not in _FLOATS:
-                continue
-            else:
-                args.append("x")
+                args.append((0, f"a weight of {self.weight_side[j]}"))
+            elif self._data(j):
+                args.append((0, self.origin(j) if len(origins) > 1 else "x"))
         if op.type in _COMMUTATIVE:
             args.sort()
-        if args == ["x"]:
+        if all(text == "x" for _, text in args):
             return op.type
-        return f"{op.type}({', '.join(args)})"
+        return f"{op.type}({', '.join(text for _, text in args)})"
 
     def units(self) -> list[Unit]:
         out: list[Unit] = []
@@ -242,31 +269,39 @@ class _Reader:
                     scope = None
                 continue
             if i in self.layer_of:
-                self._add(out, Unit("layer", self.layer_of[i], [op.type]))
+                random = op.random or "Random" in op.type
+                self._add(out, Unit("layer", self.layer_of[i], [op.type], random=random))
                 scope = None
                 continue
             if i in self.weight_side or i not in self.live or not self.semantic(i):
                 continue
-            detail = ", ".join(f"{k} {v}" for k, v in op.attrs)
-            if op.cast_to in ("float16", "bfloat16"):
+            if op.cast_to in _CASTS:
                 self._add(out, Unit("op", f"Cast to {op.cast_to}"))
                 scope = None
                 continue
             text = self.text(i)
+            detail = ", ".join(f"{k} {v}" for k, v in op.attrs)
+            random = op.random or "Random" in op.type
             last = out[-1] if out else None
             if last is not None and last.kind == "op" and scope == op.layer and last.ops:
                 last.ops.append(text)
                 last.name = _chain(last.ops)
                 last.detail = "; ".join(d for d in (last.detail, detail) if d)
-            else:
-                out.append(Unit("op", text, [text], detail=detail, owner=self.owner_label.get(op.layer, "")))
-                scope = op.layer
+                last.random = last.random or random
+                continue
+            layer = ""
+            if op.layer in self.graph.layer_names:
+                layer = f"{self.graph.layer_names[op.layer]} ({self.graph.layer_classes.get(op.layer, '?')})"
+            unit = Unit("op", text, [text], detail, self.owner_label.get(op.layer, ""), layer, random)
+            out.append(unit)
+            scope = op.layer
         return out
 
     @staticmethod
     def _add(out: list[Unit], unit: Unit) -> None:
         if out and out[-1].kind == unit.kind == "layer" and out[-1].name == unit.name:
             out[-1].ops += unit.ops
+            out[-1].random = out[-1].random or unit.random
         elif not (out and out[-1].kind == unit.kind == "act" and out[-1].name == unit.name):
             out.append(unit)
 
@@ -315,7 +350,7 @@ def _window(seq: list[Unit], lo: int, hi: int) -> str:
 
 
 def diff_units(
-    ref: list[Unit], mem: list[Unit], *, phase: str = "forward", configured: frozenset[str] = frozenset()
+    ref: list[Unit], mem: list[Unit], *, phase: str = "forward", explained: frozenset[str] = frozenset()
 ) -> list[Cause]:
     """Causes from two unit sequences (see the module docstring).
 
@@ -324,9 +359,10 @@ def diff_units(
         mem: the member's units.
         phase: ``forward`` (inference pass) or ``training`` (training pass: causes found only
             there act on training only).
-        configured: labels of layer pairs whose configurations differ: a unit of such a layer
-            on both sides in place of the other (``leaky_relu(negative_slope=0.3)`` for
-            ``0.2``) is what the configuration cause already says.
+        explained: labels of layer pairs whose configurations or training flags differ: a
+            unit of such a layer on both sides in place of the other
+            (``leaky_relu(negative_slope=0.3)`` for ``0.2``), or in one side only (the draws
+            of a dropout that runs with ``training=False``), is what that cause says already.
     """
     affects = TRAINING if phase == "training" else "all"
     matcher = difflib.SequenceMatcher(None, [u.key for u in ref], [u.key for u in mem], autojunk=False)
@@ -362,6 +398,8 @@ def diff_units(
                 affects=affects,
             )
         )
+    if phase == "forward":  # a layer both have that draws random numbers at inference in one only
+        causes += _drawing_layers(ref, mem, deleted, inserted)
     theirs = [(i, _before(ref, i)) for i in deleted if i not in moved_ref and ref[i].kind != "layer"]
     mine = [(j, _before(mem, j)) for j in inserted if j not in moved_mem and mem[j].kind != "layer"]
     for i, where in list(theirs):
@@ -372,18 +410,55 @@ def diff_units(
             continue
         theirs.remove((i, where))
         mine.remove((j, where))
-        if ref[i].owner and ref[i].owner == mem[j].owner and ref[i].owner in configured:
+        if ref[i].owner and ref[i].owner == mem[j].owner and ref[i].owner in explained:
             continue
         causes.append(_substitution(ref[i], mem[j], where=where, phase=phase, affects=affects))
+    for i, where in list(theirs):  # the same ops elsewhere (its inputs in another order): one cause
+        j = next((j for j, _ in mine if mem[j].kind == "op" and _types(mem[j]) == _types(ref[i])), None)
+        if j is None or ref[i].kind != "op" or _is_cast(ref[i]):
+            continue
+        theirs.remove((i, where))
+        mine = [(k, at) for k, at in mine if k != j]
+        causes.append(_substitution(ref[i], mem[j], where=where, phase=phase, affects=affects))
     for i, where in theirs:
-        causes.append(_one_sided(ref[i], member=False, where=where, phase=phase, affects=affects))
+        if ref[i].owner not in explained:
+            causes.append(_one_sided(ref[i], member=False, where=where, phase=phase, affects=affects))
     for j, where in mine:
-        causes.append(_one_sided(mem[j], member=True, where=where, phase=phase, affects=affects))
+        if mem[j].owner not in explained:
+            causes.append(_one_sided(mem[j], member=True, where=where, phase=phase, affects=affects))
     return causes
 
 
+def _drawing_layers(ref: list[Unit], mem: list[Unit], deleted: list[int], inserted: list[int]) -> list[Cause]:
+    """Layers in one inference pass only that draw random numbers there (a ``Dropout`` called
+    with ``training=True``): the other member's runs as a no-op."""
+    causes = []
+    for seq, other, indexes, member in ((mem, ref, inserted, True), (ref, mem, deleted, False)):
+        names = {u.name for u in other if u.kind == "layer"}
+        for i in indexes:
+            unit = seq[i]
+            if unit.kind != "layer" or not unit.random or unit.name in names:
+                continue
+            draws = "training mode at inference (draws random numbers: training=True in call())"
+            causes.append(
+                Cause(
+                    kind="training-flag",
+                    where=unit.name,
+                    member=draws if member else "inference mode (a no-op)",
+                    reference="inference mode (a no-op)" if member else draws,
+                    evidence=f"inference graphs: {unit.name} draws random numbers in one member only",
+                )
+            )
+    return causes
+
+
+def _types(unit: Unit) -> list[str]:
+    """The op types of an op unit (``ConcatV2(a, b, 1)`` -> ``ConcatV2``)."""
+    return [t.split("(")[0] for t in unit.ops]
+
+
 def _is_cast(unit: Unit) -> bool:
-    return unit.kind == "op" and unit.name in ("Cast to float16", "Cast to bfloat16")
+    return unit.kind == "op" and unit.name in {f"Cast to {dtype}" for dtype in _CASTS}
 
 
 def _span(
@@ -442,13 +517,15 @@ def _substitution(theirs: Unit, mine: Unit, *, where: str, phase: str, affects: 
             affects=affects,
         )
     pooling = all(t.split("(")[0] in POOLING for t in theirs.ops + mine.ops)
+    same = _types(theirs) == _types(mine)
+    what = "the same ops on other inputs" if same else "another op at the same place"
     return Cause(
         kind="op-substitution",
         where=where,
         attribute="pooling" if pooling else "op",
         member=member,
         reference=reference,
-        evidence=f"{phase} graphs compared op by op: another op at the same place",
+        evidence=f"{phase} graphs compared op by op: {what}",
         affects=affects,
     )
 
@@ -475,13 +552,23 @@ def _one_sided(unit: Unit, *, member: bool, where: str, phase: str, affects: str
             confidence=LIKELY,
             affects=affects,
         )
+    if unit.random and unit.owner and phase == "forward":  # a layer both have draws at inference
+        draws = "training mode at inference (draws random numbers: training=True in call())"
+        return Cause(
+            kind="training-flag",
+            where=unit.owner,
+            member=draws if member else "inference mode (a no-op)",
+            reference="inference mode (a no-op)" if member else draws,
+            evidence=f"inference graphs: {unit.layer or unit.owner} draws random numbers in one member only "
+            f"(ops {unit.name})",
+        )
     return Cause(
         kind="extra-op",
         where=where,
-        attribute=unit.name,
+        attribute=unit.layer or unit.name,
         member="runs" if member else "absent",
         reference="absent" if member else "runs",
-        evidence=f"{phase} graphs compared op by op",
+        evidence=f"{phase} graphs compared op by op" + (f": ops {unit.name}" if unit.layer else ""),
         affects=affects,
     )
 

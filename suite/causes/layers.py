@@ -109,5 +109,55 @@ def matched_layers(
             found[(id(mem_layer), id(ref_layer))] = LayerPair(
                 mem_layer, ref_layer, ref_layer.name, mem_layer.name
             )
-    order = {id(layer): i for i, layer in enumerate(_leaves(reference))}
+    mem_parents, ref_parents = _parent_map(member), _parent_map(reference)
+    for pair in list(found.values()):
+        for mem_parent, ref_parent in zip(
+            _parents(mem_parents, pair.member), _parents(ref_parents, pair.reference), strict=False
+        ):
+            if type(mem_parent).__name__ != type(ref_parent).__name__:
+                break
+            if (id(mem_parent), id(ref_parent)) not in found:
+                found[(id(mem_parent), id(ref_parent))] = LayerPair(
+                    mem_parent, ref_parent, _path(ref_parents, ref_parent), _path(mem_parents, mem_parent)
+                )
+    order = {id(layer): i for i, layer in enumerate(_all(reference))}
     return sorted(found.values(), key=lambda p: order.get(id(p.reference), len(order)))
+
+
+def _all(model: Any) -> list[Any]:
+    from suite.zoo.paths import is_keras
+
+    return list(model._flatten_layers(include_self=False, recursive=True)) if is_keras(model) else []
+
+
+def _parent_map(model: Any) -> dict[int, Any]:
+    """Layer ``id`` -> the layer that holds it (not the model itself)."""
+    parents: dict[int, Any] = {}
+    for layer in _all(model):
+        for child in layer._flatten_layers(include_self=False, recursive=False):
+            parents.setdefault(id(child), layer)
+    return parents
+
+
+def _parents(parents: dict[int, Any], layer: Any) -> list[Any]:
+    """The layers holding ``layer``, innermost first: an ``LSTM`` around its cell, a
+    ``MultiHeadAttention`` around its projections. A nested ``Sequential`` or functional
+    model stops the walk (its configuration is its layers')."""
+    import keras
+
+    out = []
+    while id(layer) in parents:
+        layer = parents[id(layer)]
+        if isinstance(layer, keras.Model):
+            break
+        out.append(layer)
+    return out
+
+
+def _path(parents: dict[int, Any], layer: Any) -> str:
+    """A layer's label: its path of names below the model (``lstm``, ``block/attention``)."""
+    names = [layer.name]
+    while id(layer) in parents:
+        layer = parents[id(layer)]
+        names.append(layer.name)
+    return "/".join(reversed(names))

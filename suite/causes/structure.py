@@ -13,6 +13,7 @@ only). Counts (``trainable params 714 vs 650``) are evidence, not causes.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from suite.causes.cause import ALL, LIKELY, NONE, TRAINING, Cause
 
@@ -53,7 +54,35 @@ def structural_causes(messages: list[str], *, copied: bool) -> list[Cause]:
         cause = _one(text, copied)
         if cause is not None:
             causes.append(cause)
-    return _by_layer(causes)
+    return _frozen_by_layer(_by_layer(causes))
+
+
+def _frozen_by_layer(causes: list[Cause]) -> list[Cause]:
+    """Variables of one layer frozen in one member only said once, of the layer: ``training
+    behaviour of dense: trainable frozen (trainable=False) vs trained``."""
+    out: list[Cause] = []
+    for cause in causes:
+        layer, _, leaf = cause.where.rpartition("/")
+        if cause.kind != "training-flag" or cause.attribute != "trainable" or not layer:
+            out.append(cause)
+            continue
+        twin = next(
+            (
+                c
+                for c in out
+                if c.kind == "training-flag"
+                and c.attribute == "trainable"
+                and c.where == layer
+                and (c.member, c.reference) == (cause.member, cause.reference)
+            ),
+            None,
+        )
+        if twin is None:
+            out.append(replace(cause, where=layer, evidence=f"{leaf}: {cause.evidence}"))
+        else:
+            leaves, _, rest = twin.evidence.partition(": ")
+            out[out.index(twin)] = replace(twin, evidence=f"{leaves}, {leaf}: {rest}")
+    return out
 
 
 def _by_layer(causes: list[Cause]) -> list[Cause]:
@@ -154,7 +183,7 @@ def _one(text: str, copied: bool) -> Cause | None:
         return Cause(
             kind="activation",
             where=m["where"],
-            attribute="recurrent" if m["attr"].startswith("recurrent") else "",
+            attribute="recurrent_activation" if m["attr"].startswith("recurrent") else "",
             member=m["mine"],
             reference=m["theirs"],
             evidence=m["ops"] or "the layers' activation arguments",

@@ -204,7 +204,10 @@ def _pair_seed_states_apart(
     A dropout that one member runs in training and the other never runs (``training=False``
     hard-coded) uses its seed state in one training pass only: the seed states then sit in
     different lists, though every weight lines up. Weights are paired as usual; seed states
-    (which the copy gives the same values) by their order of use, then creation.
+    (which the copy gives the same values) by their order of use, then creation. A seed state
+    is no weight: when the members do not have as many (a dropout in one member only), none
+    is paired and each member keeps its own, and the weights still map (the traced training
+    passes say what the extra dropout does).
 
     Returns:
         ``(weight pairs, seed-state pairs)``, or ``(None, None)`` when that does not fit either.
@@ -224,6 +227,8 @@ def _pair_seed_states_apart(
     used = _pair_in_order(ref_used, mem_used, allow_cast)
     unused = _pair_unused(ref_unused, mem_unused, allow_cast) if used is not None else None
     seeds = _pair_in_order(ref_seeds, mem_seeds, allow_cast)
+    if seeds is None and len(ref_seeds) != len(mem_seeds):
+        seeds = []
     if used is None or unused is None or seeds is None:
         return None, None
     return used, unused + seeds

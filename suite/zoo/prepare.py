@@ -212,7 +212,7 @@ def build_members(
         if examined.ambiguous:
             raise AmbiguousAlignment(examined.ambiguous)
         if examined.alignment is None:
-            raise structural_mismatch(examined.differences, (reference, model))
+            raise structural_mismatch(examined.differences, (reference, model, x))
         copy_weights(reference, model, alignment=examined.alignment)
         found = Members(reference, model, training, alignment=examined.alignment, audit=examined.differences)
         found.notes = [d for d in examined.differences if "does not track" in d]
@@ -229,11 +229,13 @@ def build_members(
     return found
 
 
-def structural_mismatch(differences: list[str], models: tuple[Any, Any] | None = None) -> StructuralMismatch:
+def structural_mismatch(
+    differences: list[str], models: tuple[Any, Any, Any] | None = None
+) -> StructuralMismatch:
     """The error of a member whose weights cannot take the reference's: every difference (the
     audit puts the real structural one first: a shared layer before the variables it leaves
-    unmatched), flagged when untracked variables are among them; with ``(reference, member)``
-    for the configuration of the layers that do match."""
+    unmatched), flagged when untracked variables are among them; with ``(reference, member,
+    inputs)`` for the configuration and the forward passes of the layers that do match."""
     untracked = any("does not track" in d for d in differences)
     return StructuralMismatch(differences, flags=[UNTRACKED_FLAG] if untracked else [], models=models)
 
