@@ -220,7 +220,7 @@ def find(graph: OpGraph) -> list[Found]:
     as a template of its own; when nothing matches at all, the layer's last op stands for it.
     """
     ops = graph.ops
-    taken = {i for i, op in enumerate(ops) if op.layer in graph.internal}
+    taken = {i for i, op in enumerate(ops) if op.layer in graph.internal}  # Keras' own layers' ops
     found = _scan(library(), ops, taken)
     own = [t for t in (_own(fn) for fn in graph.activations.values()) if t is not None]
     known = {t.name for t in library()}

@@ -180,6 +180,8 @@ def headline(cause: Cause | Mapping[str, Any]) -> str:
         return f"{c.attribute.replace('_', ' ')} of{at}: {values}"
     if c.kind == "activation":
         return f"activation{_place(c.where)}: {values}"
+    if c.kind == "op-substitution" and c.attribute == "ops in":
+        return f"ops in{at}: {values}"
     if c.kind == "op-substitution":
         return f"{c.attribute or 'op'}{_place(c.where)}: {values}"
     if c.kind == "extra-op":

@@ -146,7 +146,7 @@ def member_findings(
     checked = [f"the configuration of {len(layer_pairs)} matched layers", "the structural audit"]
     if traced:
         flags = mode_causes(ref_graphs[True], mem_graphs[True], pairs)
-        explained = frozenset(c.where.split(" (the member's ")[0] for c in [*config, *flags])
+        explained = _explained(layer_pairs, config) | {c.where for c in flags}
         mem_owner = {id(p.member): p.label for p in layer_pairs}
         ref_owner = {id(p.reference): p.label for p in layer_pairs}
         seqs = {
@@ -189,6 +189,14 @@ def member_findings(
     ]
     entry.findings = Findings(causes=tuple(causes), rounding=tuple(rounding), checked=tuple(checked))
     return entry.findings
+
+
+def _explained(layer_pairs: list[Any], config: list[Cause]) -> frozenset[str]:
+    """Layers without weights (pooling, dropout, activation layers) whose configuration differs:
+    what their ops do differently is what the configuration cause says (a layer with weights
+    has other ops too: its activation is not explained by its ``use_bias``)."""
+    weightless = {p.label for p in layer_pairs if not p.reference.weights and not p.member.weights}
+    return frozenset(c.where.split(" (the member's ")[0] for c in config) & weightless
 
 
 def _without_config_dtype_twins(causes: list[Cause]) -> list[Cause]:
@@ -241,7 +249,7 @@ def mismatch_causes(reference: Any, model: Any, x: Any, differences: list[str]) 
     """
     from suite.causes.config_diff import SHAPE_KEYS, VARIABLE_KEYS, config_causes
     from suite.causes.graph_diff import diff_units, units
-    from suite.causes.layers import anchors, layer_anchors, matched_layers
+    from suite.causes.layers import anchors, layer_anchors, matched_layers, wrapper_differences
     from suite.causes.structure import structural_causes
     from suite.zoo.mismatch import mostly_named_alike
     from suite.zoo.variables import inventory
@@ -249,6 +257,7 @@ def mismatch_causes(reference: Any, model: Any, x: Any, differences: list[str]) 
     structural = structural_causes(differences, copied=False)
     config: list[Cause] = []
     ops: list[Cause] = []
+    wrapped: list[Cause] = []
     try:
         ref_infos, mem_infos = inventory(reference), inventory(model)
         pairs = []
@@ -257,6 +266,17 @@ def mismatch_causes(reference: Any, model: Any, x: Any, differences: list[str]) 
             pairs = [(by_key[r.key], r) for r in ref_infos if r.key in by_key]
         layer_pairs = matched_layers(reference, model, pairs)
         config = config_causes(layer_pairs, graph_checked=True, shapes=True)
+        wrapped = [
+            Cause(
+                kind="structure",
+                where=label,
+                attribute="wrapper",
+                member=mine,
+                reference=theirs,
+                evidence="the layers holding the matched layers",
+            )
+            for label, mine, theirs in wrapper_differences(reference, model, layer_pairs)
+        ]
         shared = any(c.kind == "shared-layer" for c in structural)
         if pairs and not shared:  # a layer called twice reads alike nowhere: its audit says it
             graphs = [
@@ -266,7 +286,7 @@ def mismatch_causes(reference: Any, model: Any, x: Any, differences: list[str]) 
             if all(graphs):
                 mem_vars, ref_vars = anchors(pairs)
                 mem_layers, ref_layers = layer_anchors(pairs)
-                explained = frozenset(c.where.split(" (the member's ")[0] for c in config)
+                explained = _explained(layer_pairs, config)
                 ref_owner = {id(p.reference): p.label for p in layer_pairs}
                 mem_owner = {id(p.member): p.label for p in layer_pairs}
                 ops = [
@@ -276,14 +296,19 @@ def mismatch_causes(reference: Any, model: Any, x: Any, differences: list[str]) 
                         units(graphs[1][False], mem_vars, mem_layers, mem_owner),
                         explained=explained,
                     )
-                    if c.kind in ("extra-op", "op-substitution")
+                    if c.kind in ("extra-op", "op-substitution", "activation")
                 ]
+                # the traced ops say which activations run, not the layers' arguments
+                structural = [c for c in structural if c.kind != "activation" or c.attribute]
     except Exception:  # the audit's differences still say what differs
         pass
-    first = [c for c in structural if c.kind in ("shared-layer", "missing-bias")]
-    explaining = [c for c in config if c.attribute in SHAPE_KEYS | VARIABLE_KEYS] + ops
-    rest = rank([c for c in structural + config if c not in first and c not in explaining])
-    return [*rank(first), *explaining, *rest]
+    first = [c for c in structural if c.kind == "shared-layer"] + wrapped
+    if not wrapped:  # a wrapper shifts the forward order the audit pairs biases by
+        first += [c for c in structural if c.kind == "missing-bias"]
+    explaining = [c for c in config if c.attribute in SHAPE_KEYS | VARIABLE_KEYS]
+    explaining += [c for c in ops if c.kind != "activation"]
+    rest = rank([c for c in structural + config + ops if c not in first and c not in explaining])
+    return [*first, *explaining, *rest]
 
 
 def random_layers(

@@ -89,9 +89,10 @@ class OpGraph:
             for ``add_loss`` is not among them).
         input_rank: the rank of the traced call's (first) input.
         internal: ``id`` of Keras' own layers with weights and no ``activation`` argument
-            (``LSTM``, ``MultiHeadAttention``, ``BatchNormalization``...): what runs inside them
-            is their configuration's business, not a separate activation.
-        weighted: ``id`` of the layers that own variables.
+            (``LSTM``, ``MultiHeadAttention``, ``BatchNormalization``...), and of every layer
+            inside one, -> the outermost such layer: what runs inside them (the softmax of an
+            attention) is their configuration's business, not a separate activation.
+        weighted: ``id`` of the layers that own variables themselves (not through a sublayer).
     """
 
     ops: list[Op] = field(default_factory=list)
@@ -99,7 +100,7 @@ class OpGraph:
     layer_classes: dict[int, str] = field(default_factory=dict)
     losses: dict[int, int] = field(default_factory=dict)
     activations: dict[int, Any] = field(default_factory=dict)
-    internal: set[int] = field(default_factory=set)
+    internal: dict[int, int] = field(default_factory=dict)
     weighted: set[int] = field(default_factory=set)
     live: frozenset[int] = frozenset()
     input_rank: int = -1
@@ -306,6 +307,7 @@ def read_graph(model: Any, x: Any, variables: list[Any], *, training: bool) -> O
     Raises:
         Exception: whatever tracing the member raises (the caller decides what it means).
     """
+    import keras
     import tensorflow as tf
 
     from suite.zoo.forward import tf_variable
@@ -335,16 +337,19 @@ def read_graph(model: Any, x: Any, variables: list[Any], *, training: bool) -> O
         own = len(getattr(layer, "_losses", None) or [])
         if own:
             out.losses[0 if layer is model else id(layer)] = own
-    for layer in layers:
+    for layer in layers:  # outer layers first
         recurrent = hasattr(layer, "recurrent_activation") or hasattr(layer, "cell")
         fn = getattr(layer, "activation", None) if not recurrent else None
         if callable(fn) and getattr(fn, "__name__", "") != "linear":
             out.activations[id(layer)] = fn
-        if layer.weights:
+        children = list(layer._flatten_layers(include_self=False, recursive=True))
+        inner = {id(v) for child in children for v in child.weights}
+        if any(id(v) not in inner for v in layer.weights):
             out.weighted.add(id(layer))
         keras_own = type(layer).__module__.startswith(("keras", "tf_keras"))
-        if keras_own and (recurrent or (layer.weights and not hasattr(layer, "activation"))):
-            out.internal.add(id(layer))
+        keras_own = keras_own and not isinstance(layer, keras.Model) and bool(layer.weights)
+        if id(layer) not in out.internal and keras_own and (recurrent or not hasattr(layer, "activation")):
+            out.internal.update({id(x): id(layer) for x in [layer, *children]})
     out.ops, roots = graph_ops(
         graph,
         len(tf.nest.flatten(sample)),

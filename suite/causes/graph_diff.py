@@ -169,6 +169,10 @@ class _Reader:
             if op.layer in layer_label:
                 self.layer_of[i] = layer_label[op.layer]
                 continue
+            outer = graph.internal.get(op.layer)
+            if outer is not None:  # inside Keras' own layer (an attention's softmax): that layer's op
+                self.layer_of[i] = owner_label.get(outer) or graph.layer_names.get(outer, "?")
+                continue
             if op.layer in graph.weighted:  # a layer with weights the other member lacks: its audit
                 self.layer_of[i] = graph.layer_names.get(op.layer, "?")  # says what is missing
                 continue
@@ -269,6 +273,8 @@ class _Reader:
                     scope = None
                 continue
             if i in self.layer_of:
+                if op.type in PLUMBING:
+                    continue
                 random = op.random or "Random" in op.type
                 self._add(out, Unit("layer", self.layer_of[i], [op.type], random=random))
                 scope = None
@@ -574,8 +580,11 @@ def _one_sided(unit: Unit, *, member: bool, where: str, phase: str, affects: str
 
 
 def rounding_causes(ref: list[Unit], mem: list[Unit]) -> list[Cause]:
-    """Matched layers whose ops differ but compute the same math: ``Einsum, AddV2 vs MatMul,
-    BiasAdd in dense`` (each build's kernels round in their own way)."""
+    """Matched layers whose ops differ: ``Einsum, AddV2 vs MatMul, BiasAdd in dense`` when they
+    compute the same math (each build's kernels round in their own way: ``rounding``), else
+    the ops one runs and the other does not (``ops in multi_head_attention: Cumsum, SelectV2
+    vs -``: a call argument such as a mask, or another code path). Said when nothing else
+    explains a difference."""
     by_name_ref: dict[str, Counter] = {}
     by_name_mem: dict[str, Counter] = {}
     for seq, into in ((ref, by_name_ref), (mem, by_name_mem)):
@@ -587,20 +596,32 @@ def rounding_causes(ref: list[Unit], mem: list[Unit]) -> list[Cause]:
         mine = by_name_mem.get(name)
         if mine is None or set(mine) == set(theirs):
             continue
-        canon_mine = {_CANONICAL.get(t, t) for t in mine}
-        canon_theirs = {_CANONICAL.get(t, t) for t in theirs}
-        if canon_mine != canon_theirs:
-            continue
         only_mine = sorted(set(mine) - set(theirs))
         only_theirs = sorted(set(theirs) - set(mine))
+        canon_mine = {_CANONICAL.get(t, t) for t in mine}
+        canon_theirs = {_CANONICAL.get(t, t) for t in theirs}
+        if canon_mine == canon_theirs:
+            causes.append(
+                Cause(
+                    kind="rounding",
+                    where=name,
+                    member=", ".join(only_mine),
+                    reference=", ".join(only_theirs),
+                    evidence="the same math through other kernels: each rounds in its own way",
+                    confidence=POSSIBLE,
+                )
+            )
+            continue
         causes.append(
             Cause(
-                kind="rounding",
+                kind="op-substitution",
                 where=name,
-                member=", ".join(only_mine),
-                reference=", ".join(only_theirs),
-                evidence="the same math through other kernels: each rounds in its own way",
-                confidence=POSSIBLE,
+                attribute="ops in",
+                member=", ".join(only_mine) or "-",
+                reference=", ".join(only_theirs) or "-",
+                evidence="the same layer runs other ops: an argument of its call (a mask, a flag) or "
+                "another code path of its class",
+                confidence=LIKELY,
             )
         )
     return causes

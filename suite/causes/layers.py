@@ -103,13 +103,13 @@ def matched_layers(
     matcher = difflib.SequenceMatcher(
         None, [type(x).__name__ for x in ref_free], [type(x).__name__ for x in mem_free], autojunk=False
     )
+    mem_parents, ref_parents = _parent_map(member), _parent_map(reference)
     for block in matcher.get_matching_blocks():
         for k in range(block.size):
             ref_layer, mem_layer = ref_free[block.a + k], mem_free[block.b + k]
             found[(id(mem_layer), id(ref_layer))] = LayerPair(
-                mem_layer, ref_layer, ref_layer.name, mem_layer.name
+                mem_layer, ref_layer, _path(ref_parents, ref_layer), _path(mem_parents, mem_layer)
             )
-    mem_parents, ref_parents = _parent_map(member), _parent_map(reference)
     for pair in list(found.values()):
         for mem_parent, ref_parent in zip(
             _parents(mem_parents, pair.member), _parents(ref_parents, pair.reference), strict=False
@@ -161,3 +161,30 @@ def _path(parents: dict[int, Any], layer: Any) -> str:
         layer = parents[id(layer)]
         names.append(layer.name)
     return "/".join(reversed(names))
+
+
+def wrapper_differences(reference: Any, member: Any, pairs: list[LayerPair]) -> list[tuple[str, str, str]]:
+    """Matched layers held by layers of other classes: ``("lstm", "Bidirectional", "nothing")``
+    for an ``LSTM`` the member wraps in ``Bidirectional`` and the reference does not.
+
+    Returns:
+        ``(label, the member's wrappers, the reference's wrappers)``, outermost first, once per
+        place.
+    """
+    mem_parents, ref_parents = _parent_map(member), _parent_map(reference)
+    out: dict[str, tuple[str, str, str]] = {}
+    for pair in pairs:
+        mine = [type(x).__name__ for x in _parents(mem_parents, pair.member)]
+        theirs = [type(x).__name__ for x in _parents(ref_parents, pair.reference)]
+        common = 0
+        while common < min(len(mine), len(theirs)) and mine[common] == theirs[common]:
+            common += 1
+        if mine[common:] == theirs[common:]:
+            continue
+        holder = _parents(ref_parents, pair.reference)[common - 1] if common else pair.reference
+        label = _path(ref_parents, holder)
+        out.setdefault(
+            label,
+            (label, " in ".join(mine[common:]) or "nothing", " in ".join(theirs[common:]) or "nothing"),
+        )
+    return list(out.values())

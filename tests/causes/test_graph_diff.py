@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from suite.causes.cause import headline
 from suite.causes.graph_diff import Unit, diff_units, rounding_causes
 
 
@@ -47,4 +48,6 @@ def test_equivalent_structures_read_alike_and_other_kernels_are_only_rounding():
     assert rounding.kind == "rounding" and rounding.confidence == "possible"
     assert (rounding.member, rounding.reference) == ("AddV2, Einsum", "BiasAdd, MatMul")
     other_math = [Unit("layer", "dense", ["MatMul", "BiasAdd", "Mul"])]
-    assert rounding_causes([Unit("layer", "dense", ["MatMul", "BiasAdd"])], other_math) == []
+    (other,) = rounding_causes([Unit("layer", "dense", ["MatMul", "BiasAdd"])], other_math)
+    assert other.kind == "op-substitution" and (other.member, other.reference) == ("Mul", "-")
+    assert headline(other) == "ops in dense: Mul vs -"
