@@ -10,9 +10,10 @@ between them, constants equal to the template's: ``tf.clip_by_value(x, 0, 6)`` i
 
 A layer's ``activation`` argument decides what its activation is called when its ops match no
 template (a user's own function is traced as a template of its own, named after it), and is
-never contradicted: a match of another name inside a layer whose ``activation`` names a
-function keeps the function's name. Names are Keras' (``swish`` is ``silu``, ``hard_swish``
-is ``hard_silu``); a leaky ReLU says its slope (``leaky_relu(negative_slope=0.3)``).
+never contradicted: a match of another name inside a layer whose ``activation`` names a Keras
+activation keeps the argument's name. Names are Keras' (``swish`` is ``silu``, ``hard_swish``
+is ``hard_silu``); a leaky ReLU says its slope (``leaky_relu(negative_slope=0.3)``), gelu's
+tanh approximation says so (``gelu(approximate=True)``).
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def library() -> list[Template]:
             if template is not None:
                 found.append(template)
         extra = {
-            "gelu": [lambda x: keras.activations.gelu(x, approximate=True), tf.nn.gelu],
+            "gelu(approximate=True)": [lambda x: keras.activations.gelu(x, approximate=True)],
+            "gelu": [tf.nn.gelu],
             "silu": [lambda x: x * tf.sigmoid(x), lambda x: tf.sigmoid(x) * x],
             "log_sigmoid": [tf.math.log_sigmoid],
         }
@@ -128,10 +130,14 @@ def library() -> list[Template]:
             found += [t for t in (_trace(fn, name) for fn in fns) if t is not None]
         unique: dict[tuple[Any, ...], Template] = {}
         for template in found:
-            key = tuple((op.type, op.inputs, op.value) for op in template.ops)
-            unique.setdefault(key, template)
+            unique.setdefault(_key(template), template)
         _LIBRARY = sorted(unique.values(), key=lambda t: -t.size)
     return _LIBRARY
+
+
+def _key(template: Template) -> tuple[Any, ...]:
+    """What a template computes (two functions with one key are one activation)."""
+    return tuple((op.type, op.inputs, op.ports, op.value) for op in template.ops)
 
 
 def _own(fn: Any) -> Template | None:
@@ -221,10 +227,13 @@ def find(graph: OpGraph) -> list[Found]:
     """
     ops = graph.ops
     taken = {i for i, op in enumerate(ops) if op.layer in graph.internal}  # Keras' own layers' ops
-    found = _scan(library(), ops, taken)
+    known = {t.name.split("(")[0] for t in library()}
+    keys = {_key(t) for t in library()}
     own = [t for t in (_own(fn) for fn in graph.activations.values()) if t is not None]
-    known = {t.name for t in library()}
-    found += _scan([t for t in own if t.name not in known], ops, taken)
+    # a user's function first (it may be built of known ones: x * tanh(exp(x))), unless it
+    # computes what a known activation does (then it is called that)
+    found = _scan([t for t in own if t.name not in known and _key(t) not in keys], ops, taken)
+    found += _scan(library(), ops, taken)
     by_layer: dict[int, list[Found]] = {}
     for f in found:
         layers = {ops[i].layer for i in f.ops}
@@ -235,14 +244,19 @@ def find(graph: OpGraph) -> list[Found]:
         inside = by_layer.get(layer, [])
         if any(f.name.split("(")[0] == expected for f in inside):
             continue
-        if inside:  # another name than the layer's argument: the argument is what the user wrote
+        if inside and expected not in known:  # a user's function (a lambda) doing what a known one does
+            continue
+        if inside:  # another Keras activation than the layer's argument: the argument is what was written
             last = inside[-1]
             found[found.index(last)] = Found(expected, last.ops, last.output, last.source)
             continue
-        mine = [i for i, op in enumerate(ops) if op.layer == layer and op.type != "Const" and op.dtype]
-        if mine:  # its ops are unknown: the layer's last op stands for the activation
-            last = max(mine)
-            if last not in taken:
-                taken.add(last)
-                found.append(Found(expected, frozenset({last}), last, INPUT))
+        mine = [
+            i
+            for i, op in enumerate(ops)
+            if op.layer == layer and op.type != "Const" and op.dtype and i not in taken
+        ]
+        if mine:  # its ops are unknown: all of an Activation layer's, a Dense's last op
+            members = frozenset(mine) if layer not in graph.weighted else frozenset({max(mine)})
+            taken |= members
+            found.append(Found(expected, members, max(members), INPUT))
     return sorted(found, key=lambda f: min(f.ops))

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from suite.causes.cause import LIKELY, POSSIBLE, Cause, headline, rank
+from suite.causes.cause import POSSIBLE, Cause, headline, rank
 from suite.verdicts import CLOSE, DIVERGED, NONDETERMINISTIC
 
 #: verdicts that carry causes
@@ -182,7 +182,7 @@ def member_findings(
             member=type(p.member).__name__,
             reference=type(p.reference).__name__,
             evidence="the layers holding the same weights are of other classes",
-            confidence=LIKELY,
+            confidence=POSSIBLE,
         )
         for p in layer_pairs
         if type(p.member).__name__ != type(p.reference).__name__

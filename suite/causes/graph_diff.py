@@ -404,6 +404,29 @@ def diff_units(
                 affects=affects,
             )
         )
+    for i in deleted:  # a layer unit that swapped places with its neighbour: the neighbour moved
+        j = next((j for j in inserted if j not in moved_mem and mem[j].key == ref[i].key), None)
+        if ref[i].kind != "layer" or j is None:
+            continue
+        for a, b in ((i - 1, j + 1), (i + 1, j - 1)):
+            if not (0 <= a < len(ref) and 0 <= b < len(mem)) or a in moved_ref or b in moved_mem:
+                continue
+            if ref[a].kind == "layer" or ref[a].key != mem[b].key:
+                continue
+            moved_ref.add(a)
+            moved_mem.add(b)
+            lo_ref, lo_mem = min(a, i), min(b, j)
+            causes.append(
+                Cause(
+                    kind="op-order",
+                    where=_before(ref, lo_ref) or _before(mem, lo_mem),
+                    member=_window(mem, lo_mem, lo_mem + 2),
+                    reference=_window(ref, lo_ref, lo_ref + 2),
+                    evidence=f"{phase} graphs compared op by op: {ref[a].name} runs at another place",
+                    affects=affects,
+                )
+            )
+            break
     if phase == "forward":  # a layer both have that draws random numbers at inference in one only
         causes += _drawing_layers(ref, mem, deleted, inserted)
     theirs = [(i, _before(ref, i)) for i in deleted if i not in moved_ref and ref[i].kind != "layer"]
@@ -568,10 +591,13 @@ def _one_sided(unit: Unit, *, member: bool, where: str, phase: str, affects: str
             evidence=f"inference graphs: {unit.layer or unit.owner} draws random numbers in one member only "
             f"(ops {unit.name})",
         )
+    what = unit.name
+    if unit.layer:  # a few ops are said with their layer, a longer stretch by its layer alone
+        what = f"{unit.name} in {unit.layer}" if len(unit.ops) <= 2 else unit.layer
     return Cause(
         kind="extra-op",
         where=where,
-        attribute=unit.layer or unit.name,
+        attribute=what,
         member="runs" if member else "absent",
         reference="absent" if member else "runs",
         evidence=f"{phase} graphs compared op by op" + (f": ops {unit.name}" if unit.layer else ""),
