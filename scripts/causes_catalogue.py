@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def _entries() -> list[tuple]:
     """``(title, members, (x, y), modes, workloads, members shown)`` of each entry."""
+    import cause_pairs as c
     import everyday_pairs as e
     import public_pairs as p
     import shuffled_pairs as n
@@ -129,6 +130,95 @@ def _entries() -> list[tuple]:
             ("eager",),
             ("predict",),
             ["shuffled"],
+        ),
+        (
+            "activation (gelu)",
+            {"mlp": c.mlp, "gelu": c.PAIRS["gelu"].members[1]},
+            c.VECTORS,
+            ("eager",),
+            ("predict",),
+            ["gelu"],
+        ),
+        (
+            "extra-op",
+            {
+                "mlp": c.mlp,
+                "input_scaled": c.PAIRS["input_scaled"].members[1],
+                "l2_normalize": c.PAIRS["l2_normalize"].members[1],
+            },
+            c.VECTORS,
+            ("eager",),
+            ("predict",),
+            ["input_scaled", "l2_normalize"],
+        ),
+        (
+            "extra-op (residual)",
+            {"residual": c.residual, "no_residual": c.PAIRS["no_residual"].members[1]},
+            c.VECTORS,
+            ("eager",),
+            ("predict",),
+            ["no_residual"],
+        ),
+        (
+            "op-substitution",
+            {"convnet": c.convnet, "pooling": c.PAIRS["pooling"].members[1]},
+            c.IMAGES,
+            ("eager",),
+            ("predict",),
+            ["pooling"],
+        ),
+        (
+            "op-substitution (concatenation)",
+            {"concat": c.two_branches("concat"), "concat_swapped": c.PAIRS["concat_swapped"].members[1]},
+            c.VECTORS,
+            ("eager",),
+            ("predict",),
+            ["concat_swapped"],
+        ),
+        (
+            "op-substitution (inside a layer)",
+            {"attention": c.attention, "causal_mask": c.PAIRS["causal_mask"].members[1]},
+            c.SEQUENCES,
+            ("eager",),
+            ("predict",),
+            ["causal_mask"],
+        ),
+        (
+            "configuration (structural mismatch)",
+            {
+                "convnet": c.convnet,
+                "padding": c.PAIRS["padding"].members[1],
+                "global_pooling": c.PAIRS["global_pooling"].members[1],
+            },
+            c.IMAGES,
+            ("eager",),
+            ("predict",),
+            ["padding", "global_pooling"],
+        ),
+        (
+            "configuration (recurrent layers)",
+            {
+                "lstm": c.lstm,
+                "go_backwards": c.PAIRS["go_backwards"].members[1],
+                "recurrent_activation": c.PAIRS["recurrent_activation"].members[1],
+                "bidirectional": c.PAIRS["bidirectional"].members[1],
+            },
+            c.SEQUENCES,
+            ("eager",),
+            ("predict",),
+            ["go_backwards", "recurrent_activation", "bidirectional"],
+        ),
+        (
+            "training-flag (at inference)",
+            {
+                "mlp_dropout": c.mlp_dropout,
+                "dropout_training_true": c.PAIRS["dropout_training_true"].members[1],
+                "dropout_missing": c.PAIRS["dropout_missing"].members[1],
+            },
+            c.VECTORS,
+            ("eager",),
+            None,
+            ["dropout_training_true", "dropout_missing"],
         ),
         (
             "equivalent builds",

@@ -265,7 +265,9 @@ def mismatch_causes(reference: Any, model: Any, x: Any, differences: list[str]) 
             by_key = {m.key: m for m in mem_infos}
             pairs = [(by_key[r.key], r) for r in ref_infos if r.key in by_key]
         layer_pairs = matched_layers(reference, model, pairs)
-        config = config_causes(layer_pairs, graph_checked=True, shapes=True)
+        shared = any(c.kind == "shared-layer" for c in structural)
+        # a layer called twice shifts every layer after it: names no longer say which is which
+        config = [] if shared else config_causes(layer_pairs, graph_checked=True, shapes=True)
         wrapped = [
             Cause(
                 kind="structure",
@@ -277,7 +279,6 @@ def mismatch_causes(reference: Any, model: Any, x: Any, differences: list[str]) 
             )
             for label, mine, theirs in wrapper_differences(reference, model, layer_pairs)
         ]
-        shared = any(c.kind == "shared-layer" for c in structural)
         if pairs and not shared:  # a layer called twice reads alike nowhere: its audit says it
             graphs = [
                 _graphs(m, x, [i.var for i in infos], phases=(False,))
@@ -302,9 +303,10 @@ def mismatch_causes(reference: Any, model: Any, x: Any, differences: list[str]) 
                 structural = [c for c in structural if c.kind != "activation" or c.attribute]
     except Exception:  # the audit's differences still say what differs
         pass
+    if wrapped:  # a wrapper shifts the forward order the audit pairs biases by: no bias is missing
+        structural = [c for c in structural if c.kind != "missing-bias"]
     first = [c for c in structural if c.kind == "shared-layer"] + wrapped
-    if not wrapped:  # a wrapper shifts the forward order the audit pairs biases by
-        first += [c for c in structural if c.kind == "missing-bias"]
+    first += [c for c in structural if c.kind == "missing-bias"]
     explaining = [c for c in config if c.attribute in SHAPE_KEYS | VARIABLE_KEYS]
     explaining += [c for c in ops if c.kind != "activation"]
     rest = rank([c for c in structural + config + ops if c not in first and c not in explaining])

@@ -600,7 +600,7 @@ def _one_sided(unit: Unit, *, member: bool, where: str, phase: str, affects: str
         attribute=what,
         member="runs" if member else "absent",
         reference="absent" if member else "runs",
-        evidence=f"{phase} graphs compared op by op" + (f": ops {unit.name}" if unit.layer else ""),
+        evidence=f"{phase} graphs compared op by op" + (f": ops {unit.name}" if what == unit.layer else ""),
         affects=affects,
     )
 
