@@ -28,6 +28,21 @@ def parse_list(value: str | None) -> list[str] | None:
     return items or None
 
 
+def parse_filter(flag: str, value: str | None) -> list[str] | None:
+    """A comma-separated filter option (``--pairs mlp,cnn``): None when not given ("all").
+
+    Raises:
+        UsageError: the option was given but names nothing (``--pairs ''``, ``--modes ,``): never
+            read as "all".
+    """
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise UsageError(f"{flag} is empty: name at least one value (leave the option out for all)")
+    return items
+
+
 def check_names(axis: str, names: Iterable[str], valid: Sequence[str]) -> list[str]:
     """Return ``names`` if all are in ``valid``, else raise a one-line :class:`UsageError`.
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from suite.commands.common import add_results_dir
 from suite.results.runs import open_run
+from suite.text import clean_line
 
 HELP = "compare two runs: speed ratios, divergence changes; --fail-on gives exit code 1 on regressions"
 
@@ -51,6 +52,7 @@ def _significance(delta: Any) -> str:
 def _print_table(comp: Any, show_all: bool, threshold: float | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     if not console.is_terminal:
@@ -79,13 +81,13 @@ def _print_table(comp: Any, show_all: bool, threshold: float | None = None) -> N
         if c.significant and (c.ratio or 0) < 1 and not c.changes:
             style = "green"
         table.add_row(
-            c.case_id,
-            verdict,
+            Text(clean_line(c.case_id)),
+            Text(clean_line(verdict)),
             _ms(c.median_a_s),
             _ms(c.median_b_s),
             c.speed_text,
             sig,
-            "; ".join(ch.text for ch in c.changes) or "—",
+            Text(clean_line("; ".join(ch.text for ch in c.changes) or "—")),
             style=style,
         )
     geo = comp.geomean_ratio
@@ -103,9 +105,9 @@ def _print_table(comp: Any, show_all: bool, threshold: float | None = None) -> N
     if noise:
         console.print(f"[yellow]{noise}[/]", highlight=False)
     for cid in comp.only_a:
-        console.print(f"only in {comp.run_a}: {cid}", highlight=False)
+        console.print(clean_line(f"only in {comp.run_a}: {cid}"), highlight=False, markup=False)
     for cid in comp.only_b:
-        console.print(f"only in {comp.run_b}: {cid}", highlight=False)
+        console.print(clean_line(f"only in {comp.run_b}: {cid}"), highlight=False, markup=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,5 +138,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_table(comp, args.all, rule.speed if rule is not None else None)
     for line in failures:
-        sys.stderr.write(f"regression: {line}\n")
+        sys.stderr.write(f"regression: {clean_line(line)}\n")
     return 1 if failures else 0

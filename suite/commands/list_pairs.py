@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from suite.axes import SIZES, check_names, parse_list
+from suite.axes import SIZES, check_names, parse_filter
 
 HELP = "list the registered pairs: members, sizes, batch and parameter counts"
 
@@ -170,8 +170,8 @@ def run(args: argparse.Namespace) -> int:
     from suite.zoo import get_pair, registered
 
     names = list(registered())
-    chosen = check_names("pair", parse_list(args.pairs) or names, names)
-    sizes = check_names("size", parse_list(args.sizes) or list(SIZES), SIZES)
+    chosen = check_names("pair", parse_filter("--pairs", args.pairs) or names, names)
+    sizes = check_names("size", parse_filter("--sizes", args.sizes) or list(SIZES), SIZES)
     with_params = not args.no_params
     entries = [describe(get_pair(name), sizes, with_params) for name in chosen]
     if args.json:

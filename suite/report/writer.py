@@ -30,7 +30,8 @@ MAX_TERMINAL_ROWS = 200
 def write_tables(frame, csv_path: Path, parquet_path: Path) -> None:
     """``table.csv`` and ``table.parquet`` of the typed frame, through Arrow (a million rows in seconds).
 
-    The CSV leaves missing values empty; the Parquet file reads back as the same typed frame.
+    The CSV leaves missing values empty, and its text cells are neutralised against formula
+    injection (:func:`csv_safe`); the Parquet file reads back as the same typed frame.
     """
     import pyarrow as pa
     import pyarrow.csv as pc_csv
@@ -39,7 +40,32 @@ def write_tables(frame, csv_path: Path, parquet_path: Path) -> None:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     plain = pa.table({name: col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
                       for name, col in zip(table.column_names, table.columns, strict=True)})  # fmt: skip
-    atomic_write(csv_path, lambda tmp: pc_csv.write_csv(plain, tmp))
+    atomic_write(csv_path, lambda tmp: pc_csv.write_csv(csv_safe(plain), tmp))
+
+
+#: the first characters :func:`suite.text.csv_cell` neutralises, for Arrow's regular expressions
+_FORMULA_RE2 = r"^[=+\-@\t\r]"
+
+
+def csv_safe(table: Any) -> Any:
+    """``table`` with every text cell a spreadsheet would run as a formula prefixed with ``'``.
+
+    Only text columns change (see :func:`suite.text.csv_cell`): numbers, negative ones
+    included, stay numbers.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, field in enumerate(table.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        column = table.column(i)
+        risky = pc.match_substring_regex(column, _FORMULA_RE2)
+        if table.num_rows and pc.any(risky).as_py():
+            quote, nothing = pa.scalar("'", field.type), pa.scalar("", field.type)
+            quoted = pc.binary_join_element_wise(quote, column, nothing)
+            table = table.set_column(i, field, pc.if_else(risky, quoted, column))
+    return table
 
 
 def capped(frame, max_rows: int):

@@ -8,6 +8,7 @@ from pathlib import Path
 from suite.errors import UsageError
 from suite.results.names import DEFAULT_RESULTS_DIR, RECORDS, RUN_META, check_run_id, new_run_id
 from suite.results.run_dir import RunDir
+from suite.text import command
 
 
 def check_results_dir(results_dir: Path | str) -> Path:
@@ -109,3 +110,9 @@ def open_run_for_writing(ref: str, results_dir: Path | str) -> RunDir:
             f"run {ref!r} is not inside the results dir {results_dir}; pass --results-dir"
         ) from None
     return RunDir(results_dir / run.path.resolve().relative_to(results_dir.resolve()))
+
+
+def resume_command(run: RunDir) -> str:
+    """``pairbench run --resume RUN --results-dir DIR`` for the user to copy, every word quoted
+    for a shell (a results path with a space or a ``;`` is pasted as one argument)."""
+    return command("pairbench", "run", "--resume", run.run_id, "--results-dir", str(run.path.parent))

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from suite.axes import is_gpu
 from suite.case import Case
+from suite.errors import mentions_out_of_memory
 from suite.results.atomic import ResultsWriteError
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
@@ -349,6 +350,8 @@ class Dispatcher:
         """Error rows for the cases among ``case_ids`` that have no record yet."""
         why = state.handle.fatal_summary() if quote and case_ids else ""
         full = f"{reason}: {why}" if why else reason
+        if why and mentions_out_of_memory(why):
+            full = f"out of memory: {full}"
         try:
             log = self.run_dir.relative(state.handle.log_file)
         except ValueError:

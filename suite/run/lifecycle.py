@@ -36,7 +36,7 @@ from suite.results.atomic import ResultsWriteError
 from suite.results.names import DEFAULT_RESULTS_DIR, check_run_id
 from suite.results.record import Record
 from suite.results.run_dir import RunDir, utc_now
-from suite.results.runs import check_results_dir, create_run, open_run_for_writing
+from suite.results.runs import check_results_dir, create_run, open_run_for_writing, resume_command
 from suite.run.dispatch import Dispatcher, Executor
 from suite.run.executors import make_executor
 from suite.run.matrix import expand, plan_jobs, validate
@@ -117,6 +117,19 @@ def _load_pairs(options: RunOptions) -> None:
             load_pairs_from(pairs_file.path)
 
 
+def _check_inputs(cases: list[Case], seed: int) -> None:
+    """Check the inputs of every (pair, size) of the plan (:func:`suite.zoo.inputs.check_pair_inputs`).
+
+    Raises:
+        UsageError: one line naming the pair and what is wrong with its inputs.
+    """
+    from suite.zoo import get_pair
+    from suite.zoo.inputs import check_pair_inputs
+
+    used = dict.fromkeys((c.pair, c.size) for c in cases)
+    check_pair_inputs(((get_pair(pair), size) for pair, size in used), seed)
+
+
 def _pair_roles(names: list[str]) -> dict[str, dict[str, Any]]:
     """Each pair's reference and controls, for reports (which never import the zoo's models)."""
     from suite.zoo import get_pair
@@ -165,6 +178,7 @@ def start_run(
     for key in ("simulated_gpus", "cluster"):
         if key in info:
             extra[key] = info[key]
+    _check_inputs(cases, options.seed)  # a bad batch is one line now, not a row of errors later
     run = create_run(results_dir, run_id)
     run.write_plan([c.to_dict() for c in cases])
     meta = {
@@ -386,10 +400,7 @@ def _run_cases(
 
 
 def _continue_hint(run: RunDir) -> str:
-    return (
-        f"finished cases are in {run.records_path}; continue with: "
-        f"pairbench run --resume {run.run_id} --results-dir {run.path.parent}"
-    )
+    return f"finished cases are in {run.records_path}; continue with: {resume_command(run)}"
 
 
 def _finish_meta(run: RunDir, outcome: RunOutcome) -> None:

@@ -31,6 +31,7 @@ from suite.errors import UsageError
 from suite.machine.tf_noise import is_noise
 from suite.results.run_dir import RunDir
 from suite.run.job import PARENT_PID_ENV, Job
+from suite.text import clean_text
 
 #: lines of worker stderr quoted in an error row
 STDERR_TAIL_LINES = 4
@@ -58,7 +59,7 @@ def fatal_summary(text: str, max_lines: int = STDERR_TAIL_LINES) -> str:
     TensorFlow's start-up noise is dropped; the fatal line (a glog ``F`` line, the Python
     exception, ``Check failed``) comes first, followed by the last other lines.
     """
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not is_noise(ln)]
+    lines = [ln.strip() for ln in clean_text(text).splitlines() if ln.strip() and not is_noise(ln)]
     fatal = None
     for pattern in _FATAL:
         for line in reversed(lines):
