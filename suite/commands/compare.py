@@ -114,19 +114,34 @@ def run(args: argparse.Namespace) -> int:
     """Compare run b against run a.
 
     Returns:
-        1 when ``--fail-on`` is given and a regression passes it, 0 otherwise.
+        1 when ``--fail-on`` is given and a regression passes it, or the runs have no case in
+        common; 0 otherwise.
 
     Raises:
         UsageError: unknown run, malformed ``--fail-on``, different GPUs/driver or timing settings
-            without ``--force``.
+            without ``--force``, no case in common (without ``--fail-on``).
     """
     from suite.compare.fail_on import parse_fail_on
     from suite.compare.runs import compare_runs
+    from suite.errors import UsageError
+    from suite.results.validation import warn_foreign_records
 
     rule = parse_fail_on(args.fail_on) if args.fail_on is not None else None
     a = open_run(args.run_a, args.results_dir)
     b = open_run(args.run_b, args.results_dir)
     comp = compare_runs(a, b, force=args.force)
+    both = {c.case_id for c in comp.cases}
+    warn_foreign_records(a, both | set(comp.only_a))
+    warn_foreign_records(b, both | set(comp.only_b))
+    if not comp.cases:  # a gate that compared nothing must not pass
+        message = (
+            f"runs {comp.run_a} and {comp.run_b} have no case in common ({len(comp.only_a)} and "
+            f"{len(comp.only_b)} cases): nothing was compared"
+        )
+        if rule is None:
+            raise UsageError(message)
+        sys.stderr.write(f"pairbench: error: {clean_line(message)} (--fail-on fails)\n")
+        return 1
     failures = comp.failures(rule)
     if args.json:
         data = comp.to_dict()

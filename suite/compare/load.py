@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from suite.case import Case
-from suite.results.columns import AXES, gc_paused
+from suite.results.columns import AXES, arrow_records_ok, gc_paused
 from suite.results.compare_cache import compare_schema, load_cached, records_stamp, save
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
@@ -126,12 +126,13 @@ def _parse_table(run: RunDir) -> Any:
             return None
     from suite.results.columns import BLOCK_BYTES
 
-    options = pj.ParseOptions(explicit_schema=compare_schema(), unexpected_field_behavior="ignore")
+    schema = compare_schema().append(pa.field("schema_version", pa.int64()))  # checked, then dropped
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     try:  # block by block: the JSON text is never held whole
         reader = pj.open_json(
             path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=options
         )
-        table = pa.Table.from_batches(list(reader), schema=compare_schema())
+        table = pa.Table.from_batches(list(reader), schema=schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
     case = table.column("case")
@@ -139,7 +140,9 @@ def _parse_table(run: RunDir) -> Any:
         return None
     if any(pc.struct_field(case, a).null_count for a in AXES):
         return None
-    return table
+    if not arrow_records_ok(case, table.column("schema_version")):
+        return None  # the line reader names the bad line
+    return table.drop_columns(["schema_version"])
 
 
 @dataclass(frozen=True)

@@ -154,8 +154,15 @@ def write_report(
     sort: str | None = None,
     plots: bool = True,
     console: Any = None,
+    summary_only: bool = False,
 ) -> dict[str, Path]:
     """Write a run's report files into its folder, and print it when ``console`` is given.
+
+    The terminal report is printed first, so a folder that cannot take the files (read-only,
+    disk full) still shows it before the one-line error. Records of cases the plan does not
+    hold are warned about (:class:`~suite.results.validation.ForeignRecordsWarning`); a run
+    whose process is gone is shown as ``interrupted`` with the planned cases it lacks
+    (:func:`~suite.results.status.run_state`); both are notes of the report too.
 
     Args:
         run: the run folder.
@@ -163,6 +170,7 @@ def write_report(
         sort: sort key (``case``, ``verdict``, ``step``, ``divergence``...).
         plots: write ``plots/*.png`` and embed them in the HTML.
         console: a ``rich.console.Console`` to print the table and summary on; None prints nothing.
+        summary_only: print only the headline, the highlight and the notes (``report --quiet``).
 
     Returns:
         ``{relative path: absolute path}`` of every file written (``report.md``,
@@ -173,23 +181,33 @@ def write_report(
         ResultsWriteError: the run folder cannot be written.
     """
     from suite.results.compare_cache import CACHE, CompareColumns
+    from suite.results.status import run_state
+    from suite.results.validation import warn_foreign_records
 
     written: dict[str, Path] = {}
     groups = parse_group_by(group_by)
+    meta = run.read_meta()
     compare_columns = CompareColumns(run)  # the same parse caches what `compare` reads
     typed = run_frame(run, compare_columns)
     if compare_columns.written:
         written[CACHE] = run.path / CACHE
+    case_ids = set(typed["case_id"].astype(str))
+    notes = [note for note in (warn_foreign_records(run, case_ids, meta),) if note]
+    state = run_state(run, meta, case_ids)
+    if state.note:
+        notes.insert(0, state.note)
     frame = arrange(with_all_columns(typed), group_by=groups, sort=sort)
     summary = summarize(frame)
     title = f"pairbench report — run {run.run_id}"
+    if console is not None:
+        _print(console, frame, title, summary, groups, notes, summary_only)
 
     plot_paths: dict[str, Path] = {}
-    notes: list[str] = []
     if plots:
         from suite.report.plots import write_plots
 
-        plot_paths, notes = write_plots(frame, run.path / PLOTS)
+        plot_paths, plot_notes = write_plots(frame, run.path / PLOTS)
+        notes += plot_notes
         for path in plot_paths.values():
             written[f"{PLOTS}/{path.name}"] = path
     else:
@@ -200,14 +218,33 @@ def write_report(
             frame,
             title=title,
             summary=summary,
-            provenance=provenance_items(run.read_meta()),
+            provenance=provenance_items({**meta, "status": state.status} if state.status else meta),
             group_by=groups,
             notes=notes,
             plot_paths=plot_paths,
             typed=typed,
         )
     )
-    if console is not None:
+    return written
+
+
+def _print(
+    console: Any,
+    frame: Any,
+    title: str,
+    summary: Summary,
+    groups: list[str],
+    notes: list[str],
+    summary_only: bool,
+) -> None:
+    """The report on the terminal (see :func:`write_report`)."""
+    from rich.text import Text
+
+    if summary_only:
+        console.print(Text(summary.headline))
+        if summary.highlight:
+            console.print(Text(summary.highlight))
+    else:
         from suite.report.terminal import print_report
 
         print_report(
@@ -218,4 +255,5 @@ def write_report(
             group_by=groups,
             shown=capped(frame, MAX_TERMINAL_ROWS),
         )
-    return written
+    for note in notes:
+        console.print(Text(note, style="yellow"))

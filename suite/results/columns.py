@@ -248,8 +248,33 @@ def _arrow_schema() -> Any:
             ),
             ("flags", pa.list_(text)),
             ("notes", pa.list_(text)),
+            ("schema_version", pa.int64()),
         ]
     )
+
+
+def arrow_records_ok(case: Any, versions: Any = None) -> bool:
+    """Whether Arrow-parsed records pass the checks :meth:`Record.from_dict` makes beyond types:
+    every case axis a plain name (:data:`suite.case.UNSAFE_AXIS`) and every ``schema_version``
+    one this pairbench reads. When not, the line reader names each bad line.
+
+    Args:
+        case: the ``case`` struct column (with every axis present).
+        versions: the ``schema_version`` column (int64, null when absent), or None.
+    """
+    import pyarrow.compute as pc
+
+    from suite.case import UNSAFE_AXIS
+    from suite.results.record import SCHEMA_VERSION
+
+    for axis in AXES:
+        if pc.any(pc.match_substring_regex(pc.struct_field(case, axis), UNSAFE_AXIS)).as_py():
+            return False
+    if versions is not None and len(versions) and versions.null_count < len(versions):
+        low, high = pc.min_max(versions).values()
+        if low.as_py() < 1 or high.as_py() > SCHEMA_VERSION:
+            return False
+    return True
 
 
 class _UseLineReader(Exception):
@@ -285,6 +310,8 @@ def _table_from_batch(batch: Any) -> Any:
         raise _UseLineReader
     axes = {axis: pc.struct_field(case, axis) for axis in AXES}
     if any(a.null_count for a in axes.values()):
+        raise _UseLineReader
+    if not arrow_records_ok(case, batch.column("schema_version")):
         raise _UseLineReader
     parts = [axes[a] for a in AXES]
     parts[4] = pc.replace_substring(parts[4], ":", "")

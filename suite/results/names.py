@@ -120,8 +120,8 @@ def check_name(name: object, what: str = "name") -> str:
         return name
     shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:77]}..."
     raise UsageError(
-        f"{what} {shown} must be 1 to {MAX_NAME} letters, digits, '_' or '-', starting with a letter "
-        "or digit (it names files in the run folder)"
+        f"{what} {shown} must be letters, digits, '_' or '-' (1 to {MAX_NAME} characters, a letter "
+        "or digit first: it names files in the run folder)"
     )
 
 

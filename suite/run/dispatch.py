@@ -252,6 +252,10 @@ class Dispatcher:
             except (KeyError, ValueError):
                 return
             self._record(state, record)
+        elif event == "done":  # everything is sent: a worker that does not exit now is killed soon
+            from suite.run.parent import exit_grace_s
+
+            state.deadline = min(state.deadline, time.monotonic() + exit_grace_s())
         elif event == "fatal":
             raise ResultsWriteError(str(msg.get("reason") or "the worker cannot write the run folder"))
 
