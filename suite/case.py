@@ -78,3 +78,20 @@ class Case:
                 )
             values[k] = value
         return cls(**values)
+
+
+def fp64_reference(case: Case, reference_member: str) -> Case:
+    """The float64 run of the pair's reference member on CPU, eager, determinism off: the case
+    ``vs_fp64`` compares ``case`` with (a run holds it besides its plan)."""
+    from suite.axes import FLOAT64
+
+    return Case(
+        pair=case.pair,
+        member=reference_member,
+        workload=case.workload,
+        mode="eager",
+        device="cpu",
+        precision=FLOAT64,
+        determinism="off",
+        size=case.size,
+    )

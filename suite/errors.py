@@ -279,6 +279,28 @@ _AUTOGRAPH_ERROR = re.compile(r"^ {4}(\w*(?:Error|Exception)): ", flags=re.MULTI
 _TF_OP = re.compile(r"\s*\[Op:(\w+)\](?:\s*name:\s*\S*)?")
 
 
+#: lines of a failing subprocess's output quoted in a reason
+TAIL_LINES = 3
+
+
+def output_tail(text: str, n: int = TAIL_LINES) -> str:
+    """The last ``n`` non-empty lines of a process's output, joined by `` | `` (one line)."""
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    return " | ".join(lines[-n:])
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line: ``Type: first non-empty line of its message`` (whitespace
+    collapsed, at most ``limit`` characters of message); ``Type`` alone when it has none.
+
+    The one helper for messages that quote an exception (for the root cause of a failed case,
+    which follows ``raise ... from`` and unwraps Keras, see :func:`root_cause`).
+    """
+    text = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(getattr(exc, "message", "") or exc)
+    lines = [" ".join(ln.split()) for ln in text.splitlines() if ln.strip()]
+    return f"{type(exc).__name__}: {lines[0][:limit]}" if lines else type(exc).__name__
+
+
 def root_cause(exc: BaseException) -> str:
     """One line naming the root cause of an exception, and where and in which op it happened.
 

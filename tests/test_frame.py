@@ -83,7 +83,7 @@ def load_frame_line_by_line(run: RunDir) -> pd.DataFrame:
     real = record_columns._arrow_tables
 
     def refuse(*args, **kwargs):
-        raise record_columns._UseLineReader
+        raise record_columns.LineReaderNeeded
         yield  # pragma: no cover
 
     record_columns._arrow_tables = refuse

@@ -31,9 +31,31 @@ def _owner(name: str, mods: dict[str, Path]) -> str | None:
     return name or None
 
 
+def _lazy_exports(mods: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """Package -> {name: module} of the names its ``__init__`` imports on first use (a dict literal
+    ``_EXPORTS``/``_LAZY`` of strings), so that ``from suite.run import run_selection`` counts as
+    an import of ``suite.run.lifecycle``."""
+    out: dict[str, dict[str, str]] = {}
+    for mod, path in mods.items():
+        if path.name != "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = {t.id for t in targets if isinstance(t, ast.Name)}
+                if names & {"_EXPORTS", "_LAZY"} and isinstance(node.value, ast.Dict):
+                    out[mod] = {
+                        k.value: v.value
+                        for k, v in zip(node.value.keys, node.value.values, strict=True)
+                        if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
+                    }
+    return out
+
+
 def import_graph() -> dict[str, set[str]]:
     """Module -> the pairbench modules it imports (anywhere in its source)."""
     mods = _modules()
+    lazy = _lazy_exports(mods)
     graph: dict[str, set[str]] = {}
     for mod, path in mods.items():
         deps: set[str | None] = set()
@@ -47,7 +69,12 @@ def import_graph() -> dict[str, set[str]]:
             ):
                 for alias in node.names:
                     full = f"{node.module}.{alias.name}"
-                    deps.add(full if full in mods else _owner(node.module, mods))
+                    if full in mods:
+                        deps.add(full)
+                    elif alias.name in lazy.get(node.module, {}):
+                        deps.add(lazy[node.module][alias.name])
+                    else:
+                        deps.add(_owner(node.module, mods))
         graph[mod] = {d for d in deps if d and d != mod}
     return graph
 
@@ -109,3 +136,27 @@ def test_the_child_never_imports_the_parent():
                 reachable.add(dep)
                 todo.append(dep)
     assert not reachable & {"suite.run.parent", "suite.run.lifecycle", "suite.cli"}
+
+
+def _area(module: str) -> str:
+    """``suite.run.lifecycle`` -> ``run``; a top-level module is its own area."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_lazy_exports_count_as_imports_of_their_modules():
+    graph = import_graph()
+    assert "suite.run.lifecycle" in graph["suite.commands.run"]  # from suite.run import run_selection
+
+
+def test_areas_are_layered():
+    """The folders of ``suite/`` depend on each other without a cycle: each area can be read
+    knowing only the areas below it (the layout of docs/ARCHITECTURE.md)."""
+    graph = import_graph()
+    areas: dict[str, set[str]] = {}
+    for module, deps in graph.items():
+        areas.setdefault(_area(module), set()).update(_area(d) for d in deps if _area(d) != _area(module))
+    assert cycles(areas) == []
+    below = {"results": {"report", "compare", "run", "ops", "commands"}, "zoo": {"run", "measure"}}
+    for low, high in below.items():
+        assert not areas.get(low, set()) & high, f"{low} imports {areas[low] & high}"

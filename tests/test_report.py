@@ -14,8 +14,8 @@ from suite.cli import main
 from suite.errors import UsageError
 from suite.report import summarize, write_report
 from suite.report.plots import PLOTS, write_plots
-from suite.report.table import COLUMN_NAMES, arrange, frame_from_records, report_frame
-from suite.results.frame import load_frame
+from suite.report.table import COLUMN_NAMES, arrange, report_frame
+from suite.results.frame import frame_from_records, load_frame
 from suite.verdicts import SEVERITY, VERDICTS
 
 ERROR_CASE_ID = "lstm.raw.predict.xla.gpu0.float32.det-off.tiny"
@@ -157,7 +157,7 @@ def test_plots_skip_when_nothing_to_draw(tmp_path):
     failed = [
         make_record(case(pair, "raw"), "error", reason="boom", base_step_s=None) for pair in ("mlp", "cnn")
     ]
-    for frame in (frame_from_records(failed), frame_from_records([])):
+    for frame in (frame_from_records(failed, all_columns=True), frame_from_records([], all_columns=True)):
         paths, notes = write_plots(frame, tmp_path / "plots")
         assert paths == {}
         assert len(notes) == len(PLOTS) and all("skipped" in n for n in notes)

@@ -27,7 +27,8 @@ from suite.report import summarize, write_report
 from suite.report import writer as report_writer
 from suite.report.overview import MAX_MARKS_PER_CELL, speed_table, verdict_matrix
 from suite.report.plots import MAX_GROUPS, MAX_WIDTH_IN, divergence_figure, rerun_figure, throughput_figure
-from suite.report.table import frame_from_records, report_frame
+from suite.report.table import report_frame
+from suite.results.frame import frame_from_records
 
 LONG = "the softmax output differs from eager by more than the float32 tolerance " * 4
 
@@ -111,7 +112,7 @@ def test_long_reasons_are_folded(tmp_path):
 
 def test_matrix_has_one_mark_per_case_in_a_fixed_order():
     recs = standard_records()
-    matrix = verdict_matrix(frame_from_records(recs))
+    matrix = verdict_matrix(frame_from_records(recs, all_columns=True))
     marks = [m for cell in matrix.cells.values() for m in cell if m is not None]
     assert sorted(m.case_id for m in marks) == sorted(r.case_id for r in recs)
     assert matrix.sub_axes == ("device", "precision", "determinism")
@@ -130,14 +131,14 @@ def test_matrix_cells_show_the_worst_verdict_when_too_many_cases():
             verdict = "diverged" if (i, size) == (2, "large") else "identical"
             recs.append(make_record(case(precision=precision, size=size), verdict))
     assert len(recs) > MAX_MARKS_PER_CELL
-    matrix = verdict_matrix(frame_from_records(recs))
+    matrix = verdict_matrix(frame_from_records(recs, all_columns=True))
     assert matrix.worst_only
     (mark,) = matrix.cells[(0, 0)]
     assert mark.verdict == "diverged" and mark.count == 12 and "worst of 12 cases" in mark.title
 
 
 def test_speed_table_gives_step_times_and_speedups_per_pair():
-    modes, rows, total = speed_table(frame_from_records(standard_records()))
+    modes, rows, total = speed_table(frame_from_records(standard_records(), all_columns=True))
     assert total == len(rows)
     assert modes == ["eager", "function", "xla"]
     key = {"workload": "predict", "device": "gpu:0", "precision": "float32", "determinism": "off"}
@@ -151,7 +152,7 @@ def test_speed_table_gives_step_times_and_speedups_per_pair():
 
 def test_plots_are_skipped_when_they_carry_no_information():
     stable = [_stable(r) for r in standard_records() if r.verdict != "nondeterministic"]
-    frame = frame_from_records(stable)
+    frame = frame_from_records(stable, all_columns=True)
     assert "bitwise identical" in rerun_figure(frame)
     assert "bitwise equal" in divergence_figure(frame)
     assert not isinstance(throughput_figure(frame), str)
@@ -161,7 +162,7 @@ def test_divergence_labels_are_numbers_with_a_key(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    fig = divergence_figure(frame_from_records(standard_records()))
+    fig = divergence_figure(frame_from_records(standard_records(), all_columns=True))
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.texts if t.get_text().strip().isdigit()]
     assert labels == ["1", "2"]  # the diverged and the nondeterministic case
@@ -197,7 +198,7 @@ def test_float64_references_stay_out_of_the_first_screen():
     from suite.report.overview import overview
 
     recs = [*standard_records(), make_record(case(precision="float64"), "identical")]
-    view = overview(frame_from_records(recs))
+    view = overview(frame_from_records(recs, all_columns=True))
     marks = [m for cell in view.matrix.cells.values() for m in cell if m is not None]
     assert len(marks) == len(recs) - 1 and "float64" not in {k for key in view.matrix.sub_keys for k in key}
     assert all(r.key.get("precision") != "float64" for r in view.speed)

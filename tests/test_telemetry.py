@@ -10,15 +10,12 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 
-from suite.machine import telemetry
+from suite.machine import nvml
+from suite.machine.nvml import NvmlUnavailable, normalise_pci_bus_id, nvml_handle_for_bus_id, parse_pci_bus_id
 from suite.machine.telemetry import (
     CSV_COLUMNS,
     NvmlSampler,
-    NvmlUnavailable,
     decode_throttle_reasons,
-    normalise_pci_bus_id,
-    nvml_handle_for_bus_id,
-    parse_pci_bus_id,
     telemetry_unavailable_reason,
 )
 
@@ -198,10 +195,10 @@ def test_pci_bus_ids_match_across_spellings():
 def test_tf_gpu_matched_by_bus_id_not_index(monkeypatch):
     """TensorFlow's GPU 0 may be NVML device 1 (CUDA_VISIBLE_DEVICES=1)."""
     fake = FakeNvml(bus_ids=("00000000:3B:00.0", "00000000:86:00.0"))
-    monkeypatch.setattr(telemetry, "tf_gpu_pci_bus_id", lambda i: {0: "0000:86:00.0"}.get(i))
-    assert telemetry.nvml_handle_for_tf_gpu(0, fake) == ("handle", 1)
+    monkeypatch.setattr(nvml, "tf_gpu_pci_bus_id", lambda i: {0: "0000:86:00.0"}.get(i))
+    assert nvml.nvml_handle_for_tf_gpu(0, fake) == ("handle", 1)
     with pytest.raises(NvmlUnavailable, match="TensorFlow has no GPU:1"):
-        telemetry.nvml_handle_for_tf_gpu(1, fake)
+        nvml.nvml_handle_for_tf_gpu(1, fake)
 
 
 def test_decode_throttle_reasons():

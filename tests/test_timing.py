@@ -397,7 +397,7 @@ def test_hand_loop_imports_no_pairbench_timing_code():
         "suite.measure.execution",
         "suite.measure.calibration",
         "suite.measure.timing",
-        "suite.measure.gc_control",
+        "suite.machine.gc_control",
         "suite.measure.overhead",
     }
     assert not {m for m in seen if m in forbidden or m.startswith("suite.run")}

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from suite.errors import UsageError
-from suite.ops.doctor_probe import subprocess_env, tail
+from suite.errors import UsageError, output_tail
+from suite.machine.tf_noise import quiet_tf_env
 from suite.results.names import ASV_DIR, HTML_DIR
 
 #: the generated asv configuration, in the results folder
@@ -51,13 +51,13 @@ def run_asv(args: list[str], log: Path, timeout_s: float) -> tuple[int, str]:
         fh.flush()
         try:
             proc = subprocess.run(
-                cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout_s, env=subprocess_env()
+                cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout_s, env=quiet_tf_env()
             )
             code = proc.returncode
         except subprocess.TimeoutExpired:
             fh.write(f"timed out after {timeout_s:.0f} s\n")
             code = 124
-    return code, tail(log.read_text(encoding="utf-8", errors="replace"))
+    return code, output_tail(log.read_text(encoding="utf-8", errors="replace"))
 
 
 def asv_has_results(asv_results: Path, machine: str, commit: str) -> bool:

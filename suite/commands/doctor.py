@@ -23,6 +23,8 @@ import importlib
 import json
 from typing import Any
 
+from suite.errors import one_line
+
 HELP = "check that this machine can run the suite (TensorFlow, XLA, GPUs, NVML, profiler)"
 
 REQUIRED_CHECKS = frozenset({"environment", "tensorflow", "keras", "devices", "xla:cpu"})
@@ -71,14 +73,14 @@ def diagnose() -> dict[str, Any]:
         with quiet_native_stderr():
             importlib.import_module("tensorflow")
     except Exception as exc:  # a broken install can raise anything on import
-        add("tensorflow", False, f"cannot import tensorflow: {_one_line(exc)}")
+        add("tensorflow", False, f"cannot import tensorflow: {one_line(exc)}")
         return _finish(checks, prov)
     from suite.machine import provenance
 
     try:
         prov = provenance.collect()
     except Exception as exc:  # e.g. keras missing or broken
-        add("keras", False, f"cannot collect the environment: {_one_line(exc)}")
+        add("keras", False, f"cannot collect the environment: {one_line(exc)}")
         return _finish(checks, prov)
 
     tf_info = prov["tensorflow"]
@@ -212,7 +214,7 @@ def _version_of(module: str) -> tuple[bool, str]:
     try:
         mod = importlib.import_module(module)
     except Exception as exc:  # not installed or broken
-        return False, f"not importable ({_one_line(exc)})"
+        return False, f"not importable ({one_line(exc)})"
     version = getattr(mod, "__version__", None)
     if version is None:
         dist = {"tensorboard_plugin_profile": "tensorboard-plugin-profile"}.get(module, module)
@@ -226,8 +228,3 @@ def _version_of(module: str) -> tuple[bool, str]:
 def _strip_prefix(reason: str) -> str:
     prefix = "NVML unavailable: "
     return reason[len(prefix) :] if reason.startswith(prefix) else reason
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}"

@@ -27,12 +27,12 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from suite.commands.common import add_results_dir
 from suite.errors import UsageError
+from suite.results.record import strict_json
 from suite.results.runs import open_run
 from suite.verdicts import FAILED, STRUCTURAL_MISMATCH
 
@@ -129,16 +129,6 @@ def use_tolerance(record: Any, against: str, bitwise: bool = False, tolerance: b
         return tolerance and against != "rerun"
     explained = explaining_comparison(record.verdict, record.divergence or {}, record.case.precision)
     return explained is not None and explained == (against, True)
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def explain_case(
@@ -265,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
         "localisation": result if copied else None,
     }
     if args.json:
-        print(json.dumps(_finite(out), indent=2, sort_keys=True))
+        print(json.dumps(strict_json(out), indent=2, sort_keys=True))
     else:
         _print_summary(out)
     return 0

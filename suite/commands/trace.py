@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.commands.common import add_results_dir
-from suite.errors import UsageError
+from suite.errors import UsageError, one_line
 from suite.results.names import TRACES
 from suite.results.run_dir import RunDir
 from suite.results.runs import open_run
@@ -143,8 +143,7 @@ def _read_kernels_csv(csv_path: Path) -> Any:
     try:
         kernels = pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{csv_path}: not a readable kernels table ({first})") from None
+        raise UsageError(f"{csv_path}: not a readable kernels table ({one_line(exc)})") from None
     missing = [c for c in KERNEL_COLUMNS if c not in kernels.columns]
     if missing:
         raise UsageError(f"{csv_path}: not a kernels table (missing columns {', '.join(missing)})")

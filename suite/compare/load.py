@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from suite.case import Case
-from suite.results.columns import AXES, arrow_records_ok, gc_paused
+from suite.machine.gc_control import paused_gc
+from suite.results.columns import LineReaderNeeded, json_batches, stored_case_ids
 from suite.results.compare_cache import compare_schema, load_cached, records_stamp, save
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
@@ -46,9 +47,9 @@ class _Source:
             self.records = {r.case_id: r for r in run.records()}
             return
         self.table = table
-        case = table.column("case").combine_chunks()
-        ids = _case_ids(case)
-        self.rows = {cid: i for i, cid in enumerate(ids)}  # the last record of a case wins
+        self.rows = {
+            cid: i for i, cid in enumerate(table.column("case_id").to_pylist())
+        }  # the last record of a case wins
 
     def ids(self) -> set[str]:
         return set(self.rows) if self.table is not None else set(self.records)
@@ -83,15 +84,6 @@ def _indices(rows: list[int]) -> Any:
     return pa.array(rows, type=pa.int64())
 
 
-def _case_ids(case: Any) -> list[str]:
-    import pyarrow.compute as pc
-
-    parts = [pc.struct_field(case, a) for a in AXES]
-    parts[4] = pc.replace_substring(parts[4], ":", "")
-    parts[6] = pc.binary_join_element_wise("det-", parts[6], "")
-    return pc.binary_join_element_wise(*parts, ".").to_pylist()
-
-
 def _read_table(run: RunDir) -> Any:
     """The run's records as an Arrow table (:func:`compare_schema`), or None for the line reader.
 
@@ -111,38 +103,19 @@ def _read_table(run: RunDir) -> Any:
 def _parse_table(run: RunDir) -> Any:
     """``records.jsonl`` parsed by Arrow's JSON reader, or None when only the line reader can read it."""
     import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.json as pj
 
-    path = run.records_path
-    if not path.is_file():
+    if not run.records_path.is_file():
         return None
-    with open(path, "rb") as fh:
-        fh.seek(0, 2)
-        if fh.tell() == 0:
-            return None
-        fh.seek(-1, 2)
-        if fh.read(1) != b"\n":
-            return None
-    from suite.results.columns import BLOCK_BYTES
-
-    schema = compare_schema().append(pa.field("schema_version", pa.int64()))  # checked, then dropped
-    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
-    try:  # block by block: the JSON text is never held whole
-        reader = pj.open_json(
-            path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=options
-        )
-        table = pa.Table.from_batches(list(reader), schema=schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+    try:
+        batches = list(json_batches(run, compare_schema()))
+    except LineReaderNeeded:
         return None
-    case = table.column("case")
-    if case.null_count or table.column("verdict").null_count:
+    if not batches:
         return None
-    if any(pc.struct_field(case, a).null_count for a in AXES):
+    table = pa.Table.from_batches(batches, schema=compare_schema())
+    if table.column("verdict").null_count or stored_case_ids(table) is None:
         return None
-    if not arrow_records_ok(case, table.column("schema_version")):
-        return None  # the line reader names the bad line
-    return table.drop_columns(["schema_version"])
+    return table
 
 
 @dataclass(frozen=True)
@@ -175,7 +148,7 @@ class Matched:
     def chunks(self, size: int = CHUNK) -> Iterator[tuple[list[Record], list[Record]]]:
         """``(records of a, records of b)`` for the common cases, ``size`` at a time, in case-id order.
 
-        Consume it inside :func:`~suite.results.columns.gc_paused`: the records and the results
+        Consume it inside :func:`~suite.machine.gc_control.paused_gc`: the records and the results
         built from them hold no reference cycles, and a million of them make every collection
         rescan them.
         """
@@ -194,7 +167,7 @@ def match_runs(a: RunDir, b: RunDir) -> Matched:
     Returns:
         The :class:`Matched` cases; build their records with :meth:`Matched.chunks`.
     """
-    with gc_paused():
+    with paused_gc(collect=False):
         source_a, source_b = _Source(a), _Source(b)
     ids_a, ids_b = source_a.ids(), source_b.ids()
     return Matched(sorted(ids_a - ids_b), sorted(ids_b - ids_a), sorted(ids_a & ids_b), source_a, source_b)

@@ -216,12 +216,12 @@ def compare_runs(a: RunDir, b: RunDir, *, force: bool = False) -> Comparison:
     diffs += settings
     from suite.compare.columns import deltas_of_columns
     from suite.compare.load import match_runs
-    from suite.results.columns import gc_paused
+    from suite.machine.gc_control import paused_gc
 
     matched = match_runs(a, b)
     cases: list[CaseDelta] = []
     aligned = matched.aligned_tables()
-    with gc_paused():
+    with paused_gc(collect=False):
         if aligned is not None:
             cases = deltas_of_columns(matched.both, *aligned, matched.records_of)
         else:

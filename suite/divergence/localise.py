@@ -33,6 +33,7 @@ from suite.divergence.first_difference import first_pairwise_differences, first_
 from suite.divergence.layer_ops import layer_ops
 from suite.divergence.layer_outputs import base_key
 from suite.divergence.step_runner import StepRunner, as_input, device_scope, loss_function
+from suite.errors import one_line
 
 
 def _pair(value: Any, name: str) -> tuple[Any, Any]:
@@ -170,8 +171,7 @@ def _add_update_ops(found: dict[str, Any], runner: StepRunner, notes: list[str])
         )
         update["ops"] = runner.update_ops(key, gradient)
     except Exception as exc:  # listing ops is diagnostic; the comparison stands without it
-        first_line = str(exc).splitlines()[0] if str(exc) else ""
-        notes.append(f"could not trace the update of {key}: {type(exc).__name__}: {first_line}")
+        notes.append(f"could not trace the update of {key}: {one_line(exc)}")
 
 
 def _add_ops(found: dict[str, Any], runner: StepRunner, x: Any, device: str | None, notes: list[str]) -> None:
@@ -192,7 +192,7 @@ def _add_ops(found: dict[str, Any], runner: StepRunner, x: Any, device: str | No
     try:
         inputs = runner.call_inputs({key for key, _ in wanted.values()}, x, device)
     except Exception as exc:  # listing ops is diagnostic; the comparison stands without it
-        notes.append(f"could not replay the layers to list their ops: {type(exc).__name__}: {exc}")
+        notes.append(f"could not replay the layers to list their ops: {one_line(exc)}")
         return
     for entry, (key, backward) in wanted.items():
         if key not in inputs:
@@ -203,5 +203,4 @@ def _add_ops(found: dict[str, Any], runner: StepRunner, x: Any, device: str | No
             with device_scope(device):
                 found[entry]["ops"] = layer_ops(targets[key], args, kwargs, backward=backward)
         except Exception as exc:  # diagnostic only, see above
-            first_line = str(exc).splitlines()[0] if str(exc) else ""
-            notes.append(f"could not trace the ops of {key}: {type(exc).__name__}: {first_line}")
+            notes.append(f"could not trace the ops of {key}: {one_line(exc)}")

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from suite import __version__
+from suite.errors import one_line
 from suite.machine import timing_settings
-from suite.machine.telemetry import NvmlUnavailable, load_nvml, normalise_pci_bus_id, nvml_error_text
+from suite.machine.nvml import NvmlUnavailable, load_nvml, normalise_pci_bus_id, nvml_error_text
 
 #: Environment variables that change numerics, device placement or threading.
 NUMERICS_ENV_VARS: tuple[str, ...] = (
@@ -216,15 +217,9 @@ def probe_xla_devices(devices: list[str] | None = None) -> dict[str, dict[str, A
                 raise ValueError(f"XLA matmul gave wrong values (max error {np.abs(got - expected).max():g})")
             out[device] = {"ok": True, "error": None}
         except Exception as exc:  # any failure is the answer to "does XLA work here"
-            out[device] = {"ok": False, "error": _first_line(exc)}
+            out[device] = {"ok": False, "error": one_line(exc)}
     return out
 
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "message", "") or exc).strip().splitlines()
-    line = text[0] if text else ""
-    return f"{type(exc).__name__}: {line[:300]}"

@@ -57,3 +57,11 @@ def quiet_native_stderr() -> Iterator[None]:
             if kept:
                 sys.stderr.write("\n".join(kept) + "\n")
                 sys.stderr.flush()
+
+
+def quiet_tf_env() -> dict[str, str]:
+    """This process's environment for a child process, with TensorFlow's C++ log noise turned
+    down (unless the user chose a level)."""
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env

@@ -150,7 +150,7 @@ def gpu_clock_settings(nvml: Any = None) -> dict[str, Any]:
         "compute_mode"}], "gpu_clocks_reason": None | why there are none}``; a query the GPU
         does not support is None.
     """
-    from suite.machine.telemetry import NvmlUnavailable, load_nvml, normalise_pci_bus_id, nvml_error_text
+    from suite.machine.nvml import NvmlUnavailable, load_nvml, normalise_pci_bus_id, nvml_error_text
 
     owned = nvml is None
     try:

@@ -39,8 +39,8 @@ import numpy as np
 
 from suite.axes import FLOAT64, gpu_index, is_gpu, tf_device
 from suite.case import Case
-from suite.errors import CaseUnsupported
-from suite.measure.gc_control import paused_gc
+from suite.errors import CaseUnsupported, one_line
+from suite.machine.gc_control import paused_gc
 from suite.measure.rng_reset import RngReset
 from suite.measure.timing import Calibration
 
@@ -132,7 +132,7 @@ def check_device_supported(case: Case) -> None:
                 a = tf.ones((4, 4), tf.bfloat16)
                 tf.linalg.matmul(a, a).numpy()
         except Exception as exc:  # the probe's own failure is the reason
-            raise CaseUnsupported(f"bfloat16 matmul fails on {case.device}: {_one_line(exc)}") from None
+            raise CaseUnsupported(f"bfloat16 matmul fails on {case.device}: {one_line(exc)}") from None
 
 
 def sync_device() -> None:
@@ -262,11 +262,6 @@ def _device(case: Case):
     import tensorflow as tf
 
     return tf.device(tf_device(case.device))
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
 
 
 def prepare_case(case: Case, *, seed: int = 0, steps: int | None = None) -> Prepared:

@@ -12,7 +12,7 @@ Before the first repeat, :func:`suite.measure.rng_reset.settle` decides how the 
 the random state (clearing TensorFlow's kernel caches only for stateful random kernels), and
 every case is warmed up until its timing is stable and its units per
 sample are calibrated (:func:`~suite.measure.calibration.calibrate`). The whole loop runs with
-the heap frozen (:func:`~suite.measure.gc_control.frozen_heap`), so the garbage collection before each
+the heap frozen (:func:`~suite.machine.gc_control.frozen_heap`), so the garbage collection before each
 timed sample only scans what the samples made. A case whose calibration or repeat raises
 stops; the others go on.
 """
@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from suite.case import Case
+from suite.machine.gc_control import frozen_heap
 from suite.measure.calibration import calibrate
 from suite.measure.execution import Prepared, RepeatResult
-from suite.measure.gc_control import frozen_heap
 from suite.measure.rng_reset import settle
 from suite.measure.timing import SamplingPlan
 

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from typing import Any
 
-#: lines of a failing subprocess's output quoted in a reason
-TAIL_LINES = 3
-
-
-def tail(text: str, n: int = TAIL_LINES) -> str:
-    """The last ``n`` non-empty lines of a process's output, joined by `` | ``."""
-    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
-    return " | ".join(lines[-n:])
-
-
-def subprocess_env() -> dict[str, str]:
-    """This process's environment with TensorFlow's C++ log noise turned down."""
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return env
+from suite.errors import output_tail
+from suite.machine.tf_noise import quiet_tf_env
 
 
 def run_doctor(timeout_s: float = 600.0) -> dict[str, Any]:
@@ -34,7 +20,7 @@ def run_doctor(timeout_s: float = 600.0) -> dict[str, Any]:
     """
     cmd = [sys.executable, "-m", "suite", "doctor", "--json"]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=subprocess_env())
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=quiet_tf_env())
     except subprocess.TimeoutExpired:
         return {"ok": False, "problems": [f"doctor: no answer after {timeout_s:.0f} s"], "provenance": None}
     start = proc.stdout.find("{")
@@ -43,7 +29,7 @@ def run_doctor(timeout_s: float = 600.0) -> dict[str, Any]:
             return json.loads(proc.stdout[start:])
         except json.JSONDecodeError:
             pass
-    why = tail(proc.stderr) or "no output"
+    why = output_tail(proc.stderr) or "no output"
     return {"ok": False, "problems": [f"doctor: exit {proc.returncode}: {why}"], "provenance": None}
 
 

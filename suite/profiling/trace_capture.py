@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from suite.errors import one_line
 from suite.profiling.xplane import TraceParseError, find_xplanes, load_xspace
 
 HOST_TRACER_LEVEL = 2
@@ -86,7 +87,7 @@ def capture_trace(
             "cannot start the profiler: another profiler session is already running in this process"
         ) from None
     except tf.errors.OpError as exc:
-        raise TraceCaptureError(f"cannot start the profiler: {_one_line(exc.message)}") from None
+        raise TraceCaptureError(f"cannot start the profiler: {one_line(exc)}") from None
     try:
         for i in range(steps):
             with tf.profiler.experimental.Trace("step", step_num=i, _r=1):
@@ -98,7 +99,7 @@ def capture_trace(
     try:
         tf.profiler.experimental.stop()
     except tf.errors.OpError as exc:
-        raise TraceCaptureError(f"cannot stop the profiler: {_one_line(exc.message)}") from None
+        raise TraceCaptureError(f"cannot stop the profiler: {one_line(exc)}") from None
     written = [p for p, mtime in _snapshot(logdir).items() if before.get(p) != mtime]
     if not written:
         raise TraceCaptureError(f"the profiler wrote no .xplane.pb under {logdir}")
@@ -177,7 +178,3 @@ def _rename_session(written: list[Path], name: str) -> list[Path]:
     except OSError as exc:
         raise TraceCaptureError(f"cannot name the trace {target}: {exc.strerror or exc}") from None
     return [target / p.name for p in written]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())

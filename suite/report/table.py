@@ -7,15 +7,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from suite.axes import check_names
 from suite.errors import UsageError
 from suite.results.columns import AXES, REFERENCES, as_float
 from suite.results.frame import COLUMN_NAMES, run_frame, with_all_columns
-from suite.results.frame import frame_from_records as typed_frame_from_records
-from suite.results.record import Record
 from suite.results.run_dir import RunDir
 from suite.verdicts import SEVERITY
 
@@ -48,11 +46,6 @@ def report_frame(run: RunDir):
         column, also those missing on every row (all-NA, typed), so reports can rely on them.
     """
     return with_all_columns(run_frame(run))
-
-
-def frame_from_records(records: Iterable[Record], **kwargs: Any):
-    """:func:`report_frame` of records held in memory (see :func:`suite.results.frame.frame_from_records`)."""
-    return with_all_columns(typed_frame_from_records(records, **kwargs))
 
 
 def parse_group_by(value: str | Sequence[str] | None) -> list[str]:

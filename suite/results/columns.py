@@ -26,6 +26,7 @@ import numbers
 from collections.abc import Iterator
 from typing import Any
 
+from suite.machine.gc_control import paused_gc
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
 
@@ -55,18 +56,6 @@ RAW_COLUMNS: tuple[str, ...] = (*TEXT[:1], *AXES, "tf32", *SOURCES, *TEXT[1:])
 CHUNK_ROWS = 50_000
 #: bytes per block of the Arrow reader
 BLOCK_BYTES = 4 << 20
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (records hold no cycles; it would only rescan them)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def as_float(value: Any) -> float | None:
@@ -211,6 +200,7 @@ def _arrow_schema() -> Any:
     located = [("ops", pa.list_(text))]
     return pa.schema(
         [
+            ("case_id", text),
             ("case", struct(AXES, text)),
             ("verdict", text),
             ("reason", text),
@@ -248,36 +238,41 @@ def _arrow_schema() -> Any:
             ),
             ("flags", pa.list_(text)),
             ("notes", pa.list_(text)),
-            ("schema_version", pa.int64()),
         ]
     )
 
 
-def arrow_records_ok(case: Any, versions: Any = None) -> bool:
-    """Whether Arrow-parsed records pass the checks :meth:`Record.from_dict` makes beyond types:
-    every case axis a plain name (:data:`suite.case.UNSAFE_AXIS`) and every ``schema_version``
-    one this pairbench reads. When not, the line reader names each bad line.
+def stored_case_ids(batch: Any) -> Any:
+    """The ``case_id`` every record line stores, checked against its ``case`` axes.
 
     Args:
-        case: the ``case`` struct column (with every axis present).
-        versions: the ``schema_version`` column (int64, null when absent), or None.
+        batch: an Arrow table or record batch with ``case_id`` and ``case`` columns.
+
+    Returns:
+        The ids (a string array), or None when a line lacks its id or axes, has an axis that is
+        not a plain name (:data:`suite.case.UNSAFE_AXIS`: ``../``, a control character), or
+        stores an id that is not its case's (such lines are for the line reader, which names them).
     """
     import pyarrow.compute as pc
 
     from suite.case import UNSAFE_AXIS
-    from suite.results.record import SCHEMA_VERSION
 
-    for axis in AXES:
-        if pc.any(pc.match_substring_regex(pc.struct_field(case, axis), UNSAFE_AXIS)).as_py():
-            return False
-    if versions is not None and len(versions) and versions.null_count < len(versions):
-        low, high = pc.min_max(versions).values()
-        if low.as_py() < 1 or high.as_py() > SCHEMA_VERSION:
-            return False
-    return True
+    ids, case = batch.column("case_id"), batch.column("case")
+    if ids.null_count or case.null_count:
+        return None
+    parts = [pc.struct_field(case, axis) for axis in AXES]
+    if any(p.null_count for p in parts):
+        return None
+    if any(len(p) and pc.any(pc.match_substring_regex(p, UNSAFE_AXIS)).as_py() for p in parts):
+        return None
+    parts[4] = pc.replace_substring(parts[4], ":", "")  # Case.case_id: gpu:0 -> gpu0, off -> det-off
+    parts[6] = pc.binary_join_element_wise("det-", parts[6], "")
+    if not pc.all(pc.equal(ids, pc.binary_join_element_wise(*parts, "."))).as_py():
+        return None
+    return ids
 
 
-class _UseLineReader(Exception):
+class LineReaderNeeded(Exception):
     """The Arrow path cannot give exactly what the line-by-line reader gives."""
 
 
@@ -300,23 +295,17 @@ def _table_from_batch(batch: Any) -> Any:
     """The raw column table of one Arrow record batch.
 
     Raises:
-        _UseLineReader: a record lacks its case axes or verdict.
+        LineReaderNeeded: a record lacks its case axes or verdict.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    case, verdicts = batch.column("case"), batch.column("verdict")
-    if case.null_count or verdicts.null_count:
-        raise _UseLineReader
-    axes = {axis: pc.struct_field(case, axis) for axis in AXES}
-    if any(a.null_count for a in axes.values()):
-        raise _UseLineReader
-    if not arrow_records_ok(case, batch.column("schema_version")):
-        raise _UseLineReader
-    parts = [axes[a] for a in AXES]
-    parts[4] = pc.replace_substring(parts[4], ":", "")
-    parts[6] = pc.binary_join_element_wise("det-", parts[6], "")
-    out: dict[str, Any] = {"case_id": pc.binary_join_element_wise(*parts, "."), **axes}
+    verdicts = batch.column("verdict")
+    ids = stored_case_ids(batch)
+    if ids is None or verdicts.null_count:
+        raise LineReaderNeeded
+    case = batch.column("case")
+    out: dict[str, Any] = {"case_id": ids, **{axis: pc.struct_field(case, axis) for axis in AXES}}
     out["tf32"] = pc.struct_field(batch.column("numerics"), "tf32_enabled")
     for name, path in SOURCES.items():
         array = batch.column(path[0])
@@ -339,7 +328,24 @@ def _arrow_tables(run: RunDir, sink: Any = None) -> Iterator[Any]:
     then ``None`` once the whole file was parsed).
 
     Raises:
-        _UseLineReader: the file needs the line-by-line reader (see the module docstring).
+        LineReaderNeeded: the file needs the line-by-line reader (see the module docstring).
+    """
+    for batch in json_batches(run, _arrow_schema()):
+        if sink is not None:
+            sink(batch)
+        yield _table_from_batch(batch)
+    if sink is not None:
+        sink(None)
+
+
+def json_batches(run: RunDir, schema: Any) -> Iterator[Any]:
+    """``records.jsonl`` parsed by Arrow's JSON reader with an explicit schema, block by block
+    (the JSON text is never held whole); fields outside the schema are ignored.
+
+    Raises:
+        LineReaderNeeded: the last line is incomplete, a line does not fit the schema, or one has
+            a ``schema_version`` this pairbench does not read: only the line-by-line reader
+            (:meth:`RunDir.iter_records`) reads such a file exactly (and names the bad lines).
     """
     import pyarrow as pa
     import pyarrow.json as pj
@@ -351,20 +357,37 @@ def _arrow_tables(run: RunDir, sink: Any = None) -> Iterator[Any]:
             return
         fh.seek(-1, 2)
         if fh.read(1) != b"\n":  # an incomplete last line: the line reader warns and skips it
-            raise _UseLineReader
-    options = pj.ParseOptions(explicit_schema=_arrow_schema(), unexpected_field_behavior="ignore")
+            raise LineReaderNeeded
+    checked = schema.append(pa.field(_VERSION, pa.int64()))  # read to be checked, then dropped
+    options = pj.ParseOptions(explicit_schema=checked, unexpected_field_behavior="ignore")
     try:
         reader = pj.open_json(
             path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=options
         )
         for batch in reader:
-            if sink is not None:
-                sink(batch)
-            yield _table_from_batch(batch)
+            if not readable_versions(batch.column(_VERSION)):
+                raise LineReaderNeeded
+            yield batch.drop_columns([_VERSION])
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        raise _UseLineReader from None
-    if sink is not None:
-        sink(None)
+        raise LineReaderNeeded from None
+
+
+#: the field of a record line that says which schema wrote it (a whole number; absent: the current)
+_VERSION = "schema_version"
+
+
+def readable_versions(versions: Any) -> bool:
+    """Whether every ``schema_version`` of an Arrow column (int64, null when absent) is one this
+    pairbench reads (:func:`suite.results.record.check_schema_version`). A version that is not a
+    whole number never gets here: Arrow refuses to parse it as int64."""
+    import pyarrow.compute as pc
+
+    from suite.results.record import SCHEMA_VERSION
+
+    if versions.null_count == len(versions):
+        return True
+    low, high = pc.min_max(versions).values()
+    return 1 <= low.as_py() and high.as_py() <= SCHEMA_VERSION
 
 
 def read_raw_table(run: RunDir, sink: Any = None) -> Any:
@@ -390,9 +413,9 @@ def read_raw_table(run: RunDir, sink: Any = None) -> Any:
     if not run.records_path.exists():
         return schema.empty_table()
     run.check_records_file()  # a records.jsonl that is a folder is bad input (one line, exit 2)
-    with gc_paused():
+    with paused_gc(collect=False):
         try:
             tables = list(_arrow_tables(run, sink))
-        except _UseLineReader:
+        except LineReaderNeeded:
             tables = list(tables_from_records(run.iter_records()))
     return pa.concat_tables(tables) if tables else schema.empty_table()

@@ -32,7 +32,7 @@ from suite.results.run_dir import RunDir
 #: the cache's path inside the run folder
 CACHE = f"{CACHE_DIR}/compare-columns.parquet"
 #: version of the cached table's layout (a different one is ignored and rewritten)
-LAYOUT = "1"
+LAYOUT = "2"  # 2: the stored case_id column
 #: the fields of a reference's METRICS dict that compare reads: name -> "float", "int", "bool" or "str"
 METRICS = {"max_ulp": "float"}
 #: the fields of the RERUN dict that compare reads
@@ -61,6 +61,7 @@ def compare_schema() -> Any:
     divergence = pa.struct([*((ref, struct(METRICS)) for ref in REFERENCES), ("rerun", struct(RERUN))])
     return pa.schema(
         [
+            ("case_id", text),
             ("case", pa.struct([(a, text) for a in AXES])),
             ("verdict", text),
             ("reason", text),

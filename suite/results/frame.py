@@ -247,7 +247,12 @@ def with_all_columns(frame):
 
 
 def frame_from_records(
-    records: Iterable[Record], *, run_id: str = "", controls: dict | None = None, machine: str | None = None
+    records: Iterable[Record],
+    *,
+    run_id: str = "",
+    controls: dict | None = None,
+    machine: str | None = None,
+    all_columns: bool = False,
 ):
     """The typed frame of some records (tests, records held in memory).
 
@@ -256,6 +261,8 @@ def frame_from_records(
         run_id: the value of the ``run_id`` column.
         controls: pair -> control members (default :data:`DEFAULT_CONTROLS`).
         machine: the value of the ``machine`` column.
+        all_columns: keep every column, also those missing on every row (the report's frame,
+            :func:`with_all_columns`).
     """
     import pyarrow as pa
 
@@ -263,7 +270,8 @@ def frame_from_records(
 
     tables = list(tables_from_records(records))
     raw = pa.concat_tables(tables) if tables else raw_schema().empty_table()
-    return typed_frame(raw, run_id=run_id, controls=controls, machine=machine)
+    frame = typed_frame(raw, run_id=run_id, controls=controls, machine=machine)
+    return with_all_columns(frame) if all_columns else frame
 
 
 def run_frame(run: RunDir, sink: Any = None):

@@ -74,7 +74,7 @@ class Record:
         data = asdict(self)
         data["case"] = self.case.to_dict()
         data["case_id"] = self.case_id
-        return json.dumps(_finite(data), sort_keys=True)
+        return json.dumps(strict_json(data), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
@@ -92,6 +92,9 @@ class Record:
         if not isinstance(case, dict):
             raise ValueError("field 'case' is missing or not an object")
         kwargs["case"] = Case.from_dict(case)
+        stored = data.get("case_id")
+        if stored is not None and stored != kwargs["case"].case_id:
+            raise ValueError(f"field 'case_id' {stored!r} is not the id of its case ({kwargs['case'].case_id})")
         if not isinstance(kwargs.get("verdict"), str):
             raise ValueError("field 'verdict' is missing or not a string")
         if "schema_version" in kwargs and kwargs["schema_version"] is not None:
@@ -138,12 +141,12 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
 _NULLABLE = {"localisation", "profile"}
 
 
-def _finite(obj: Any) -> Any:
+def strict_json(obj: Any) -> Any:
     """Replace non-finite floats with ``None`` so the line is strict JSON."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: strict_json(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
+        return [strict_json(v) for v in obj]
     return obj

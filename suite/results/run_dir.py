@@ -385,6 +385,28 @@ class RunDir:
                     continue
         return ids
 
+    def records_after(self, offset: int) -> tuple[list[Record], int]:
+        """The records of the complete lines from byte ``offset`` on, and the offset after them.
+
+        For a reader that follows a run while the parent appends (a worker looking up its
+        references): a line still being written is left for the next call; a line that is not
+        a record is skipped silently (the run's own readers warn about it).
+        """
+        found: list[Record] = []
+        if not self.records_path.is_file():
+            return found, offset
+        with open(self.records_path, "rb") as fh:
+            fh.seek(offset)
+            while line := fh.readline():
+                if not line.endswith(b"\n"):
+                    break
+                offset = fh.tell()
+                try:
+                    found.append(parse_record(line.decode("utf-8")))
+                except (ValueError, UnicodeDecodeError):
+                    continue
+        return found, offset
+
     def records(self) -> list[Record]:
         """All parseable records, last one wins when a case appears twice (a retried error)."""
         latest: dict[str, Record] = {}

@@ -33,8 +33,7 @@ def allowed_case_ids(run: RunDir, meta: dict[str, Any] | None = None) -> set[str
     Returns:
         The ids, or None when the run has no readable ``plan.json`` (nothing to check against).
     """
-    from suite.case import Case
-    from suite.run.references import fp64_reference
+    from suite.case import Case, fp64_reference
 
     if not run.plan_path.is_file():
         return None

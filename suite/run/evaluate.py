@@ -25,7 +25,7 @@ from suite.errors import classify_failure
 from suite.measure.calibration import timing_record
 from suite.measure.execution import Prepared, ProcessState, RepeatResult
 from suite.results.record import Record
-from suite.results.run_dir import RunDir, parse_record
+from suite.results.run_dir import RunDir
 from suite.run.comparisons import REFERENCE_UNAVAILABLE, Unavailable, compare_with_references
 from suite.run.options import RunOptions
 from suite.verdicts import DIFFERING, ERROR
@@ -120,18 +120,10 @@ class RunRecords:
 
     def get(self, case: Case) -> Record | None:
         """The record of another case of this run, if it has one already."""
-        if case.case_id not in self._seen and self.run.records_path.is_file():
-            with open(self.run.records_path, "rb") as fh:
-                fh.seek(self._offset)
-                while line := fh.readline():
-                    if not line.endswith(b"\n"):  # a line the parent is still writing
-                        break
-                    self._offset = fh.tell()
-                    try:
-                        rec = parse_record(line.decode("utf-8"))
-                    except (ValueError, UnicodeDecodeError):
-                        continue
-                    self._seen.setdefault(rec.case_id, rec)
+        if case.case_id not in self._seen:
+            found, self._offset = self.run.records_after(self._offset)
+            for rec in found:
+                self._seen.setdefault(rec.case_id, rec)
         return self._seen.get(case.case_id)
 
 

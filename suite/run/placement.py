@@ -30,7 +30,7 @@ def gpu_identity(device: str) -> dict[str, Any]:
         return {"reason": str(exc)}
     if index is None:
         return {"simulated": True}
-    from suite.machine.telemetry import NvmlUnavailable, load_nvml, nvml_handle_for_bus_id, tf_gpu_pci_bus_id
+    from suite.machine.nvml import NvmlUnavailable, load_nvml, nvml_handle_for_bus_id, tf_gpu_pci_bus_id
 
     out: dict[str, Any] = {"tf_device": f"/GPU:{index}", "pci_bus_id": None, "uuid": None, "name": None}
     try:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.axes import PINNED_GPU_ENV, SIMULATED_GPUS_ENV
-from suite.errors import UsageError
+from suite.errors import UsageError, one_line
 from suite.machine.provenance import NUMERICS_ENV_VARS
 from suite.results.run_dir import RunDir
 from suite.run.dispatch import Events
@@ -96,7 +96,7 @@ class RayWorker:
                         self._code = int(msg.get("code", 1))
                     self._events.put((self, msg))
         except Exception as exc:  # the node died, the task was killed or cancelled
-            self._lost = _one_line(exc)
+            self._lost = one_line(exc)
         finally:
             # released while Ray is connected (a generator freed after ray.shutdown complains)
             self._generator = None
@@ -139,11 +139,6 @@ def _keep_signal_handlers() -> Iterator[None]:
                 signal.signal(sig, handler)
 
 
-def _one_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
-
-
 class RayExecutor:
     """Units as Ray tasks (see the module docstring)."""
 
@@ -162,7 +157,7 @@ class RayExecutor:
                 ray.init(address=self.address, logging_level="WARNING", log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise UsageError(
-                f"cannot connect to the Ray cluster at {self.address or 'auto'}: {_one_line(exc)}"
+                f"cannot connect to the Ray cluster at {self.address or 'auto'}: {one_line(exc)}"
             ) from None
         from suite.run.ray_task import probe_node, run_unit
 
@@ -241,9 +236,9 @@ class RayExecutor:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, UsageError):
                 raise UsageError(f"on the Ray cluster: {cause}") from None
-            raise UsageError(f"the probe failed on the Ray cluster: {_one_line(exc)}") from None
+            raise UsageError(f"the probe failed on the Ray cluster: {one_line(exc)}") from None
         except self._ray.exceptions.RayError as exc:
-            raise UsageError(f"the probe failed on the Ray cluster: {_one_line(exc)}") from None
+            raise UsageError(f"the probe failed on the Ray cluster: {one_line(exc)}") from None
         return {**info, "gpus": 1 if on_gpu else 0, "cluster": self.describe()}
 
     def units(self, plans: list[JobPlan]) -> list[Unit]:

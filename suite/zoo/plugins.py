@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from suite.errors import UsageError
+from suite.errors import UsageError, one_line
 from suite.zoo import base
 from suite.zoo.base import Pair, register_pair
 
@@ -38,12 +38,6 @@ def validate_pair(cls: type[Pair]) -> None:
     """
     if getattr(cls, "inputs", None) is Pair.inputs:
         raise UsageError(f"pair {cls.name!r} defines no inputs(hp, seed)")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-    text = " ".join(str(text).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _line_in(path: Path, exc: BaseException) -> int | None:
@@ -187,7 +181,7 @@ def load_file(path: str) -> list[str]:
         elif isinstance(exc, SystemExit):
             what = f"calls sys.exit({exc.code!r})"
         else:
-            what = _one_line(exc)
+            what = one_line(exc)
         raise UsageError(f"{path}{f':{lineno}' if lineno else ''}: {what}") from None
     if not names:
         sys.modules.pop(modname, None)
@@ -230,6 +224,6 @@ def load_entry_points() -> list[str]:
                 names += _load_entry_point(ep)
         except (Exception, ImportExited) as exc:
             _rollback(before)
-            detail = str(exc) if isinstance(exc, UsageError | ImportExited) else _one_line(exc)
+            detail = str(exc) if isinstance(exc, UsageError | ImportExited) else one_line(exc)
             raise UsageError(f"pair plugin {ep.name!r} ({ep.value}): {detail}") from None
     return names
