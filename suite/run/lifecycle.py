@@ -40,7 +40,7 @@ from suite.results.runs import check_results_dir, create_run, open_run_for_writi
 from suite.results.validation import refuse_foreign_records
 from suite.run.dispatch import Dispatcher, Executor
 from suite.run.executors import make_executor
-from suite.run.matrix import JobPlan, expand, plan_jobs, validate
+from suite.run.matrix import JobPlan, Selection, expand, plan_jobs, validate
 from suite.run.options import RunOptions, options_from_meta
 from suite.run.schedule import pending_plans
 from suite.run.shard import parse_shard, plan_digest, shard_cases
@@ -118,17 +118,24 @@ def _load_pairs(options: RunOptions) -> None:
             load_pairs_from(pairs_file.path)
 
 
-def _check_inputs(cases: list[Case], seed: int) -> None:
-    """Check the inputs of every (pair, size) of the plan (:func:`suite.zoo.inputs.check_pair_inputs`).
+def _check_inputs(selection: Selection, seed: int) -> None:
+    """Check the inputs of every pair of the selection at every size it may run
+    (:func:`suite.zoo.inputs.check_pair_inputs`), before the probe starts a process.
+
+    The sizes are those of the devices the selection names (``--devices``), or of the CPU and
+    the GPUs when it names none (the probe has not counted the GPUs yet).
 
     Raises:
         UsageError: one line naming the pair and what is wrong with its inputs.
     """
-    from suite.zoo import get_pair
+    from suite.zoo import get_pair, registered
     from suite.zoo.inputs import check_pair_inputs
 
-    used = dict.fromkeys((c.pair, c.size) for c in cases)
-    check_pair_inputs(((get_pair(pair), size) for pair, size in used), seed)
+    kinds = {"cpu" if d == "cpu" else "gpu" for d in selection.devices or ("cpu", "gpu")}
+    wanted = selection.sizes or tuple(dict.fromkeys(selection.sizes_by_device[k] for k in sorted(kinds)))
+    pairs = [get_pair(name) for name in selection.pairs or tuple(registered())]
+    used = dict.fromkeys((pair.name, pair.size_for(size)) for pair in pairs for size in wanted)
+    check_pair_inputs(((get_pair(name), size) for name, size in used), seed)
 
 
 def _pair_roles(names: list[str]) -> dict[str, dict[str, Any]]:
@@ -159,9 +166,10 @@ def start_run(
     check_environment()
     if run_id is not None:
         check_run_id(run_id)
-    check_results_dir(results_dir)
     _load_pairs(options)
     validate(options.selection)
+    _check_inputs(options.selection, options.seed)  # a bad batch: one line now, not error rows later
+    check_results_dir(results_dir)  # created only for a run that passed every check
     if progress:
         progress.message("probing TensorFlow devices ...")
     info = executor.probe()
@@ -179,7 +187,6 @@ def start_run(
     for key in ("simulated_gpus", "cluster"):
         if key in info:
             extra[key] = info[key]
-    _check_inputs(cases, options.seed)  # a bad batch is one line now, not a row of errors later
     run = create_run(results_dir, run_id)
     run.write_plan([c.to_dict() for c in cases])
     meta = {
