@@ -41,6 +41,7 @@ from suite.run.job import Job
 from suite.run.matrix import JobPlan
 from suite.run.options import RunOptions
 from suite.run.schedule import Unit
+from suite.text import clean_line
 from suite.verdicts import ERROR
 
 #: times the cluster may lose a case's worker before the case becomes an error row; also the
@@ -276,7 +277,8 @@ class Dispatcher:
             "worker": {"unit": state.unit.name, "attempt": state.attempt, **worker},
             "ran_alongside": self._alongside(state.unit.name, record.case_id),
         }
-        flags, notes = list(record.flags), list(record.notes)
+        # the one writer: what a worker says came from user code (names, messages), one clean line each
+        flags, notes = [clean_line(f) for f in record.flags], [clean_line(n) for n in record.notes]
         if is_gpu(record.case.device):
             gpu = (state.placement.get("gpus") or {}).get(record.case.device)
             if gpu is not None:
@@ -287,7 +289,7 @@ class Dispatcher:
                     f"{record.case.device} was simulated on the CPU (PAIRBENCH_SIMULATED_GPUS, a test of "
                     "the scheduling): these numbers are not GPU measurements"
                 )
-        return replace(record, extra=extra, flags=flags, notes=notes)
+        return replace(record, reason=clean_line(record.reason), extra=extra, flags=flags, notes=notes)
 
     def _alongside(self, unit: str, case_id: str) -> list[str]:
         now = time.time()

@@ -25,7 +25,7 @@ from suite.errors import UsageError
 from suite.results.names import LOGS, STATE, TRACEBACKS, is_derived
 from suite.results.record import Record
 from suite.results.run_dir import RunDir, utc_now
-from suite.results.runs import build_run, open_run
+from suite.results.runs import build_run, open_run, resume_command
 from suite.results.validation import refuse_foreign_records
 from suite.run.shard import plan_digest
 
@@ -136,9 +136,9 @@ def check_mergeable(runs: list[RunDir], metas: list[dict[str, Any]], *, partial:
         shown = ", ".join(f"{k}/{count}" for k in missing)
         raise UsageError(f"shard(s) {shown} missing: merge every shard, or pass --partial")
     if unfinished and not partial:
+        stopped = next(run for run in runs if run.run_id == unfinished[0])
         raise UsageError(
-            f"run {unfinished[0]} has not finished: finish it (pairbench run --resume {unfinished[0]}) "
-            "or pass --partial"
+            f"run {unfinished[0]} has not finished: finish it ({resume_command(stopped)}) or pass --partial"
         )
     ordered = [shards[k] for k in sorted(shards)]
     return MergeResult(run=first, sources=ordered, missing_shards=missing, unfinished=unfinished)
