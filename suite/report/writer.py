@@ -182,7 +182,7 @@ def write_report(
     """
     from suite.results.compare_cache import CACHE, CompareColumns
     from suite.results.status import run_state
-    from suite.results.validation import warn_foreign_records
+    from suite.results.validation import planned_cases, warn_foreign_records
 
     written: dict[str, Path] = {}
     groups = parse_group_by(group_by)
@@ -192,8 +192,9 @@ def write_report(
     if compare_columns.written:
         written[CACHE] = run.path / CACHE
     case_ids = set(typed["case_id"].astype(str))
-    notes = [note for note in (warn_foreign_records(run, case_ids, meta),) if note]
-    state = run_state(run, meta, case_ids)
+    plan = planned_cases(run)
+    notes = [note for note in (warn_foreign_records(run, case_ids, meta, plan),) if note]
+    state = run_state(run, meta, case_ids, plan)
     if state.note:
         notes.insert(0, state.note)
     frame = arrange(with_all_columns(typed), group_by=groups, sort=sort)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from suite.errors import UsageError
 from suite.results.run_dir import RunDir
 from suite.results.runs import resume_command
+
+if TYPE_CHECKING:
+    from suite.case import Case
 
 #: what ``run.json`` says while a process runs the run
 LIVE_STATUSES = ("running", "created")
@@ -45,28 +47,28 @@ class RunState:
     note: str
 
 
-def run_state(run: RunDir, meta: dict[str, Any], case_ids: Iterable[str]) -> RunState:
+def run_state(
+    run: RunDir, meta: dict[str, Any], case_ids: Iterable[str], plan: list[Case] | None = None
+) -> RunState:
     """The state of ``run`` given its ``run.json`` and the case ids that have a record.
 
     Args:
         run: the run folder.
         meta: its ``run.json``.
         case_ids: the case ids of its records.
+        plan: its planned cases (read from ``plan.json`` when not given).
     """
-    from suite.case import Case
+    from suite.results.validation import planned_cases
 
     recorded = meta.get("status") if isinstance(meta.get("status"), str) else None
     alive = run.is_locked()
     status = GONE if recorded in LIVE_STATUSES and not alive else recorded
     planned: int | None = None
     missing = 0
-    if run.plan_path.is_file():
-        try:
-            plan = {Case.from_dict(item).case_id for item in run.read_plan()}
-        except (UsageError, ValueError):
-            plan = None
-        if plan is not None:
-            planned, missing = len(plan), len(plan - set(case_ids))
+    plan = planned_cases(run) if plan is None else plan
+    if plan is not None:
+        planned_ids = {case.case_id for case in plan}
+        planned, missing = len(planned_ids), len(planned_ids - set(case_ids))
     parts = []
     if status != recorded:
         parts.append(

@@ -10,10 +10,13 @@ refuse the run (:func:`refuse_foreign_records`), since they would carry the reco
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from suite.errors import UsageError
 from suite.results.run_dir import RunDir
+
+if TYPE_CHECKING:
+    from suite.case import Case
 
 #: foreign case ids named in a message at most
 SHOWN = 3
@@ -23,25 +26,41 @@ class ForeignRecordsWarning(UserWarning):
     """``records.jsonl`` holds records of cases that are not in the run's plan."""
 
 
-def allowed_case_ids(run: RunDir, meta: dict[str, Any] | None = None) -> set[str] | None:
+def planned_cases(run: RunDir) -> list[Case] | None:
+    """The cases of the run's ``plan.json``, or None without a readable plan."""
+    from suite.case import Case
+
+    if not run.plan_path.is_file():
+        return None
+    try:
+        return [Case.from_dict(item) for item in run.read_plan()]
+    except (UsageError, ValueError):
+        return None
+
+
+def allowed_case_ids(
+    run: RunDir, meta: dict[str, Any] | None = None, plan: list[Case] | None = None
+) -> set[str] | None:
     """The case ids a run may hold records of: its plan's and their float64 references'.
 
     Args:
         run: the run folder.
         meta: its ``run.json`` (read when not given), for each pair's reference member.
+        plan: its planned cases (read when not given: :func:`planned_cases`).
 
     Returns:
         The ids, or None when the run has no readable ``plan.json`` (nothing to check against).
     """
-    from suite.case import Case, fp64_reference
+    from suite.case import fp64_reference
 
-    if not run.plan_path.is_file():
+    plan = planned_cases(run) if plan is None else plan
+    if plan is None:
         return None
-    try:
-        plan = [Case.from_dict(item) for item in run.read_plan()]
-        meta = run.read_meta() if meta is None else meta
-    except (UsageError, ValueError):
-        return None
+    if meta is None:
+        try:
+            meta = run.read_meta()
+        except UsageError:
+            meta = {}
     pairs = meta.get("pairs") if isinstance(meta.get("pairs"), dict) else {}
     references: dict[str, set[str]] = {}
     for case in plan:
@@ -56,13 +75,13 @@ def allowed_case_ids(run: RunDir, meta: dict[str, Any] | None = None) -> set[str
 
 
 def foreign_case_ids(
-    run: RunDir, case_ids: Iterable[str], meta: dict[str, Any] | None = None
+    run: RunDir, case_ids: Iterable[str], meta: dict[str, Any] | None = None, plan: list[Case] | None = None
 ) -> list[str]:
     """The case ids among ``case_ids`` that the run's plan does not hold, sorted.
 
     Empty when the run has no plan (a folder made by hand, an API run) or every record fits.
     """
-    allowed = allowed_case_ids(run, meta)
+    allowed = allowed_case_ids(run, meta, plan)
     if allowed is None:
         return []
     return sorted(set(case_ids) - allowed)
@@ -77,11 +96,13 @@ def foreign_message(run: RunDir, foreign: list[str]) -> str:
     )
 
 
-def warn_foreign_records(run: RunDir, case_ids: Iterable[str], meta: dict[str, Any] | None = None) -> str:
+def warn_foreign_records(
+    run: RunDir, case_ids: Iterable[str], meta: dict[str, Any] | None = None, plan: list[Case] | None = None
+) -> str:
     """Warn (:class:`ForeignRecordsWarning`) when records are not the run's; return the message or ""."""
     import warnings
 
-    foreign = foreign_case_ids(run, case_ids, meta)
+    foreign = foreign_case_ids(run, case_ids, meta, plan)
     if not foreign:
         return ""
     message = foreign_message(run, foreign)

@@ -158,7 +158,7 @@ def reap(proc: subprocess.Popen, log: Any = None) -> str:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    note = f"the worker did not exit within {grace:g} s after its output closed: killed (its records are in)"
+    note = f"the worker did not exit within {grace:g} s after its output closed: killed"
     if log is not None:
         with contextlib.suppress(OSError, ValueError):
             log.write(f"pairbench: {note}\n")
