@@ -2,7 +2,7 @@
 """How long post-processing takes on large synthetic runs: load_frame, report, compare (issue 17.5).
 
 Not a test (timings depend on the machine): a script that prints a table. It writes two
-synthetic runs of ``--records`` records each (``tests/fake_runs.py``: realistic records,
+synthetic runs of ``--records`` records each (``tests/helpers/fake_runs.py``: realistic records,
 ~1.5 KB a line, mixed verdicts, ``--pairs`` pairs) into ``--work``, then runs each step in a
 fresh Python process and reports its wall time and peak resident memory:
 
@@ -79,7 +79,7 @@ CHILD = (
 
 def make_runs(work: Path, records: int, pairs: int) -> tuple[Path, Path]:
     """Two synthetic runs (seeds 0 and 1) under ``work``, made once and reused."""
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "helpers"))
     from fake_runs import make_large_run
 
     folder = work / f"r{records}-p{pairs}"

@@ -1,4 +1,4 @@
-"""The vocabulary of the matrix: every axis and its allowed values (see DESIGN.md).
+"""The vocabulary of the matrix: every axis and its allowed values (see the README's *The matrix*).
 
 Names here are the names used in code, on the command line and in tables.
 """

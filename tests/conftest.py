@@ -13,6 +13,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
+#: test-only pair files, for ``--pairs-from`` (``chaos_pairs.py``, ``fault_pairs.py``, ...)
+PAIRS = TESTS / "pairs"
+#: helper modules the tests import by name (``fake_runs``, ``pairtest``, ``browser_client``)
+HELPERS = TESTS / "helpers"
+
+# Test files live in one folder per area of suite/ (tests/run/, tests/zoo/, ...) and import the
+# helpers and the pair files by module name, wherever they are.
+for _folder in (HELPERS, PAIRS):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
 
 def pairbench(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):
@@ -61,7 +71,7 @@ def chaos_run(tmp_path_factory) -> Path:
     proc = pairbench(
         "run",
         "--pairs-from",
-        str(TESTS / "chaos_pairs.py"),
+        str(PAIRS / "chaos_pairs.py"),
         "--pairs",
         "chaos",
         "--sizes",
@@ -86,7 +96,7 @@ def chaos_run(tmp_path_factory) -> Path:
 #: ``unsupported`` on a machine without a GPU, the same way everywhere
 SCALE_PLAN = (
     "--pairs-from",
-    str(TESTS / "fault_pairs.py"),
+    str(PAIRS / "fault_pairs.py"),
     "--pairs",
     "held",
     "--members",
@@ -113,6 +123,18 @@ def scale_baseline(tmp_path_factory) -> tuple[Path, float]:
     proc = pairbench("run", *SCALE_PLAN, "--executor", "serial", "--results-dir", str(results))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return only_run(results), time.monotonic() - t0
+
+
+@pytest.fixture
+def clean_registry():
+    """Built-ins loaded, and whatever a test registers removed afterwards."""
+    from suite.zoo import base, load_builtin_pairs
+
+    load_builtin_pairs()
+    before = dict(base._REGISTRY)
+    yield
+    base._REGISTRY.clear()
+    base._REGISTRY.update(before)
 
 
 def verdicts(run_dir: Path) -> dict[str, str]:

@@ -195,6 +195,15 @@ def latest_session(files: list[Path]) -> list[Path]:
     return [p for p in files if p.parent == newest]
 
 
+def _summed(tables: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame | None:
+    """``count`` and ``total_us`` added up per ``keys`` over the non-empty tables (None: all empty)."""
+    frames = [t for t in tables if not t.empty]
+    if not frames:
+        return None
+    both = pd.concat(frames, ignore_index=True)
+    return both.groupby(keys, as_index=False, sort=False)[["count", "total_us"]].sum()
+
+
 def merge_kernels(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """Add up kernel tables (e.g. one per host) and recompute the shares.
 
@@ -204,12 +213,8 @@ def merge_kernels(tables: list[pd.DataFrame]) -> pd.DataFrame:
     Returns:
         One frame with :data:`KERNEL_COLUMNS`, total time descending.
     """
-    frames = [t for t in tables if not t.empty]
-    if not frames:
-        return _empty(KERNEL_COLUMNS)
-    both = pd.concat(frames, ignore_index=True)
-    summed = both.groupby(["name", "op_name"], as_index=False, sort=False)[["count", "total_us"]].sum()
-    return _finish_kernels(summed)
+    summed = _summed(tables, ["name", "op_name"])
+    return _empty(KERNEL_COLUMNS) if summed is None else _finish_kernels(summed)
 
 
 def merge_host_ops(tables: list[pd.DataFrame]) -> pd.DataFrame:
@@ -221,12 +226,8 @@ def merge_host_ops(tables: list[pd.DataFrame]) -> pd.DataFrame:
     Returns:
         One frame with :data:`HOST_OP_COLUMNS`, total time descending.
     """
-    frames = [t for t in tables if not t.empty]
-    if not frames:
-        return _empty(HOST_OP_COLUMNS)
-    both = pd.concat(frames, ignore_index=True)
-    summed = both.groupby("name", as_index=False, sort=False)[["count", "total_us"]].sum()
-    return _finish_host(summed)
+    summed = _summed(tables, ["name"])
+    return _empty(HOST_OP_COLUMNS) if summed is None else _finish_host(summed)
 
 
 # -- internals -----------------------------------------------------------------------------------

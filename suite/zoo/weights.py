@@ -4,7 +4,8 @@ Variables are matched by key when every key lines up, otherwise by structure
 (:mod:`suite.zoo.align`).
 
 Positional ``get_weights``/``set_weights`` is never used: it follows attribute order in
-subclassed models and silently misassigns (see DESIGN.md).
+subclassed models and silently misassigns across flavors (a subclass lists its weights in
+attribute-assignment order, a Sequential in layer order).
 """
 
 from __future__ import annotations
