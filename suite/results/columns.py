@@ -26,6 +26,7 @@ import numbers
 from collections.abc import Iterator
 from typing import Any
 
+from suite.causes.cause import Cause, causes_text, top_kind
 from suite.machine.gc_control import paused_gc
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
@@ -50,8 +51,20 @@ SOURCES: dict[str, tuple[str, ...]] = {
     **{f"rerun_{m}": ("divergence", "rerun", m) for m in ("runs", "distinct", "max_abs", "max_ulp")},
 }
 #: text columns besides the axes
-TEXT: tuple[str, ...] = ("case_id", "verdict", "reason", "flags", "notes", "first_divergence", "top_kernels")
+TEXT: tuple[str, ...] = (
+    "case_id",
+    "verdict",
+    "reason",
+    "flags",
+    "notes",
+    "causes",
+    "cause_kind",
+    "first_divergence",
+    "top_kernels",
+)
 RAW_COLUMNS: tuple[str, ...] = (*TEXT[:1], *AXES, "tf32", *SOURCES, *TEXT[1:])
+#: fields of a cause (what the Arrow reader reads of ``causes``)
+CAUSE_FIELDS: tuple[str, ...] = tuple(Cause.__dataclass_fields__)
 #: rows per chunk of the line-by-line path
 CHUNK_ROWS = 50_000
 #: bytes per block of the Arrow reader
@@ -149,6 +162,8 @@ def record_values(rec: Record) -> dict[str, Any]:
     row["reason"] = rec.reason or None
     row["flags"] = _joined(rec.flags)
     row["notes"] = _joined(rec.notes)
+    row["causes"] = causes_text(rec.causes)
+    row["cause_kind"] = top_kind(rec.causes)
     row["first_divergence"] = localisation_text(rec.localisation)
     row["top_kernels"] = top_kernels_text(rec.profile)
     return row
@@ -238,6 +253,7 @@ def _arrow_schema() -> Any:
             ),
             ("flags", pa.list_(text)),
             ("notes", pa.list_(text)),
+            ("causes", pa.list_(pa.struct([(name, text) for name in CAUSE_FIELDS]))),
         ]
     )
 
@@ -318,6 +334,9 @@ def _table_from_batch(batch: Any) -> Any:
     for name in ("flags", "notes"):
         joined = pc.binary_join(batch.column(name), "; ")
         out[name] = pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
+    causes = batch.column("causes")
+    out["causes"] = _text_of(causes, causes_text)
+    out["cause_kind"] = _text_of(causes, top_kind)
     out["first_divergence"] = _text_of(batch.column("localisation"), localisation_text)
     out["top_kernels"] = _text_of(batch.column("profile"), top_kernels_text)
     return pa.table(out, schema=raw_schema())

@@ -87,6 +87,16 @@ COLUMNS: tuple[Column, ...] = (
         "flags",
     ),
     Column("notes", "string", "sentences to show next to the verdict, `; `-joined", "notes"),
+    Column(
+        "causes",
+        "string",
+        "why the numbers differ, most explanatory first, each with both values "
+        "(member vs reference), ` | `-joined (docs/causes.md)",
+        "causes",
+    ),
+    Column(
+        "cause_kind", "string", "the kind of the top cause (docs/causes.md), e.g. configuration", "cause_kind"
+    ),
     Column("tf32", "boolean", "TF32 matmuls actually enabled in the worker", "tf32"),
     Column("batch", "Int64", "samples per step", "batch"),
     Column("repeats", "Int64", "timed repeats (samples)", "repeats"),

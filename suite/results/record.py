@@ -8,6 +8,10 @@ Schema history (``SCHEMA_VERSION``):
   1: first version.
   2: ``flags`` (machine-readable tags such as ``non-finite``) and ``notes`` (sentences that
      must be shown wherever the verdict is shown); verdict ``incomparable``.
+  3: ``causes``: why a case's numbers differ, ranked (``kind``, ``where``, ``attribute``,
+     ``member``, ``reference``, ``evidence``, ``confidence``, ``affects``; see
+     ``suite/causes/cause.py`` and docs/causes.md); the reason starts with the top cause. A
+     record without it (versions 1, 2) loads with no causes.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 from suite.case import Case
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class Record:
         flags: machine-readable tags that qualify the verdict (e.g. ``non-finite``,
             ``reference-unavailable``); see ``docs/divergence.md``.
         notes: sentences that must be shown next to the verdict (terminal, report, summary).
+        causes: why the numbers differ, most explanatory first: one dict per
+            :class:`suite.causes.Cause` (empty for ``identical`` and for failures).
     """
 
     case: Case
@@ -62,6 +68,7 @@ class Record:
     extra: dict[str, Any] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    causes: list[dict[str, Any]] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -136,6 +143,7 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "extra": dict,
     "flags": list,
     "notes": list,
+    "causes": list,
     "schema_version": int,
 }
 _NULLABLE = {"localisation", "profile"}

@@ -41,7 +41,7 @@ from suite.run.job import Job
 from suite.run.matrix import JobPlan
 from suite.run.options import RunOptions
 from suite.run.schedule import Unit
-from suite.text import clean_line
+from suite.text import clean_data, clean_line
 from suite.verdicts import ERROR
 
 #: times the cluster may lose a case's worker before the case becomes an error row; also the
@@ -289,7 +289,8 @@ class Dispatcher:
                     f"{record.case.device} was simulated on the CPU (PAIRBENCH_SIMULATED_GPUS, a test of "
                     "the scheduling): these numbers are not GPU measurements"
                 )
-        return replace(record, reason=clean_line(record.reason), extra=extra, flags=flags, notes=notes)
+        reason, causes = clean_line(record.reason), clean_data(record.causes)
+        return replace(record, reason=reason, extra=extra, flags=flags, notes=notes, causes=causes)
 
     def _alongside(self, unit: str, case_id: str) -> list[str]:
         now = time.time()
