@@ -67,13 +67,6 @@ DERIVED: frozenset[str] = frozenset({*REPORT_FILES, PLOTS, COMPARE_JSON, CACHE})
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}$")
 
 
-#: a pair or member name: letters, digits, ``_`` and ``-``, a letter or digit first, at most
-#: :data:`MAX_NAME` characters (a case id joins a pair and a member name with the other axes and
-#: names files in the run folder, so both must be one plain, short file-name component)
-MAX_NAME = 64
-_ZOO_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_NAME - 1}}}")
-
-
 def is_derived(name: str) -> bool:
     """Whether a top-level entry of a run folder is derived (see :data:`DERIVED`)."""
     return name in DERIVED or name.startswith(NIGHTLY_SUMMARY)
@@ -102,27 +95,6 @@ def safe_component(name: str, what: str = "name") -> str:
     if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
         raise UsageError(f"{what} {name!r} cannot be used as a file name in the run folder")
     return name
-
-
-def check_name(name: object, what: str = "name") -> str:
-    """Return ``name`` if it can name a pair or a member, else raise a one-line :class:`UsageError`.
-
-    The one rule for pair and member names, whoever gives them (``@register_pair``,
-    ``register_models``, ``check_models``): letters, digits, ``_`` and ``-``, starting with a
-    letter or digit, 1 to :data:`MAX_NAME` characters. So no path separator, ``..``, newline,
-    escape sequence or HTML can reach a file name, a terminal or a report through a name.
-
-    Args:
-        name: the name.
-        what: what it names, for the message (``"pair name"``, ``"member name"``).
-    """
-    if isinstance(name, str) and _ZOO_NAME.fullmatch(name):
-        return name
-    shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:77]}..."
-    raise UsageError(
-        f"{what} {shown} must be letters, digits, '_' or '-' (1 to {MAX_NAME} characters, a letter "
-        "or digit first: it names files in the run folder)"
-    )
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -27,9 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from suite.axes import MEMBERS, SIZES
+from suite.axes import MEMBERS, SIZES, check_name
 from suite.errors import UsageError
-from suite.results.names import check_name
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from suite.axes import MAX_NAME, check_name
 from suite.errors import UsageError
-from suite.results.names import MAX_NAME, check_name
 from suite.zoo.base import Batch, Pair, register_pair
 from suite.zoo.inputs import check_batch
 from suite.zoo.loss import AUTO

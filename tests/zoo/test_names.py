@@ -1,7 +1,7 @@
 """One name rule for pairs and members, whoever gives them (issue 27).
 
 ``@register_pair`` (the pair's name, its members, its controls), ``register_models`` and
-``check_models`` all go through :func:`suite.results.names.check_name`: a name that could leave
+``check_models`` all go through :func:`suite.axes.check_name`: a name that could leave
 the run folder, break a report or a terminal, or not fit a file name is refused in one line.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from suite.axes import MAX_NAME, check_name
 from suite.errors import UsageError
-from suite.results.names import MAX_NAME, check_name
 from suite.zoo import Pair, register_pair
 from suite.zoo.base import _REGISTRY
 from suite.zoo.models import member_names, models_pair
