@@ -290,7 +290,7 @@ def prepare_case(case: Case, *, seed: int = 0, steps: int | None = None) -> Prep
     pair = get_pair(case.pair)
     hp = pair.hparams(case.size)
     batch = pair.inputs(hp, seed)
-    check_batch(pair.name, batch)  # the run checked it before it started; so does every path to here
+    check_batch(pair.name, batch, labels_per_row=pair.labels_per_row)  # as the run did before it started
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
     with _device(case):
         x = as_inputs(batch.x, compute_dtype)

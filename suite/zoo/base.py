@@ -69,6 +69,10 @@ class Pair:
     learning_rate: ClassVar[float] = 0.01
     #: number of optimizer steps per ``train_step``/``fit`` repeat
     train_steps: ClassVar[int] = 3
+    #: ``y`` has one row per row of ``x`` (checked before a run starts); False for a model whose
+    #: outputs have another number of rows than its inputs (it pools rows): ``y`` then matches
+    #: the outputs, which pairbench cannot know before it builds a member (no ``fit`` then)
+    labels_per_row: ClassVar[bool] = True
 
     def members(self) -> tuple[str, ...]:
         """Member names this pair defines, reference first."""

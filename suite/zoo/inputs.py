@@ -2,7 +2,8 @@
 
 A pair's ``inputs(hp, seed)`` (or the ``x``/``y`` given to ``register_models``) must be a batch
 every member can train on: ``x`` numbers (not strings or Python objects), at least one row, and
-``y``, when given, numbers with as many rows as ``x``. :func:`check_batch` says what is wrong in
+``y``, when given, numbers with as many rows as ``x`` (unless the pair says its model pools
+rows: :attr:`~suite.zoo.base.Pair.labels_per_row`). :func:`check_batch` says what is wrong in
 one line naming the pair; the run checks every (pair, size) of its plan with
 :func:`check_pair_inputs` before it creates the run folder or starts a worker, so a bad input is
 exit code 2 and not a row of errors (or ``identical`` on an empty batch).
@@ -62,13 +63,14 @@ def _rows(name: str, array: Any, pair: str) -> int:
     return int(array.shape[0])
 
 
-def check_batch(pair: str, batch: Any, *, what: str = "inputs()") -> None:
+def check_batch(pair: str, batch: Any, *, what: str = "inputs()", labels_per_row: bool = True) -> None:
     """Check one batch of a pair's inputs (see the module docstring).
 
     Args:
         pair: the pair's name (for the message).
         batch: what the pair's inputs gave: a :class:`~suite.zoo.base.Batch`.
         what: where the batch came from (for the message), e.g. ``"inputs(size 'tiny')"``.
+        labels_per_row: ``y`` must have as many rows as ``x`` (:attr:`Pair.labels_per_row`).
 
     Raises:
         UsageError: one line naming the pair and the problem, e.g. ``pair 'mine': x has 32 rows
@@ -83,7 +85,7 @@ def check_batch(pair: str, batch: Any, *, what: str = "inputs()") -> None:
     x_rows = _check_part(pair, "x", batch.x)
     if batch.y is not None:
         y_rows = _check_part(pair, "y", batch.y)
-        if y_rows != x_rows:
+        if labels_per_row and y_rows != x_rows:
             raise UsageError(
                 f"pair {pair!r}: x has {x_rows} rows but y has {y_rows} (one label per row of x)"
             )
@@ -120,4 +122,4 @@ def check_pair_inputs(pairs_and_sizes: Iterable[tuple[Pair, str]], seed: int) ->
         except Exception as exc:
             text = " ".join(str(exc).split())[:200]
             raise UsageError(f"pair {pair.name!r}: {where} raised {type(exc).__name__}: {text}") from None
-        check_batch(pair.name, batch, what=where)
+        check_batch(pair.name, batch, what=where, labels_per_row=pair.labels_per_row)

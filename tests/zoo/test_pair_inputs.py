@@ -43,6 +43,8 @@ def test_good_batches_pass():
     check_batch("mine", Batch(np.zeros((2, 3), np.float32), np.array([0, 1])))
     check_batch("mine", Batch({"a": np.zeros((2, 1)), "b": [[1, 2], [3, 4]]}, None))
     check_batch("mine", Batch([np.zeros((2, 3)), np.ones((2, 5), np.int32)], np.zeros((2, 1))))
+    # a model that pools rows says so: its labels match its outputs, not the rows of x
+    check_batch("mine", Batch(np.zeros((8, 3)), np.zeros(4)), labels_per_row=False)
 
 
 PAIR_CLASS = """
