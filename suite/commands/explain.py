@@ -282,23 +282,26 @@ def _print_summary(out: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from suite.text import clean_line
+
     loc = out["localisation"]
     console = Console()
     if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
         console = Console(width=160)
-    flags = f" [{', '.join(out['flags'])}]" if out["flags"] else ""
-    head = f"[bold]{escape(out['case_id'])}[/bold] in run {escape(out['run_id'])}: {out['verdict']}"
+    flags = clean_line(f" [{', '.join(out['flags'])}]" if out["flags"] else "")
+    case, run_id = clean_line(out["case_id"]), clean_line(out["run_id"])
+    head = f"[bold]{escape(case)}[/bold] in run {escape(run_id)}: {escape(clean_line(out['verdict']))}"
     console.print(head + escape(flags), highlight=False)
     if out["reason"]:
-        console.print(f"  {out['reason']}", highlight=False, markup=False)
+        console.print(f"  {clean_line(out['reason'])}", highlight=False, markup=False)
     for note in out["notes"]:
-        console.print(f"  note: {note}", highlight=False, markup=False)
+        console.print(f"  note: {clean_line(note)}", highlight=False, markup=False)
     for line in cause_lines(out["causes"]):
-        console.print(line, highlight=False, markup=False)
+        console.print(clean_line(line), highlight=False, markup=False)
     if out["audit"]:
         console.print(f"structural audit against the reference ({len(out['audit'])} differences):")
         for difference in out["audit"]:
-            console.print(f"  - {difference}", highlight=False, markup=False)
+            console.print(f"  - {clean_line(difference)}", highlight=False, markup=False)
     _print_weight_map(console, out.get("weight_match"), out.get("weight_map"))
     if loc is None:
         console.print("the reference's weights do not fit this member: nothing to localise")

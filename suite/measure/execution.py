@@ -283,12 +283,14 @@ def prepare_case(case: Case, *, seed: int = 0, steps: int | None = None) -> Prep
     import keras
 
     from suite.zoo import get_pair
+    from suite.zoo.inputs import check_batch
     from suite.zoo.prepare import as_inputs, build_members
 
     check_device_supported(case)
     pair = get_pair(case.pair)
     hp = pair.hparams(case.size)
     batch = pair.inputs(hp, seed)
+    check_batch(pair.name, batch, labels_per_row=pair.labels_per_row)  # as the run did before it started
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
     with _device(case):
         x = as_inputs(batch.x, compute_dtype)

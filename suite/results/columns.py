@@ -265,16 +265,21 @@ def stored_case_ids(batch: Any) -> Any:
         batch: an Arrow table or record batch with ``case_id`` and ``case`` columns.
 
     Returns:
-        The ids (a string array), or None when a line lacks its id or axes, or stores an id
-        that is not its case's (such lines are for the line reader, which names them).
+        The ids (a string array), or None when a line lacks its id or axes, has an axis that is
+        not a plain name (:data:`suite.case.UNSAFE_AXIS`: ``../``, a control character), or
+        stores an id that is not its case's (such lines are for the line reader, which names them).
     """
     import pyarrow.compute as pc
+
+    from suite.case import UNSAFE_AXIS
 
     ids, case = batch.column("case_id"), batch.column("case")
     if ids.null_count or case.null_count:
         return None
     parts = [pc.struct_field(case, axis) for axis in AXES]
     if any(p.null_count for p in parts):
+        return None
+    if any(len(p) and pc.any(pc.match_substring_regex(p, UNSAFE_AXIS)).as_py() for p in parts):
         return None
     parts[4] = pc.replace_substring(parts[4], ":", "")  # Case.case_id: gpu:0 -> gpu0, off -> det-off
     parts[6] = pc.binary_join_element_wise("det-", parts[6], "")
@@ -357,8 +362,9 @@ def json_batches(run: RunDir, schema: Any) -> Iterator[Any]:
     (the JSON text is never held whole); fields outside the schema are ignored.
 
     Raises:
-        LineReaderNeeded: the last line is incomplete, or a line does not fit the schema: only
-            the line-by-line reader (:meth:`RunDir.iter_records`) reads such a file exactly.
+        LineReaderNeeded: the last line is incomplete, a line does not fit the schema, or one has
+            a ``schema_version`` this pairbench does not read: only the line-by-line reader
+            (:meth:`RunDir.iter_records`) reads such a file exactly (and names the bad lines).
     """
     import pyarrow as pa
     import pyarrow.json as pj
@@ -371,14 +377,36 @@ def json_batches(run: RunDir, schema: Any) -> Iterator[Any]:
         fh.seek(-1, 2)
         if fh.read(1) != b"\n":  # an incomplete last line: the line reader warns and skips it
             raise LineReaderNeeded
-    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    checked = schema.append(pa.field(_VERSION, pa.int64()))  # read to be checked, then dropped
+    options = pj.ParseOptions(explicit_schema=checked, unexpected_field_behavior="ignore")
     try:
         reader = pj.open_json(
             path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=options
         )
-        yield from reader
+        for batch in reader:
+            if not readable_versions(batch.column(_VERSION)):
+                raise LineReaderNeeded
+            yield batch.drop_columns([_VERSION])
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         raise LineReaderNeeded from None
+
+
+#: the field of a record line that says which schema wrote it (a whole number; absent: the current)
+_VERSION = "schema_version"
+
+
+def readable_versions(versions: Any) -> bool:
+    """Whether every ``schema_version`` of an Arrow column (int64, null when absent) is one this
+    pairbench reads (:func:`suite.results.record.check_schema_version`). A version that is not a
+    whole number never gets here: Arrow refuses to parse it as int64."""
+    import pyarrow.compute as pc
+
+    from suite.results.record import SCHEMA_VERSION
+
+    if versions.null_count == len(versions):
+        return True
+    low, high = pc.min_max(versions).values()
+    return 1 <= low.as_py() and high.as_py() <= SCHEMA_VERSION
 
 
 def read_raw_table(run: RunDir, sink: Any = None) -> Any:

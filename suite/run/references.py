@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 from suite.axes import FLOAT64
-from suite.case import Case
+from suite.case import Case, fp64_reference
 
-
-def fp64_reference(case: Case, reference_member: str) -> Case:
-    """The float64 run of the pair's reference member on CPU, eager, determinism off."""
-    return Case(
-        pair=case.pair,
-        member=reference_member,
-        workload=case.workload,
-        mode="eager",
-        device="cpu",
-        precision=FLOAT64,
-        determinism="off",
-        size=case.size,
-    )
+__all__ = ["fp64_reference", "references_of"]
 
 
 def references_of(case: Case, reference_member: str) -> dict[str, Case]:
