@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PAIRS, ROOT, SCALE_PLAN, only_run, pairbench, verdicts
+from conftest import PAIRS, QUICK_TIMING, ROOT, SCALE_PLAN, only_run, pairbench, verdicts
 
 # Ray resolves "127.0.0.1" to the machine's network address unless it believes clusters are
 # unsupported here (its switch for laptops): set before Ray is imported, so that the test
@@ -40,8 +40,9 @@ pytestmark = pytest.mark.slow
 OBJECT_STORE = 80 * 2**20  # Ray's minimum is 75 MiB
 HELD = ("--pairs-from", str(PAIRS / "fault_pairs.py"), "--pairs", "held", "--members", "sequential,subclass")
 HELD += ("--workloads", "predict", "--modes", "eager", "--devices", "cpu", "--sizes", "tiny", "--no-report")
-N_HELD_ALL = 3  # sequential, subclass, the float64 reference
-N_HELD_DONE = 2  # subclass waits while the hold file exists
+HELD += ("--no-fp64", *QUICK_TIMING)
+N_HELD_ALL = 2  # sequential, subclass
+N_HELD_DONE = 1  # subclass waits while the hold file exists
 
 
 @pytest.fixture(scope="module")
