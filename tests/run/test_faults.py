@@ -176,7 +176,9 @@ def _copy(held_run: tuple[Path, Path], dest: Path) -> tuple[Path, Path]:
     return dest / "results", dest / "results" / "r"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+# SIGHUP goes through the same handler as SIGTERM (suite.errors.stop_on_signals, checked for both
+# in tests/test_errors.py): one real run is enough for the two
+@pytest.mark.parametrize("signum", [signal.SIGTERM])
 def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, signum):
     results = tmp_path / "results"
     proc, run = _start_held_run(tmp_path, results)
@@ -228,6 +230,8 @@ def test_killed_worker_is_an_error_row_quoting_why_and_retry_errors_reruns_it(tm
 
 
 def test_resume_keeps_the_settings_of_run_json_and_refuses_to_change_them(held_run, tmp_path):
+    """A resume refuses other settings, keeps run.json's, and quarantines a torn last line (one
+    resume for both: each is what a resume must keep)."""
     results, run = _copy(held_run, tmp_path)
     _, pairs_file = held_run
     options_before = json.loads((run / "run.json").read_text())["options"]
@@ -235,9 +239,16 @@ def test_resume_keeps_the_settings_of_run_json_and_refuses_to_change_them(held_r
     assert changed.returncode == 2 and "--seed cannot be changed" in changed.stderr
     assert len(changed.stderr.strip().splitlines()) == 1
     before = _lines(run)
+    # and a crash in the middle of a write left a torn last line: the resume quarantines it, and
+    # it never swallows the record written after it
+    with open(run / "records.jsonl", "a") as fh:
+        fh.write('{"case": {"pair": "held", "member": "subcl')
     resumed = _resume(results, run, "--no-report")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     _assert_complete(run, before)
+    quarantined = [json.loads(x) for x in (run / "records.quarantine.jsonl").read_text().splitlines()]
+    assert len(quarantined) == 1 and quarantined[0]["line"] == N_HELD + 1
+    assert quarantined[0]["text"].startswith('{"case"')
     meta = json.loads((run / "run.json").read_text())
     assert meta["options"] == options_before and meta["status"] == "finished"
     assert options_before["seed"] == 7 and options_before["repeats"] == 2
@@ -261,19 +272,6 @@ def test_resume_refuses_a_changed_pairs_file(held_run, tmp_path):
         assert "Traceback" not in proc.stderr
     finally:
         pairs_file.write_text(original)
-
-
-def test_torn_last_line_is_quarantined_and_never_swallows_the_next_record(held_run, tmp_path):
-    results, run = _copy(held_run, tmp_path)
-    before = _lines(run)
-    with open(run / "records.jsonl", "a") as fh:
-        fh.write('{"case": {"pair": "held", "member": "subcl')  # a crash in the middle of a write
-    resumed = _resume(results, run, "--no-report")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    _assert_complete(run, before)
-    quarantined = [json.loads(x) for x in (run / "records.quarantine.jsonl").read_text().splitlines()]
-    assert len(quarantined) == 1 and quarantined[0]["line"] == N_HELD + 1
-    assert quarantined[0]["text"].startswith('{"case"')
 
 
 def test_two_resumes_of_one_run_never_record_a_case_twice(held_run, tmp_path):
