@@ -101,6 +101,8 @@ def check_models(
     seed: int | None = None,
     reference_fp64: bool | None = None,
     localise: bool | None = None,
+    min_sample_s: float | None = None,
+    max_warmup_s: float | None = None,
     name: str = "models",
     results_dir: str | Path | None = None,
     **pair_options: Any,
@@ -126,9 +128,13 @@ def check_models(
         seed: seeds weights, inputs and dropout.
         reference_fp64: also run ``a`` in float64 (``vs_fp64``).
         localise: localise differing cases to a layer and a gradient.
+        min_sample_s: the shortest timed sample (``pairbench run --min-sample-time``).
+        max_warmup_s: the most warm-up per case (``--max-warmup``; 0 in a test that only
+            wants the numbers).
 
-        ``repeats``, ``steps``, ``seed``, ``reference_fp64`` and ``localise`` left at None take
-        ``pairbench run``'s defaults (:class:`suite.run.options.RunOptions`).
+        ``repeats``, ``steps``, ``seed``, ``reference_fp64``, ``localise``, ``min_sample_s`` and
+        ``max_warmup_s`` left at None take ``pairbench run``'s defaults
+        (:class:`suite.run.options.RunOptions`).
         name: the pair's name in the records.
         results_dir: where the run folder goes (None: a temporary folder).
         **pair_options: more of :func:`suite.zoo.models.models_pair` (``reference``,
@@ -136,8 +142,9 @@ def check_models(
 
     Returns:
         A pandas DataFrame, one row per case with every record field flattened with dots
-        (:func:`suite.results.frame.records_frame`: ``verdict``, ``reason``, ``extra.weight_map``,
-        ``divergence.vs_pair.max_abs``...); ``frame.attrs["run_dir"]`` is the run folder.
+        (:func:`suite.results.frame.records_frame`: ``verdict``, ``reason``, ``causes`` (a list
+        of dicts), ``extra.weight_map``, ``divergence.vs_pair.max_abs``...), plus ``cause``: the
+        top cause in words; ``frame.attrs["run_dir"]`` is the run folder.
 
     Raises:
         UsageError: bad models, inputs or options (one line).
@@ -161,7 +168,7 @@ def check_models(
         sizes=("default",),
     )
     given = {"repeats": repeats, "steps": steps, "seed": seed, "localise": localise}
-    given["reference_fp64"] = reference_fp64
+    given.update(reference_fp64=reference_fp64, min_sample_s=min_sample_s, max_warmup_s=max_warmup_s)
     options = RunOptions(selection=selection, **{k: v for k, v in given.items() if v is not None})
     folder = Path(results_dir) if results_dir is not None else Path(tempfile.mkdtemp(prefix="pairbench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -178,5 +185,13 @@ def check_models(
                         run.append(record)
         run.write_meta({**run.read_meta(), "status": "finished"})
     frame = records_frame(run)
+    frame["cause"] = [_top_cause(c) for c in frame.get("causes", [None] * len(frame))]
     frame.attrs["run_dir"] = str(run.path)
     return frame
+
+
+def _top_cause(causes: Any) -> str | None:
+    """The top cause of a record in words (None when it has none)."""
+    from suite.causes.cause import describe
+
+    return describe(causes[0]) if isinstance(causes, list) and causes else None

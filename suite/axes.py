@@ -6,6 +6,7 @@ Names here are the names used in code, on the command line and in tables.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from suite.errors import UsageError
@@ -20,12 +21,55 @@ DETERMINISM: tuple[str, ...] = ("off", "on")
 SIZES: tuple[str, ...] = ("tiny", "default", "large")
 
 
+#: a pair or member name: letters, digits, ``_`` and ``-``, a letter or digit first, at most
+#: :data:`MAX_NAME` characters (a case id joins a pair and a member name with the other axes and
+#: names files in the run folder, so both must be one plain, short file-name component)
+MAX_NAME = 64
+_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_NAME - 1}}}")
+
+
+def check_name(name: object, what: str = "name") -> str:
+    """Return ``name`` if it can name a pair or a member, else raise a one-line :class:`UsageError`.
+
+    The one rule for pair and member names, whoever gives them (``@register_pair``,
+    ``register_models``, ``check_models``): letters, digits, ``_`` and ``-``, starting with a
+    letter or digit, 1 to :data:`MAX_NAME` characters. So no path separator, ``..``, newline,
+    escape sequence or HTML can reach a file name, a terminal or a report through a name.
+
+    Args:
+        name: the name.
+        what: what it names, for the message (``"pair name"``, ``"member name"``).
+    """
+    if isinstance(name, str) and _NAME.fullmatch(name):
+        return name
+    shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:77]}..."
+    raise UsageError(
+        f"{what} {shown} must be letters, digits, '_' or '-' (1 to {MAX_NAME} characters, a letter "
+        "or digit first: it names files in the run folder)"
+    )
+
+
 def parse_list(value: str | None) -> list[str] | None:
     """Split a comma-separated CLI value (``"mlp,cnn"``) into names; ``None``/empty stays ``None``."""
     if value is None:
         return None
     items = [v.strip() for v in value.split(",") if v.strip()]
     return items or None
+
+
+def parse_filter(flag: str, value: str | None) -> list[str] | None:
+    """A comma-separated filter option (``--pairs mlp,cnn``): None when not given ("all").
+
+    Raises:
+        UsageError: the option was given but names nothing (``--pairs ''``, ``--modes ,``): never
+            read as "all".
+    """
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise UsageError(f"{flag} is empty: name at least one value (leave the option out for all)")
+    return items
 
 
 def check_names(axis: str, names: Iterable[str], valid: Sequence[str]) -> list[str]:

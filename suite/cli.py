@@ -94,8 +94,17 @@ def _robust_streams() -> None:
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Show a warning as ``pairbench: warning: ...`` on one line (no source line)."""
-    text = " ".join(str(message).split())
+    from suite.text import clean_line
+
+    text = " ".join(clean_line(message).split())
     (file or sys.stderr).write(f"{PROG}: warning: {text}\n")
+
+
+def _error(message: object) -> None:
+    """``pairbench: error: MESSAGE`` on one line of stderr (user text in it made safe to print)."""
+    from suite.text import clean_line
+
+    sys.stderr.write(f"{PROG}: error: {clean_line(message)}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,16 +141,16 @@ def _main(argv: Sequence[str] | None) -> int:
                         load_pairs_from(path)
             return int(args._module.run(args) or 0)
         except UsageError as exc:
-            sys.stderr.write(f"{PROG}: error: {exc}\n")
+            _error(exc)
             return exc.exit_code
         except CorruptLineWarning as exc:
-            sys.stderr.write(
-                f"{PROG}: error: {exc}; move the line aside, or run `pairbench run --resume RUN` "
-                "to quarantine it and run its case again\n"
+            _error(
+                f"{exc}; move the line aside, or run `pairbench run --resume RUN` "
+                "to quarantine it and run its case again"
             )
             return 2
         except ResultsWriteError as exc:
-            sys.stderr.write(f"{PROG}: error: {exc}\n")
+            _error(exc)
             return 1
         except KeyboardInterrupt:
             sys.stderr.write(f"{PROG}: interrupted\n")

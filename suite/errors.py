@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from suite.text import clean_line, clean_text
 from suite.verdicts import ERROR, INCOMPARABLE, STRUCTURAL_MISMATCH, UNSUPPORTED
 
 
@@ -139,7 +140,6 @@ _DETERMINISM_ERRORS: tuple[tuple[str, str], ...] = (
     ),
 )
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _NODE = re.compile(r"\[Op:(\w+)\]|\{\{node ([^}]+)\}\}")
 
 
@@ -154,7 +154,7 @@ def unsupported_from_error(exc_or_message: BaseException | str) -> str | None:
         of unsorted segment reduction op (node UnsortedSegmentSum)"``), or None when the error
         is not a determinism one.
     """
-    text = _ANSI.sub("", str(exc_or_message))  # Keras wraps messages in terminal bold
+    text = clean_text(exc_or_message)  # Keras wraps messages in terminal bold
     kind = type(exc_or_message).__name__ if isinstance(exc_or_message, BaseException) else ""
     reason = None
     for pattern, template in _DETERMINISM_ERRORS:
@@ -180,9 +180,17 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
     ``unsupported``: the configuration cannot run (device, precision, op determinism has no
     kernel, XLA cannot compile an op: the reason names the op and its node).
     ``structural-mismatch``: weights do not fit. ``incomparable``: weights could be matched
-    in more than one way (no guess is made). Everything else is ``error`` (out of memory is
-    named as such); its reason is the root cause (:func:`root_cause`), not Keras' wrapper.
+    in more than one way (no guess is made). Everything else is ``error``; out of memory (a
+    ``MemoryError``, numpy's "Unable to allocate", TensorFlow's ``ResourceExhaustedError``,
+    anywhere in the exception's chain) starts with "out of memory"; the reason is the root
+    cause (:func:`root_cause`), not Keras' wrapper. The reason comes from user code: it is
+    one line without control characters or escape sequences (:func:`suite.text.clean_line`).
     """
+    verdict, reason = _classify(exc)
+    return verdict, clean_line(reason)
+
+
+def _classify(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, StructuralMismatch):
         return STRUCTURAL_MISMATCH, str(exc)
     if isinstance(exc, AmbiguousAlignment):
@@ -192,16 +200,46 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
     determinism = unsupported_from_error(exc)
     if determinism:
         return UNSUPPORTED, determinism
-    text = _ANSI.sub("", str(exc))
-    name = type(exc).__name__
+    text = clean_text(exc)
     xla = xla_unsupported_ops(text)
     if xla:
         return UNSUPPORTED, f"XLA cannot compile {xla}"
-    if name == "ResourceExhaustedError" or "out of memory" in text.lower() or " OOM " in text:
+    if out_of_memory(exc):
         return ERROR, f"out of memory: {root_cause(exc)}"
     if "XLA" in text and "not compilable" in text.lower():
         return UNSUPPORTED, f"XLA cannot compile: {root_cause(exc)}"
     return ERROR, root_cause(exc)
+
+
+#: messages of an allocation that failed: numpy's, TensorFlow's, CUDA's, the allocator's
+_OOM_TEXT = re.compile(
+    r"out of memory|\bOOM\b|Unable to allocate [\d.]+ \w+ for an array|failed to allocate|"
+    r"CUDA_ERROR_OUT_OF_MEMORY|std::bad_alloc|Cannot allocate memory",
+    flags=re.IGNORECASE,
+)
+_OOM_TYPES = ("MemoryError", "_ArrayMemoryError", "ResourceExhaustedError", "OutOfMemoryError")
+
+
+def mentions_out_of_memory(text: str) -> bool:
+    """Whether a message (a worker's fatal log line) says an allocation failed."""
+    return bool(_OOM_TEXT.search(text)) or any(name in text for name in _OOM_TYPES)
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception, or one in its chain (``__cause__``/``__context__``), is an allocation
+    that failed: a ``MemoryError`` (numpy's ``_ArrayMemoryError`` is one), TensorFlow's
+    ``ResourceExhaustedError``, or a message saying so ("Unable to allocate 64.0 MiB for an
+    array with shape (8388608,)", "OOM when allocating tensor", "out of memory")."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, MemoryError) or type(current).__name__ in _OOM_TYPES:
+            return True
+        if _OOM_TEXT.search(clean_text(current)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 _XLA_UNSUPPORTED = re.compile(r"Detected unsupported operations when trying to compile graph \S+ on (\S+?):")
@@ -289,7 +327,7 @@ def root_cause(exc: BaseException) -> str:
 
 def _cause_line(exc: BaseException) -> str:
     """``Type[ in Layer.call()]: first line of the unwrapped message[ (op Name)]``."""
-    text = _ANSI.sub("", str(exc)).strip()
+    text = clean_text(exc).strip()
     name = type(exc).__name__
     if text.startswith("in user code:"):  # tf.function (autograph): the error is at the end
         raised = list(_AUTOGRAPH_ERROR.finditer(text))

@@ -62,8 +62,9 @@ def assert_models_match(
     """Assert that ``b`` agrees with ``a`` (or ``a`` with itself) in every mode and workload.
 
     Runs :func:`suite.check_models` and fails with one line per case whose verdict is not
-    expected (its verdict and reason: a structural mismatch names the missing biases,
-    activations, untracked variables...).
+    expected (its verdict and reason, which starts with the top cause), then one line per
+    cause with its evidence (``configuration of batch_normalization: epsilon 0.001 vs 1e-05``,
+    ``layer hidden is called twice: its weights are shared``...).
 
     Args:
         a: the reference (a model, a model class or a function building one).
@@ -90,7 +91,13 @@ def assert_models_match(
     frame = check_models(a, b, x, y, modes=modes, workloads=workloads, **options)
     bad = frame[~frame["verdict"].isin(EXPECT[expect])]
     if len(bad):
-        lines = [f"{r.case_id}: {r.verdict}: {r.reason}" for r in bad.itertuples()]
+        from suite.causes.cause import describe
+
+        lines = []
+        for row in bad.to_dict("records"):
+            lines.append(f"{row['case_id']}: {row['verdict']}: {row['reason']}")
+            causes = row.get("causes")
+            lines += [f"    cause: {describe(c)}" for c in (causes if isinstance(causes, list) else [])]
         raise AssertionError(f"{len(bad)} of {len(frame)} cases are not {expect}:\n" + "\n".join(lines))
     return frame
 

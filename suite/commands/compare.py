@@ -9,6 +9,7 @@ from typing import Any
 
 from suite.commands.common import add_results_dir
 from suite.results.runs import open_run
+from suite.text import clean_line
 
 HELP = "compare two runs: speed ratios, divergence changes; --fail-on gives exit code 1 on regressions"
 
@@ -51,6 +52,7 @@ def _significance(delta: Any) -> str:
 def _print_table(comp: Any, show_all: bool, threshold: float | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     if not console.is_terminal:
@@ -79,13 +81,13 @@ def _print_table(comp: Any, show_all: bool, threshold: float | None = None) -> N
         if c.significant and (c.ratio or 0) < 1 and not c.changes:
             style = "green"
         table.add_row(
-            c.case_id,
-            verdict,
+            Text(clean_line(c.case_id)),
+            Text(clean_line(verdict)),
             _ms(c.median_a_s),
             _ms(c.median_b_s),
             c.speed_text,
             sig,
-            "; ".join(ch.text for ch in c.changes) or "—",
+            Text(clean_line("; ".join(ch.text for ch in c.changes) or "—")),
             style=style,
         )
     geo = comp.geomean_ratio
@@ -103,28 +105,43 @@ def _print_table(comp: Any, show_all: bool, threshold: float | None = None) -> N
     if noise:
         console.print(f"[yellow]{noise}[/]", highlight=False)
     for cid in comp.only_a:
-        console.print(f"only in {comp.run_a}: {cid}", highlight=False)
+        console.print(clean_line(f"only in {comp.run_a}: {cid}"), highlight=False, markup=False)
     for cid in comp.only_b:
-        console.print(f"only in {comp.run_b}: {cid}", highlight=False)
+        console.print(clean_line(f"only in {comp.run_b}: {cid}"), highlight=False, markup=False)
 
 
 def run(args: argparse.Namespace) -> int:
     """Compare run b against run a.
 
     Returns:
-        1 when ``--fail-on`` is given and a regression passes it, 0 otherwise.
+        1 when ``--fail-on`` is given and a regression passes it, or the runs have no case in
+        common; 0 otherwise.
 
     Raises:
         UsageError: unknown run, malformed ``--fail-on``, different GPUs/driver or timing settings
-            without ``--force``.
+            without ``--force``, no case in common (without ``--fail-on``).
     """
     from suite.compare.fail_on import parse_fail_on
     from suite.compare.runs import compare_runs
+    from suite.errors import UsageError
+    from suite.results.validation import warn_foreign_records
 
     rule = parse_fail_on(args.fail_on) if args.fail_on is not None else None
     a = open_run(args.run_a, args.results_dir)
     b = open_run(args.run_b, args.results_dir)
     comp = compare_runs(a, b, force=args.force)
+    both = {c.case_id for c in comp.cases}
+    warn_foreign_records(a, both | set(comp.only_a))
+    warn_foreign_records(b, both | set(comp.only_b))
+    if not comp.cases:  # a gate that compared nothing must not pass
+        message = (
+            f"runs {comp.run_a} and {comp.run_b} have no case in common ({len(comp.only_a)} and "
+            f"{len(comp.only_b)} cases): nothing was compared"
+        )
+        if rule is None:
+            raise UsageError(message)
+        sys.stderr.write(f"pairbench: error: {clean_line(message)} (--fail-on fails)\n")
+        return 1
     failures = comp.failures(rule)
     if args.json:
         data = comp.to_dict()
@@ -136,5 +153,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_table(comp, args.all, rule.speed if rule is not None else None)
     for line in failures:
-        sys.stderr.write(f"regression: {line}\n")
+        sys.stderr.write(f"regression: {clean_line(line)}\n")
     return 1 if failures else 0

@@ -250,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
         "flags": list(record.flags),
         "notes": list(record.notes),
         "audit": audit,
+        "causes": list(record.causes),
         "weight_match": record.extra.get("weight_match"),
         "weight_map": record.extra.get("weight_map"),
         "localisation": result if copied else None,
@@ -281,21 +282,26 @@ def _print_summary(out: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from suite.text import clean_line
+
     loc = out["localisation"]
     console = Console()
     if not console.is_terminal:  # piped or logged: do not squeeze the table into 80 columns
         console = Console(width=160)
-    flags = f" [{', '.join(out['flags'])}]" if out["flags"] else ""
-    head = f"[bold]{escape(out['case_id'])}[/bold] in run {escape(out['run_id'])}: {out['verdict']}"
+    flags = clean_line(f" [{', '.join(out['flags'])}]" if out["flags"] else "")
+    case, run_id = clean_line(out["case_id"]), clean_line(out["run_id"])
+    head = f"[bold]{escape(case)}[/bold] in run {escape(run_id)}: {escape(clean_line(out['verdict']))}"
     console.print(head + escape(flags), highlight=False)
     if out["reason"]:
-        console.print(f"  {out['reason']}", highlight=False, markup=False)
+        console.print(f"  {clean_line(out['reason'])}", highlight=False, markup=False)
     for note in out["notes"]:
-        console.print(f"  note: {note}", highlight=False, markup=False)
+        console.print(f"  note: {clean_line(note)}", highlight=False, markup=False)
+    for line in cause_lines(out["causes"]):
+        console.print(clean_line(line), highlight=False, markup=False)
     if out["audit"]:
         console.print(f"structural audit against the reference ({len(out['audit'])} differences):")
         for difference in out["audit"]:
-            console.print(f"  - {difference}", highlight=False, markup=False)
+            console.print(f"  - {clean_line(difference)}", highlight=False, markup=False)
     _print_weight_map(console, out.get("weight_match"), out.get("weight_map"))
     if loc is None:
         console.print("the reference's weights do not fit this member: nothing to localise")
@@ -326,6 +332,24 @@ def _print_summary(out: dict[str, Any]) -> None:
     )
     console.print(table)
     console.print(loc["note"], highlight=False, markup=False)
+
+
+def cause_lines(causes: list[dict[str, Any]]) -> list[str]:
+    """A record's causes for a reader: a heading, then one line per cause, most explanatory
+    first, with its evidence and how sure pairbench is (values read member vs reference)."""
+    from suite.causes.cause import Cause, headline
+
+    if not causes:
+        return []
+    lines = [f"causes ({len(causes)}, member vs reference, most explanatory first):"]
+    for i, data in enumerate(causes, 1):
+        cause = Cause.from_dict(data)
+        lines.append(f"  {i}. [{cause.kind}, {cause.confidence}] {headline(cause)}")
+        if cause.evidence:
+            lines.append(f"       evidence: {cause.evidence}")
+        if cause.affects == "training":
+            lines.append("       acts in training only")
+    return lines
 
 
 def weight_map_lines(method: str | None, mapping: list[list[str]] | None, limit: int = 40) -> list[str]:

@@ -31,11 +31,14 @@ def run(args: argparse.Namespace) -> int:
     """Write the report and publish the asv site; print where they are.
 
     Raises:
-        UsageError: a source that is neither a results folder nor a run, two sources with one
-            machine name, an unknown group key, asv publish failing.
+        UsageError: ``--out`` is a file, a source that is neither a results folder nor a run, two
+            sources with one machine name, an unknown group key, asv publish failing.
     """
+    from suite.errors import UsageError
     from suite.ops.fleet import combine_asv, find_sources, publish_asv, write_fleet_report
 
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a folder: name a folder for the report")
     sources = find_sources(args.sources)
     written = write_fleet_report(sources, args.out, group_by=args.group_by)
     for source in sources:

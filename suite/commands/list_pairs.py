@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from suite.axes import SIZES, check_names, parse_list
+from suite.axes import SIZES, check_names, parse_filter
 
 HELP = "list the registered pairs: members, sizes, batch and parameter counts"
 
@@ -117,7 +117,11 @@ def _members_text(entry: dict[str, Any]) -> str:
 
 
 def _hp_text(hp: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in hp.items() if k != "batch")
+    from rich.markup import escape
+
+    from suite.text import clean_line
+
+    return escape(clean_line(" ".join(f"{k}={v}" for k, v in hp.items() if k != "batch")))
 
 
 def _params_text(params: dict[str, int] | None) -> str:
@@ -130,7 +134,10 @@ def _params_text(params: dict[str, int] | None) -> str:
 def print_table(entries: list[dict[str, Any]], with_params: bool, with_hparams: bool) -> None:
     """Render the pairs as a rich table on stdout (hyper-parameters only if asked)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from suite.text import clean_line
 
     table = Table(
         title="pairbench pairs",
@@ -149,8 +156,8 @@ def print_table(entries: list[dict[str, Any]], with_params: bool, with_hparams: 
     for entry in entries:
         sizes = entry["sizes"]
         members = _members_text(entry)
-        if entry["description"]:
-            members += f"\n[dim]{entry['description']}[/dim]"
+        if entry["description"]:  # a user's pair file wrote it: no markup, no escape sequences
+            members += f"\n[dim]{escape(clean_line(entry['description']))}[/dim]"
         row = [
             entry["name"],
             members,
@@ -170,8 +177,8 @@ def run(args: argparse.Namespace) -> int:
     from suite.zoo import get_pair, registered
 
     names = list(registered())
-    chosen = check_names("pair", parse_list(args.pairs) or names, names)
-    sizes = check_names("size", parse_list(args.sizes) or list(SIZES), SIZES)
+    chosen = check_names("pair", parse_filter("--pairs", args.pairs) or names, names)
+    sizes = check_names("size", parse_filter("--sizes", args.sizes) or list(SIZES), SIZES)
     with_params = not args.no_params
     entries = [describe(get_pair(name), sizes, with_params) for name in chosen]
     if args.json:

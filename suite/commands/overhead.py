@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from suite.axes import MODES, SIZES, check_names, parse_list
+from suite.axes import MODES, SIZES, check_names, parse_filter
 
 HELP = (
     "compare the step times `pairbench run` records with a hand-written loop in its own process, "
@@ -44,9 +44,9 @@ def _check(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
     from suite.errors import UsageError
     from suite.zoo import registered
 
-    pairs = check_names("pair", parse_list(args.pairs) or list(registered()), list(registered()))
-    workloads = check_names("workload", parse_list(args.workloads) or [], WORKLOADS)
-    modes = check_names("mode", parse_list(args.modes) or [], MODES)
+    pairs = check_names("pair", parse_filter("--pairs", args.pairs) or list(registered()), list(registered()))
+    workloads = check_names("workload", parse_filter("--workloads", args.workloads) or [], WORKLOADS)
+    modes = check_names("mode", parse_filter("--modes", args.modes) or [], MODES)
     if not workloads or not modes:
         raise UsageError("--workloads and --modes need at least one value")
     if not 1 <= args.rounds <= 100:

@@ -43,8 +43,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from rich.console import Console
 
-    from suite.report import summarize, write_report
-    from suite.report.table import report_frame
+    from suite.report import write_report
 
     run_dir = open_run(args.run_id, args.results_dir)
     console = Console()
@@ -55,12 +54,8 @@ def run(args: argparse.Namespace) -> int:
         group_by=args.group_by,
         sort=args.sort,
         plots=not args.no_plots,
-        console=None if args.quiet else console,
+        console=console,
+        summary_only=args.quiet,
     )
-    if args.quiet:
-        summary = summarize(report_frame(run_dir))
-        console.print(summary.headline, highlight=False)
-        if summary.highlight:
-            console.print(summary.highlight, highlight=False)
     console.print(f"wrote {', '.join(sorted(written))} in {run_dir.path}", highlight=False)
     return 0

@@ -93,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
     )
     run_dir = outcome.run
     if outcome.status != "finished":
-        sys.stderr.write(f"pairbench: {outcome.message}\n")
+        from suite.text import clean_line
+
+        sys.stderr.write(f"pairbench: {clean_line(outcome.message)}\n")
         return outcome.exit_code
     from suite.report.summary import run_summary_line
 

@@ -17,6 +17,7 @@ from suite.errors import UsageError, one_line
 from suite.results.names import TRACES
 from suite.results.run_dir import RunDir
 from suite.results.runs import open_run
+from suite.text import clean_line, command
 
 HELP = "show a run's profiler traces and the TensorBoard command to open them"
 
@@ -87,10 +88,13 @@ def run(args: argparse.Namespace) -> int:
     for case_id, case_dir in cases.items():
         sessions = _sessions(case_dir)
         console.print(
-            f"  {case_id}  ({len(sessions)} session{'s' if len(sessions) != 1 else ''})", soft_wrap=True
+            f"  {clean_line(case_id)}  ({len(sessions)} session{'s' if len(sessions) != 1 else ''})",
+            soft_wrap=True,
+            markup=False,
         )
     console.print("\nOpen in TensorBoard:")
-    console.print(f"  tensorboard --logdir {logdir} --port {args.port}", soft_wrap=True, markup=False)
+    tensorboard = command("tensorboard", "--logdir", logdir, "--port", str(args.port))
+    console.print(f"  {tensorboard}", soft_wrap=True, markup=False)
     console.print(
         f"then browse to http://localhost:{args.port}/ and open the [bold]Profile[/] tab "
         "(tools: trace_viewer, kernel_stats, op_profile, framework_op_stats); "
@@ -171,7 +175,7 @@ def _print_kernels(console: Any, rd: RunDir, case_id: str, case_dir: Path, top: 
             summary = summarise_trace_dir(case_dir, top=top)
     console.print()
     if summary is not None and summary["error"]:
-        console.print(Text(f"{case_id}: {summary['error']}", style="red"), soft_wrap=True)
+        console.print(Text(clean_line(f"{case_id}: {summary['error']}"), style="red"), soft_wrap=True)
         return
     if rows:
         table = Table(title=f"{case_id}: top device kernels ({source})", title_justify="left")
@@ -189,7 +193,7 @@ def _print_kernels(console: Any, rd: RunDir, case_id: str, case_dir: Path, top: 
         console.print(table)
         for i, r in enumerate(rows, start=1):  # whole names, one per line: never cut, never folded
             op = "" if pd.isna(r["op_name"]) or not str(r["op_name"]) else f"  (op {r['op_name']})"
-            console.print(Text(f"{i:>3}  {r['name']}{op}"), soft_wrap=True)
+            console.print(Text(clean_line(f"{i:>3}  {r['name']}{op}")), soft_wrap=True)
         return
     console.print(Text(f"{case_id}: no device kernels (CPU trace)", style="bold"), soft_wrap=True)
     if summary["host_ops"]:
@@ -199,6 +203,6 @@ def _print_kernels(console: Any, rd: RunDir, case_id: str, case_dir: Path, top: 
             table.add_column(col, justify="right", no_wrap=True)
         for r in summary["host_ops"]:
             table.add_row(
-                Text(str(r["name"])), str(r["count"]), f"{r['total_us']:.1f}", f"{r['mean_us']:.2f}"
+                Text(clean_line(r["name"])), str(r["count"]), f"{r['total_us']:.1f}", f"{r['mean_us']:.2f}"
             )
         console.print(table)

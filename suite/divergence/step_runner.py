@@ -74,12 +74,16 @@ class StepRunner:
 
         keys, variables = list(self.variables), list(self.variables.values())
 
+        from suite.zoo.loss import total_loss
+
         def step(x: Any, y: Any) -> dict[str, Any]:
             self.capture.start()
             with tf.GradientTape() as tape:
                 pred = self.model(x, training=self.training)
                 with tf.name_scope(HARNESS):
                     value = tf.reduce_mean(self.loss(y, _float32(pred)))
+                    if self.training:  # as the training workloads (and fit) minimise it
+                        value, _ = total_loss(self.model, value)
             layers = self.capture.stop()
             grads = tape.gradient(value, variables)
             computed = {k: _as_computed(g) for k, g in zip(keys, grads, strict=True) if g is not None}

@@ -283,12 +283,14 @@ def prepare_case(case: Case, *, seed: int = 0, steps: int | None = None) -> Prep
     import keras
 
     from suite.zoo import get_pair
+    from suite.zoo.inputs import check_batch
     from suite.zoo.prepare import as_inputs, build_members
 
     check_device_supported(case)
     pair = get_pair(case.pair)
     hp = pair.hparams(case.size)
     batch = pair.inputs(hp, seed)
+    check_batch(pair.name, batch, labels_per_row=pair.labels_per_row)  # as the run did before it started
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
     with _device(case):
         x = as_inputs(batch.x, compute_dtype)
@@ -397,10 +399,10 @@ def _model_variables(model: Any) -> list[Any]:
 def _weights_out(model: Any, weight_map: list[list[str]] | None) -> dict[str, np.ndarray]:
     """Every variable's value, named after the reference's variable it took its weights from
     (so that a member and the reference are compared variable by variable)."""
-    from suite.zoo.weights import variables_by_path
+    from suite.zoo.variables import inventory
 
     renamed = dict(map(tuple, weight_map or []))
-    variables = variables_by_path(model)
+    variables = {info.key: info.var for info in inventory(model)}  # untracked tf.Variables too
     return {f"weights/{renamed.get(path, path)}": np.asarray(v.numpy()) for path, v in variables.items()}
 
 
@@ -409,19 +411,26 @@ def _train_step(common: dict[str, Any], pair: Any, steps: int | None, seed: int)
     import keras
     import tensorflow as tf
 
+    from suite.zoo.loss import describe_loss_terms, total_loss
+
     loss_fn = keras.losses.get(common["loss"])
     optimizer = make_optimizer(pair)
     trainable = list(model.trainable_variables)
     optimizer.build(trainable)
     scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    extra = common["extra"]
 
     def train_step():
         with tf.GradientTape() as tape:
             pred = model(x, training=True)
-            loss = tf.reduce_mean(loss_fn(y, tf.cast(pred, tf.float32)))
+            main = tf.reduce_mean(loss_fn(y, tf.cast(pred, tf.float32)))
+            loss, n_extra = total_loss(model, main)  # regularizers and add_loss terms, as fit adds them
             target = optimizer.scale_loss(loss) if scaled else loss
-        grads = tape.gradient(target, trainable)
-        optimizer.apply_gradients(zip(grads, trainable, strict=True))
+        if "loss_terms" not in extra:  # once (when traced, or at the first eager call)
+            extra["loss_terms"] = describe_loss_terms(model, extra.get("loss", str(common["loss"])), n_extra)
+        if trainable:  # a member whose variables Keras does not track trains nothing, as fit would
+            grads = tape.gradient(target, trainable)
+            optimizer.apply_gradients(zip(grads, trainable, strict=True))
         return loss
 
     rng = RngReset(seed)
@@ -448,6 +457,8 @@ def _fit(common: dict[str, Any], pair: Any, steps: int | None, seed: int) -> Pre
     import keras
     import tensorflow as tf
 
+    from suite.zoo.loss import describe_loss_terms
+
     k = steps or pair.train_steps
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=pair.learning_rate),
@@ -462,6 +473,10 @@ def _fit(common: dict[str, Any], pair: Any, steps: int | None, seed: int) -> Pre
 
     def fit_k():
         history = model.fit(dataset, epochs=1, steps_per_epoch=k, verbose=0, shuffle=False)
+        if "loss_terms" not in common["extra"]:  # Keras adds model.losses itself
+            common["extra"]["loss_terms"] = describe_loss_terms(
+                model, common["extra"].get("loss", str(common["loss"])), len(model.losses)
+            )
         return history.history["loss"][-1]
 
     def collect(results: list[Any]) -> dict[str, np.ndarray]:

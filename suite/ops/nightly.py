@@ -42,6 +42,7 @@ from suite.ops.summary import NightlyResult, Step, summary_paragraph, write_summ
 from suite.results.names import ASV_DIR, COMPARE_JSON, DEFAULT_RESULTS_DIR, HTML_DIR, LOCK, NIGHTLY_DIR
 from suite.results.run_dir import RunDir, utc_now
 from suite.results.runs import list_runs
+from suite.text import clean_line
 
 DEFAULT_FAIL_ON = "speed:1.10,divergence:any"
 DEFAULT_KEEP = 14
@@ -194,7 +195,7 @@ def step_matrix(
         return Step("matrix", "failed", f"{type(exc).__name__}: {text}", time.monotonic() - t0), None, {}
     run = outcome.run
     if outcome.status == "interrupted":  # Ctrl-C, SIGTERM, SIGHUP: stop the nightly here
-        sys.stderr.write(f"pairbench: {outcome.message}\n")
+        sys.stderr.write(f"pairbench: {clean_line(outcome.message)}\n")
         raise SystemExit(outcome.exit_code)
     if outcome.status != "finished":
         return Step("matrix", "failed", outcome.message, time.monotonic() - t0), run, outcome.counts

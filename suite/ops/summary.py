@@ -10,6 +10,7 @@ from typing import Any
 from suite.results.atomic import atomic_write, text_writer
 from suite.results.names import LATEST_SUMMARY, NIGHTLY_SUMMARY, REPORT_HTML
 from suite.results.run_dir import RunDir
+from suite.text import clean_line
 from suite.verdicts import ERROR, INCOMPARABLE
 
 #: version of the summary's JSON (``nightly-summary.json``)
@@ -80,7 +81,7 @@ def summary_paragraph(result: NightlyResult) -> str:
         parts.append(f"{step.name} {step.status}: {step.detail.rstrip('.')}.")
     if result.run_dir:
         parts.append(f"Report: {Path(result.run_dir) / REPORT_HTML}.")
-    return " ".join(" ".join(p.split()) for p in parts)
+    return clean_line(" ".join(" ".join(p.split()) for p in parts))  # asv's output, case ids, reasons
 
 
 def write_summary(result: NightlyResult, folder: Path) -> list[Path]:

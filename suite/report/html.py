@@ -14,17 +14,25 @@ in ``<details>``), plots, machine and software. Nothing is wider than a laptop s
 from __future__ import annotations
 
 import base64
+import html
 from collections.abc import Sequence
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from suite.report.overview import MODE_LABELS, Overview, VerdictMatrix, overview
 from suite.report.table import DISPLAY_HEADERS, display_groups, fmt_number
+from suite.text import clean_line
 from suite.verdicts import CONTROL_EXPECTED, LOOKS, NOT_RUN, colour_of
 
 if TYPE_CHECKING:
     from suite.report.summary import Summary
+
+
+def escape(text: Any) -> str:
+    """Text for HTML: control characters and escape sequences dropped (:func:`suite.text.clean_line`),
+    then ``&<>"'`` written as entities."""
+    return html.escape(clean_line(text), quote=True)
+
 
 #: mode -> matrix column label (narrow columns: the matrix and the speed table share the first screen)
 MODE_SHORT = {"eager": "eager", "function": "fn", "xla": "XLA"}

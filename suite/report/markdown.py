@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from suite.report.overview import MODE_LABELS, Overview, VerdictMatrix, overview, speed_text
 from suite.report.table import DISPLAY_HEADERS, display_groups
+from suite.text import clean_line
 from suite.verdicts import LOOKS, marker_of, symbol_of
 
 if TYPE_CHECKING:
@@ -26,15 +27,16 @@ def escape(text: Any) -> str:
     """Make a user-supplied string (pair name, reason, description) plain text in Markdown.
 
     Markdown punctuation is backslash-escaped, HTML is written as entities (so ``<script>``
-    shows as text and never runs), and newlines become spaces (one line per table row).
+    shows as text and never runs), newlines become spaces (one line per table row), and
+    control characters and terminal escape sequences are dropped (:func:`suite.text.clean_line`).
     """
-    out = html.escape(" ".join(str(text).splitlines()), quote=False)
+    out = html.escape(" ".join(clean_line(text).splitlines()), quote=False)
     return _MD_SPECIAL.sub(r"\\\1", out)
 
 
 def code(text: Any) -> str:
     """A code span (case ids): literal text in Markdown; backticks and newlines cannot break it."""
-    return "`" + " ".join(str(text).splitlines()).replace("`", "'") + "`"
+    return "`" + " ".join(clean_line(text).splitlines()).replace("`", "'") + "`"
 
 
 def cell(text: Any) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from suite.axes import MODES
 from suite.report.table import AXES, REFERENCES
+from suite.results.atomic import atomic_write
 from suite.verdicts import DIFFERING, NONDETERMINISTIC
 
 #: colours per reference of the divergence plot
@@ -281,6 +282,9 @@ def write_plots(frame: Any, out_dir: Path) -> tuple[dict[str, Path], list[str]]:
     Returns:
         ``({name: png path}, notes)``; a plot with nothing to draw is left out and
         explained by a note ("rerun_spread: skipped, no case has a rerun spread").
+
+    Raises:
+        ResultsWriteError: ``out_dir`` cannot be written (read-only, disk full): one line.
     """
     out_dir = Path(out_dir)
     paths: dict[str, Path] = {}
@@ -291,8 +295,7 @@ def write_plots(frame: Any, out_dir: Path) -> tuple[dict[str, Path], list[str]]:
         if isinstance(fig, str):
             notes.append(f"{name}: skipped, {fig}")
             continue
-        out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{name}.png"
-        fig.savefig(path, format="png")
+        atomic_write(path, lambda tmp, fig=fig: fig.savefig(tmp, format="png"))  # creates out_dir
         paths[name] = path
     return paths, notes

@@ -5,12 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from suite.report.table import MISSING, as_float
+from suite.text import clean_line, command
 
 
 def _yes_no(value: Any) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     return MISSING if value is None else str(value)
+
+
+def _command(argv: Any) -> str:
+    """The command line of ``run.json``, quoted so that it can be copied into a shell."""
+    if not isinstance(argv, list) or not argv:
+        return MISSING
+    return command(str(a) for a in argv)
 
 
 def provenance_items(meta: dict[str, Any]) -> list[tuple[str, str]]:
@@ -47,10 +55,10 @@ def provenance_items(meta: dict[str, Any]) -> list[tuple[str, str]]:
     nvml = prov.get("nvml") or {}
     env = {k: v for k, v in (prov.get("env") or {}).items() if v not in (None, "")}
     commit = meta.get("git_commit")
-    return [
+    items = [
         ("run", val(meta.get("run_id"), f"({meta['status']})" if meta.get("status") else None)),
         ("started / finished", f"{meta.get('started_at') or MISSING} / {meta.get('finished_at') or MISSING}"),
-        ("command", " ".join(meta.get("argv") or []) or MISSING),
+        ("command", _command(meta.get("argv"))),
         (
             "pairbench",
             val(meta.get("pairbench_version") or prov.get("pairbench"), commit and f"({commit[:12]})"),
@@ -76,3 +84,4 @@ def provenance_items(meta: dict[str, Any]) -> list[tuple[str, str]]:
         ("host", val(prov.get("hostname"), prov.get("platform") and f"({prov['platform']})")),
         ("Python", val(prov.get("python"))),
     ]
+    return [(label, clean_line(value)) for label, value in items]  # run.json is a file: any text

@@ -165,13 +165,16 @@ def _text(value: Any) -> str | None:
 
 
 def finding_text(row: Any) -> str:
-    """What a finding says about one case: spread, reason and notes, localisation, flags, kernels."""
+    """What a finding says about one case: spread, reason (it starts with the top cause) and notes,
+    localisation, flags, kernels."""
     parts = []
     if row.verdict == NONDETERMINISTIC and not is_missing(row.rerun_distinct):
         spread = f"rerun {row.rerun_distinct} distinct of {fmt_number(row.rerun_runs)}"
         if not is_missing(row.rerun_max_abs):
             spread += f" (max abs {fmt_number(row.rerun_max_abs, 2)})"
         parts.append(spread)
+        if _text(getattr(row, "causes", None)):
+            parts.append(f"cause: {row.causes}")
         if _text(row.notes):
             parts.append(str(row.notes))
     elif _text(row.reason) or _text(row.notes):
@@ -220,7 +223,10 @@ def _highlight(verdict: str, rows: Any) -> str:
     elif verdict == STRUCTURAL_MISMATCH:
         detail = f"{first.member}: {first.reason}" if _text(first.reason) else None
     else:
-        detail = _text(first.first_divergence) or _text(first.reason)
+        top = _text(getattr(first, "causes", None))
+        detail = (
+            (top.split(" | ")[0] if top else None) or _text(first.first_divergence) or _text(first.reason)
+        )
     if detail is None:
         return noun
     return f"{noun} ({detail}{' ...' if n > 1 else ''})"

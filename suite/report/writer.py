@@ -30,7 +30,8 @@ MAX_TERMINAL_ROWS = 200
 def write_tables(frame, csv_path: Path, parquet_path: Path) -> None:
     """``table.csv`` and ``table.parquet`` of the typed frame, through Arrow (a million rows in seconds).
 
-    The CSV leaves missing values empty; the Parquet file reads back as the same typed frame.
+    The CSV leaves missing values empty, and its text cells are neutralised against formula
+    injection (:func:`csv_safe`); the Parquet file reads back as the same typed frame.
     """
     import pyarrow as pa
     import pyarrow.csv as pc_csv
@@ -39,7 +40,32 @@ def write_tables(frame, csv_path: Path, parquet_path: Path) -> None:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     plain = pa.table({name: col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
                       for name, col in zip(table.column_names, table.columns, strict=True)})  # fmt: skip
-    atomic_write(csv_path, lambda tmp: pc_csv.write_csv(plain, tmp))
+    atomic_write(csv_path, lambda tmp: pc_csv.write_csv(csv_safe(plain), tmp))
+
+
+#: the first characters :func:`suite.text.csv_cell` neutralises, for Arrow's regular expressions
+_FORMULA_RE2 = r"^[=+\-@\t\r]"
+
+
+def csv_safe(table: Any) -> Any:
+    """``table`` with every text cell a spreadsheet would run as a formula prefixed with ``'``.
+
+    Only text columns change (see :func:`suite.text.csv_cell`): numbers, negative ones
+    included, stay numbers.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, field in enumerate(table.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        column = table.column(i)
+        risky = pc.match_substring_regex(column, _FORMULA_RE2)
+        if table.num_rows and pc.any(risky).as_py():
+            quote, nothing = pa.scalar("'", field.type), pa.scalar("", field.type)
+            quoted = pc.binary_join_element_wise(quote, column, nothing)
+            table = table.set_column(i, field, pc.if_else(risky, quoted, column))
+    return table
 
 
 def capped(frame, max_rows: int):
@@ -128,8 +154,15 @@ def write_report(
     sort: str | None = None,
     plots: bool = True,
     console: Any = None,
+    summary_only: bool = False,
 ) -> dict[str, Path]:
     """Write a run's report files into its folder, and print it when ``console`` is given.
+
+    The terminal report is printed first, so a folder that cannot take the files (read-only,
+    disk full) still shows it before the one-line error. Records of cases the plan does not
+    hold are warned about (:class:`~suite.results.validation.ForeignRecordsWarning`); a run
+    whose process is gone is shown as ``interrupted`` with the planned cases it lacks
+    (:func:`~suite.results.status.run_state`); both are notes of the report too.
 
     Args:
         run: the run folder.
@@ -137,6 +170,7 @@ def write_report(
         sort: sort key (``case``, ``verdict``, ``step``, ``divergence``...).
         plots: write ``plots/*.png`` and embed them in the HTML.
         console: a ``rich.console.Console`` to print the table and summary on; None prints nothing.
+        summary_only: print only the headline, the highlight and the notes (``report --quiet``).
 
     Returns:
         ``{relative path: absolute path}`` of every file written (``report.md``,
@@ -147,23 +181,34 @@ def write_report(
         ResultsWriteError: the run folder cannot be written.
     """
     from suite.results.compare_cache import CACHE, CompareColumns
+    from suite.results.status import run_state
+    from suite.results.validation import planned_cases, warn_foreign_records
 
     written: dict[str, Path] = {}
     groups = parse_group_by(group_by)
+    meta = run.read_meta()
     compare_columns = CompareColumns(run)  # the same parse caches what `compare` reads
     typed = run_frame(run, compare_columns)
     if compare_columns.written:
         written[CACHE] = run.path / CACHE
+    case_ids = set(typed["case_id"].astype(str))
+    plan = planned_cases(run)
+    notes = [note for note in (warn_foreign_records(run, case_ids, meta, plan),) if note]
+    state = run_state(run, meta, case_ids, plan)
+    if state.note:
+        notes.insert(0, state.note)
     frame = arrange(with_all_columns(typed), group_by=groups, sort=sort)
     summary = summarize(frame)
     title = f"pairbench report — run {run.run_id}"
+    if console is not None:
+        _print(console, frame, title, summary, groups, notes, summary_only)
 
     plot_paths: dict[str, Path] = {}
-    notes: list[str] = []
     if plots:
         from suite.report.plots import write_plots
 
-        plot_paths, notes = write_plots(frame, run.path / PLOTS)
+        plot_paths, plot_notes = write_plots(frame, run.path / PLOTS)
+        notes += plot_notes
         for path in plot_paths.values():
             written[f"{PLOTS}/{path.name}"] = path
     else:
@@ -174,14 +219,33 @@ def write_report(
             frame,
             title=title,
             summary=summary,
-            provenance=provenance_items(run.read_meta()),
+            provenance=provenance_items({**meta, "status": state.status} if state.status else meta),
             group_by=groups,
             notes=notes,
             plot_paths=plot_paths,
             typed=typed,
         )
     )
-    if console is not None:
+    return written
+
+
+def _print(
+    console: Any,
+    frame: Any,
+    title: str,
+    summary: Summary,
+    groups: list[str],
+    notes: list[str],
+    summary_only: bool,
+) -> None:
+    """The report on the terminal (see :func:`write_report`)."""
+    from rich.text import Text
+
+    if summary_only:
+        console.print(Text(summary.headline))
+        if summary.highlight:
+            console.print(Text(summary.highlight))
+    else:
         from suite.report.terminal import print_report
 
         print_report(
@@ -192,4 +256,5 @@ def write_report(
             group_by=groups,
             shown=capped(frame, MAX_TERMINAL_ROWS),
         )
-    return written
+    for note in notes:
+        console.print(Text(note, style="yellow"))

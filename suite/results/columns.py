@@ -26,6 +26,7 @@ import numbers
 from collections.abc import Iterator
 from typing import Any
 
+from suite.causes.cause import Cause, causes_text, top_kind
 from suite.machine.gc_control import paused_gc
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
@@ -50,8 +51,20 @@ SOURCES: dict[str, tuple[str, ...]] = {
     **{f"rerun_{m}": ("divergence", "rerun", m) for m in ("runs", "distinct", "max_abs", "max_ulp")},
 }
 #: text columns besides the axes
-TEXT: tuple[str, ...] = ("case_id", "verdict", "reason", "flags", "notes", "first_divergence", "top_kernels")
+TEXT: tuple[str, ...] = (
+    "case_id",
+    "verdict",
+    "reason",
+    "flags",
+    "notes",
+    "causes",
+    "cause_kind",
+    "first_divergence",
+    "top_kernels",
+)
 RAW_COLUMNS: tuple[str, ...] = (*TEXT[:1], *AXES, "tf32", *SOURCES, *TEXT[1:])
+#: fields of a cause (what the Arrow reader reads of ``causes``)
+CAUSE_FIELDS: tuple[str, ...] = tuple(Cause.__dataclass_fields__)
 #: rows per chunk of the line-by-line path
 CHUNK_ROWS = 50_000
 #: bytes per block of the Arrow reader
@@ -149,6 +162,8 @@ def record_values(rec: Record) -> dict[str, Any]:
     row["reason"] = rec.reason or None
     row["flags"] = _joined(rec.flags)
     row["notes"] = _joined(rec.notes)
+    row["causes"] = causes_text(rec.causes)
+    row["cause_kind"] = top_kind(rec.causes)
     row["first_divergence"] = localisation_text(rec.localisation)
     row["top_kernels"] = top_kernels_text(rec.profile)
     return row
@@ -238,6 +253,7 @@ def _arrow_schema() -> Any:
             ),
             ("flags", pa.list_(text)),
             ("notes", pa.list_(text)),
+            ("causes", pa.list_(pa.struct([(name, text) for name in CAUSE_FIELDS]))),
         ]
     )
 
@@ -249,16 +265,21 @@ def stored_case_ids(batch: Any) -> Any:
         batch: an Arrow table or record batch with ``case_id`` and ``case`` columns.
 
     Returns:
-        The ids (a string array), or None when a line lacks its id or axes, or stores an id
-        that is not its case's (such lines are for the line reader, which names them).
+        The ids (a string array), or None when a line lacks its id or axes, has an axis that is
+        not a plain name (:data:`suite.case.UNSAFE_AXIS`: ``../``, a control character), or
+        stores an id that is not its case's (such lines are for the line reader, which names them).
     """
     import pyarrow.compute as pc
+
+    from suite.case import UNSAFE_AXIS
 
     ids, case = batch.column("case_id"), batch.column("case")
     if ids.null_count or case.null_count:
         return None
     parts = [pc.struct_field(case, axis) for axis in AXES]
     if any(p.null_count for p in parts):
+        return None
+    if any(len(p) and pc.any(pc.match_substring_regex(p, UNSAFE_AXIS)).as_py() for p in parts):
         return None
     parts[4] = pc.replace_substring(parts[4], ":", "")  # Case.case_id: gpu:0 -> gpu0, off -> det-off
     parts[6] = pc.binary_join_element_wise("det-", parts[6], "")
@@ -313,6 +334,9 @@ def _table_from_batch(batch: Any) -> Any:
     for name in ("flags", "notes"):
         joined = pc.binary_join(batch.column(name), "; ")
         out[name] = pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
+    causes = batch.column("causes")
+    out["causes"] = _text_of(causes, causes_text)
+    out["cause_kind"] = _text_of(causes, top_kind)
     out["first_divergence"] = _text_of(batch.column("localisation"), localisation_text)
     out["top_kernels"] = _text_of(batch.column("profile"), top_kernels_text)
     return pa.table(out, schema=raw_schema())
@@ -338,8 +362,9 @@ def json_batches(run: RunDir, schema: Any) -> Iterator[Any]:
     (the JSON text is never held whole); fields outside the schema are ignored.
 
     Raises:
-        LineReaderNeeded: the last line is incomplete, or a line does not fit the schema: only
-            the line-by-line reader (:meth:`RunDir.iter_records`) reads such a file exactly.
+        LineReaderNeeded: the last line is incomplete, a line does not fit the schema, or one has
+            a ``schema_version`` this pairbench does not read: only the line-by-line reader
+            (:meth:`RunDir.iter_records`) reads such a file exactly (and names the bad lines).
     """
     import pyarrow as pa
     import pyarrow.json as pj
@@ -352,14 +377,36 @@ def json_batches(run: RunDir, schema: Any) -> Iterator[Any]:
         fh.seek(-1, 2)
         if fh.read(1) != b"\n":  # an incomplete last line: the line reader warns and skips it
             raise LineReaderNeeded
-    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    checked = schema.append(pa.field(_VERSION, pa.int64()))  # read to be checked, then dropped
+    options = pj.ParseOptions(explicit_schema=checked, unexpected_field_behavior="ignore")
     try:
         reader = pj.open_json(
             path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=options
         )
-        yield from reader
+        for batch in reader:
+            if not readable_versions(batch.column(_VERSION)):
+                raise LineReaderNeeded
+            yield batch.drop_columns([_VERSION])
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         raise LineReaderNeeded from None
+
+
+#: the field of a record line that says which schema wrote it (a whole number; absent: the current)
+_VERSION = "schema_version"
+
+
+def readable_versions(versions: Any) -> bool:
+    """Whether every ``schema_version`` of an Arrow column (int64, null when absent) is one this
+    pairbench reads (:func:`suite.results.record.check_schema_version`). A version that is not a
+    whole number never gets here: Arrow refuses to parse it as int64."""
+    import pyarrow.compute as pc
+
+    from suite.results.record import SCHEMA_VERSION
+
+    if versions.null_count == len(versions):
+        return True
+    low, high = pc.min_max(versions).values()
+    return 1 <= low.as_py() and high.as_py() <= SCHEMA_VERSION
 
 
 def read_raw_table(run: RunDir, sink: Any = None) -> Any:

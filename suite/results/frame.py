@@ -87,6 +87,16 @@ COLUMNS: tuple[Column, ...] = (
         "flags",
     ),
     Column("notes", "string", "sentences to show next to the verdict, `; `-joined", "notes"),
+    Column(
+        "causes",
+        "string",
+        "why the numbers differ, most explanatory first, each with both values "
+        "(member vs reference), ` | `-joined (docs/causes.md)",
+        "causes",
+    ),
+    Column(
+        "cause_kind", "string", "the kind of the top cause (docs/causes.md), e.g. configuration", "cause_kind"
+    ),
     Column("tf32", "boolean", "TF32 matmuls actually enabled in the worker", "tf32"),
     Column("batch", "Int64", "samples per step", "batch"),
     Column("repeats", "Int64", "timed repeats (samples)", "repeats"),
@@ -170,6 +180,7 @@ def typed_frame(
     import pandas as pd
 
     controls = controls or {}
+    raw = clean_strings(raw)
     data: dict[str, Any] = {}
     n = raw.num_rows
     for col in COLUMNS:
@@ -198,6 +209,37 @@ def typed_frame(
     frame.insert(frame.columns.get_loc("verdict"), "control", pd.array(is_control, dtype="boolean"))
     keep = [c.name for c in COLUMNS if c.name in IDENTITY or frame[c.name].notna().any()]
     return frame[keep]
+
+
+#: :data:`suite.text.UNSAFE` for Arrow's regular expressions (RE2)
+_UNSAFE_RE2 = r"[\x00-\x1f\x7f-\x9f\x{202a}-\x{202e}\x{2066}-\x{2069}]"
+
+
+def clean_strings(raw: Any) -> Any:
+    """A raw column table whose text holds no control characters or escape sequences.
+
+    Everything a record says came from a file, and its names and reasons from user code: each
+    text value is one line as :func:`suite.text.clean_line` makes it. Arrow finds the values
+    that need it, so a clean million-record run costs one scan per text column.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from suite.text import clean_line
+
+    for i, field in enumerate(raw.schema):
+        if not pa.types.is_string(field.type) or raw.num_rows == 0:
+            continue
+        column = raw.column(i)
+        unsafe = pc.match_substring_regex(column, _UNSAFE_RE2)
+        if not pc.any(unsafe).as_py():
+            continue
+        values = [
+            clean_line(v) if v is not None and bad else v
+            for v, bad in zip(column.to_pylist(), unsafe.to_pylist(), strict=True)
+        ]
+        raw = raw.set_column(i, field, pa.array(values, pa.string()))
+    return raw
 
 
 def with_all_columns(frame):

@@ -8,6 +8,10 @@ Schema history (``SCHEMA_VERSION``):
   1: first version.
   2: ``flags`` (machine-readable tags such as ``non-finite``) and ``notes`` (sentences that
      must be shown wherever the verdict is shown); verdict ``incomparable``.
+  3: ``causes``: why a case's numbers differ, ranked (``kind``, ``where``, ``attribute``,
+     ``member``, ``reference``, ``evidence``, ``confidence``, ``affects``; see
+     ``suite/causes/cause.py`` and docs/causes.md); the reason starts with the top cause. A
+     record without it (versions 1, 2) loads with no causes.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 from suite.case import Case
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class Record:
         flags: machine-readable tags that qualify the verdict (e.g. ``non-finite``,
             ``reference-unavailable``); see ``docs/divergence.md``.
         notes: sentences that must be shown next to the verdict (terminal, report, summary).
+        causes: why the numbers differ, most explanatory first: one dict per
+            :class:`suite.causes.Cause` (empty for ``identical`` and for failures).
     """
 
     case: Case
@@ -62,6 +68,7 @@ class Record:
     extra: dict[str, Any] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    causes: list[dict[str, Any]] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -97,12 +104,31 @@ class Record:
             raise ValueError(f"field 'case_id' {stored!r} is not the id of its case ({kwargs['case'].case_id})")
         if not isinstance(kwargs.get("verdict"), str):
             raise ValueError("field 'verdict' is missing or not a string")
+        if "schema_version" in kwargs and kwargs["schema_version"] is not None:
+            check_schema_version(kwargs["schema_version"])
         for name, kinds in _FIELD_TYPES.items():
             if name in kwargs and kwargs[name] is not None and not isinstance(kwargs[name], kinds):
                 raise ValueError(f"field {name!r} has the wrong type ({type(kwargs[name]).__name__})")
             if name in kwargs and kwargs[name] is None and name not in _NULLABLE:
                 kwargs.pop(name)
         return cls(**kwargs)
+
+
+def check_schema_version(version: Any) -> int:
+    """A record's ``schema_version``, if this pairbench can read it: a whole number from 1 to
+    :data:`SCHEMA_VERSION` (absent or null means the current one).
+
+    Raises:
+        ValueError: not a whole number (``"1"``, ``2.0``, ``true``), or a version this pairbench
+            does not know (a newer writer's record is not read as if it were an older one).
+    """
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"schema_version must be a whole number, not {type(version).__name__} {version!r:.20}")
+    if version > SCHEMA_VERSION:
+        raise ValueError(f"schema_version {version} is newer than this pairbench reads (1 to {SCHEMA_VERSION})")
+    if version < 1:
+        raise ValueError(f"schema_version {version} is not a version (1 to {SCHEMA_VERSION})")
+    return version
 
 
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -117,6 +143,7 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "extra": dict,
     "flags": list,
     "notes": list,
+    "causes": list,
     "schema_version": int,
 }
 _NULLABLE = {"localisation", "profile"}

@@ -297,6 +297,10 @@ class RunDir:
                 not isinstance(item.get(k), str) for k in Case.__dataclass_fields__
             ):
                 raise UsageError(f"{self.plan_path}: entry {i} is not a case object ({item!r:.60})")
+            try:
+                Case.from_dict(item)
+            except ValueError as exc:
+                raise UsageError(f"{self.plan_path}: entry {i}: {exc}") from None
         return plan
 
     # ------------------------------------------------------------------ records.jsonl
@@ -369,6 +373,18 @@ class RunDir:
                     stacklevel=2,
                 )
 
+    def recorded_case_ids(self) -> set[str]:
+        """Case ids of the lines that are records, without a warning for those that are not
+        (checks made before :meth:`repair_records` moves them aside)."""
+        ids = set()
+        for _, line, complete in self._lines():
+            if complete and line.strip():
+                try:
+                    ids.add(parse_record(line).case_id)
+                except ValueError:
+                    continue
+        return ids
+
     def records_after(self, offset: int) -> tuple[list[Record], int]:
         """The records of the complete lines from byte ``offset`` on, and the offset after them.
 
@@ -439,6 +455,26 @@ class RunDir:
         return [f"{RECORDS}:{n}: {why}; moved to {QUARANTINE}" for n, _, why in bad]
 
     # ------------------------------------------------------------------ lock
+    def is_locked(self) -> bool:
+        """Whether a live pairbench process holds the run's lock (runs or resumes it now).
+
+        A run whose ``run.json`` says ``running`` but whose lock is free was killed: its status
+        was never updated. The test takes a shared lock for a moment, never creates a file.
+        """
+        try:
+            fd = os.open(self.path / LOCK, os.O_RDONLY)
+        except OSError:
+            return False  # never locked (or unreadable: nothing to tell)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)  # also releases the shared lock
+        return False
+
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the run's write lock: one process at a time runs or resumes a run.

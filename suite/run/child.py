@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run a job file (or ``--probe``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    die_with_parent()  # the probe too: a parent killed while it probes leaves no process behind
     if argv == ["--probe"]:
         return probe()
-    die_with_parent()
     job = Job.from_json(Path(argv[0]).read_text(encoding="utf-8"))
     channel = Channel()
     from suite.measure.execution import configure_process

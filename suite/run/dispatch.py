@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from suite.axes import is_gpu
 from suite.case import Case
+from suite.errors import mentions_out_of_memory
 from suite.results.atomic import ResultsWriteError
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
@@ -40,6 +41,7 @@ from suite.run.job import Job
 from suite.run.matrix import JobPlan
 from suite.run.options import RunOptions
 from suite.run.schedule import Unit
+from suite.text import clean_data, clean_line
 from suite.verdicts import ERROR
 
 #: times the cluster may lose a case's worker before the case becomes an error row; also the
@@ -251,6 +253,10 @@ class Dispatcher:
             except (KeyError, ValueError):
                 return
             self._record(state, record)
+        elif event == "done":  # everything is sent: a worker that does not exit now is killed soon
+            from suite.run.parent import exit_grace_s
+
+            state.deadline = min(state.deadline, time.monotonic() + exit_grace_s())
         elif event == "fatal":
             raise ResultsWriteError(str(msg.get("reason") or "the worker cannot write the run folder"))
 
@@ -271,7 +277,8 @@ class Dispatcher:
             "worker": {"unit": state.unit.name, "attempt": state.attempt, **worker},
             "ran_alongside": self._alongside(state.unit.name, record.case_id),
         }
-        flags, notes = list(record.flags), list(record.notes)
+        # the one writer: what a worker says came from user code (names, messages), one clean line each
+        flags, notes = [clean_line(f) for f in record.flags], [clean_line(n) for n in record.notes]
         if is_gpu(record.case.device):
             gpu = (state.placement.get("gpus") or {}).get(record.case.device)
             if gpu is not None:
@@ -282,7 +289,8 @@ class Dispatcher:
                     f"{record.case.device} was simulated on the CPU (PAIRBENCH_SIMULATED_GPUS, a test of "
                     "the scheduling): these numbers are not GPU measurements"
                 )
-        return replace(record, extra=extra, flags=flags, notes=notes)
+        reason, causes = clean_line(record.reason), clean_data(record.causes)
+        return replace(record, reason=reason, extra=extra, flags=flags, notes=notes, causes=causes)
 
     def _alongside(self, unit: str, case_id: str) -> list[str]:
         now = time.time()
@@ -349,6 +357,8 @@ class Dispatcher:
         """Error rows for the cases among ``case_ids`` that have no record yet."""
         why = state.handle.fatal_summary() if quote and case_ids else ""
         full = f"{reason}: {why}" if why else reason
+        if why and mentions_out_of_memory(why):
+            full = f"out of memory: {full}"
         try:
             log = self.run_dir.relative(state.handle.log_file)
         except ValueError:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.case import Case
+from suite.causes.cause import Cause, lead
 from suite.errors import classify_failure
 from suite.measure.calibration import timing_record
 from suite.measure.execution import Prepared, ProcessState, RepeatResult
@@ -74,6 +75,8 @@ def failure_record(
     verdict, reason = classify_failure(exc)
     if context and verdict == ERROR:
         reason = f"{context}: {reason}"
+    causes = failure_causes(exc)
+    reason = lead(reason, causes)
     extra: dict[str, Any] = {"finished_at": time.time()}
     if started is not None:
         extra["wall_s"] = time.time() - started
@@ -88,7 +91,21 @@ def failure_record(
         telemetry=telemetry or {},
         extra=extra,
         flags=list(getattr(exc, "flags", [])),
+        causes=[c.to_dict() for c in causes],
     )
+
+
+def failure_causes(exc: BaseException) -> list[Cause]:
+    """The causes of a case that failed: for a member whose weights cannot take the
+    reference's, its structural differences as causes, the real one first (a shared layer
+    before the variables it leaves unmatched); none for other failures."""
+    from suite.causes.cause import rank
+    from suite.causes.structure import structural_causes
+    from suite.errors import StructuralMismatch
+
+    if not isinstance(exc, StructuralMismatch):
+        return []
+    return rank(structural_causes(exc.differences, copied=False))
 
 
 class RunRecords:
@@ -160,7 +177,6 @@ def finish(
     verdict, reason = decide_verdict(
         case.precision,
         divergence,
-        structural=prep.audit or None,
         fp64_baselines=_eager_fp64_baseline(others, case),
         unavailable={u.reference: u.why for u in unavailable if u.requested},
         absent=[u.reference for u in unavailable if not u.requested],
@@ -170,24 +186,94 @@ def finish(
     if note:
         reason = f"{reason}; {note}" if reason else note
     flags, notes = qualifiers(outputs, unavailable)
+    localisation = _localise(options, case, prep, verdict, divergence) if options.localise else None
+    state_numerics = numerics(state, case)
+    started = time.perf_counter()
+    causes, note = explain_causes(options, case, prep, verdict, divergence, localisation, state_numerics)
+    causes_s = time.perf_counter() - started
     record = Record(
         case=case,
         verdict=verdict,
-        reason=reason,
+        reason=lead(reason, causes),
         timing=timing,
         memory={"peak_device_bytes": prep.peak_device_bytes(), **host_memory()},
         divergence=divergence,
-        numerics=numerics(state, case),
+        numerics=state_numerics,
         telemetry=telemetry,
-        extra={"outputs": out_file, "finished_at": time.time(), **prep.extra},
+        extra={"outputs": out_file, "finished_at": time.time(), "causes_s": causes_s, **prep.extra},
         flags=[*prep.flags, *(f for f in flags if f not in prep.flags)],
-        notes=[*prep.notes, *notes],
+        notes=[*prep.notes, *notes, *([note] if note else [])],
+        causes=[c.to_dict() for c in causes],
     )
-    localisation = _localise(options, case, prep, verdict, divergence) if options.localise else None
     profile = _profile(run, case, prep) if options.profile else None
     if localisation is not None or profile is not None:
         record = replace(record, localisation=localisation, profile=profile)
     return record
+
+
+def explain_causes(
+    options: RunOptions,
+    case: Case,
+    prep: Prepared,
+    verdict: str,
+    divergence: dict[str, Any],
+    localisation: dict[str, Any] | None,
+    state_numerics: dict[str, Any],
+) -> tuple[list[Cause], str]:
+    """The causes of a measured case (:mod:`suite.causes.engine`), and a note for what differs
+    but cannot change its numbers. Nothing is traced for an ``identical`` case (its note reads
+    the matched layers' configuration only); the member's comparison with the reference only
+    when ``vs_pair`` is not bitwise equal; each once per member in this process."""
+    from suite.axes import FLOAT64
+    from suite.causes.engine import (
+        EXPLAINED,
+        configuration_findings,
+        dormant_note,
+        member_findings,
+        random_layers,
+        record_causes,
+    )
+    from suite.verdicts import DIVERGED, IDENTICAL
+    from suite.zoo import analysis_cache, get_pair
+
+    pair = get_pair(case.pair)
+    key = analysis_cache.cache_key(pair, case.member, case.size, options.seed, case.precision == FLOAT64)
+    if verdict == IDENTICAL and divergence.get("vs_pair") and prep.reference_model is not prep.model:
+        found = configuration_findings(
+            prep.reference_model, prep.model, prep.extra.get("weight_map"), cache_key=key
+        )
+        return [], dormant_note([c for c in found if not c.applies_to(case.workload)], case.workload)
+    if verdict not in EXPLAINED:
+        return [], ""
+    findings = None
+    vs_pair = divergence.get("vs_pair")
+    if vs_pair and not vs_pair.get("bitwise_equal") and prep.reference_model is not prep.model:
+        findings = member_findings(
+            prep.reference_model,
+            prep.model,
+            prep.x,
+            prep.extra.get("weight_map"),
+            prep.audit,
+            loss=str(prep.extra.get("loss", "")),
+            cache_key=key,
+        )
+    randomised = list(prep.rng_layers)
+    eager = divergence.get("vs_eager")
+    if case.workload != "predict" and case.mode == "xla" and verdict == DIVERGED and eager:
+        # random draws that differ under XLA: which layers of the training pass draw them
+        randomised = random_layers(prep.model, prep.x, training=True, cache_key=key)
+    causes, dormant = record_causes(
+        workload=case.workload,
+        mode=case.mode,
+        precision=case.precision,
+        verdict=verdict,
+        divergence=divergence,
+        localisation=localisation,
+        numerics=state_numerics,
+        findings=findings,
+        random=randomised,
+    )
+    return causes, dormant_note(dormant, case.workload)
 
 
 def qualifiers(outputs: dict[str, Any], unavailable: list[Unavailable]) -> tuple[list[str], list[str]]:

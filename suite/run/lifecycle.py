@@ -36,10 +36,11 @@ from suite.results.atomic import ResultsWriteError
 from suite.results.names import DEFAULT_RESULTS_DIR, check_run_id
 from suite.results.record import Record
 from suite.results.run_dir import RunDir, utc_now
-from suite.results.runs import check_results_dir, create_run, open_run_for_writing
+from suite.results.runs import check_results_dir, create_run, open_run_for_writing, resume_command
+from suite.results.validation import refuse_foreign_records
 from suite.run.dispatch import Dispatcher, Executor
 from suite.run.executors import make_executor
-from suite.run.matrix import expand, plan_jobs, validate
+from suite.run.matrix import JobPlan, Selection, expand, plan_jobs, validate
 from suite.run.options import RunOptions, options_from_meta
 from suite.run.schedule import pending_plans
 from suite.run.shard import parse_shard, plan_digest, shard_cases
@@ -117,6 +118,26 @@ def _load_pairs(options: RunOptions) -> None:
             load_pairs_from(pairs_file.path)
 
 
+def _check_inputs(selection: Selection, seed: int) -> None:
+    """Check the inputs of every pair of the selection at every size it may run
+    (:func:`suite.zoo.inputs.check_pair_inputs`), before the probe starts a process.
+
+    The sizes are those of the devices the selection names (``--devices``), or of the CPU and
+    the GPUs when it names none (the probe has not counted the GPUs yet).
+
+    Raises:
+        UsageError: one line naming the pair and what is wrong with its inputs.
+    """
+    from suite.zoo import get_pair, registered
+    from suite.zoo.inputs import check_pair_inputs
+
+    kinds = {"cpu" if d == "cpu" else "gpu" for d in selection.devices or ("cpu", "gpu")}
+    wanted = selection.sizes or tuple(dict.fromkeys(selection.sizes_by_device[k] for k in sorted(kinds)))
+    pairs = [get_pair(name) for name in selection.pairs or tuple(registered())]
+    used = dict.fromkeys((pair.name, pair.size_for(size)) for pair in pairs for size in wanted)
+    check_pair_inputs(((get_pair(name), size) for name, size in used), seed)
+
+
 def _pair_roles(names: list[str]) -> dict[str, dict[str, Any]]:
     """Each pair's reference and controls, for reports (which never import the zoo's models)."""
     from suite.zoo import get_pair
@@ -145,9 +166,10 @@ def start_run(
     check_environment()
     if run_id is not None:
         check_run_id(run_id)
-    check_results_dir(results_dir)
     _load_pairs(options)
     validate(options.selection)
+    _check_inputs(options.selection, options.seed)  # a bad batch: one line now, not error rows later
+    check_results_dir(results_dir)  # created only for a run that passed every check
     if progress:
         progress.message("probing TensorFlow devices ...")
     info = executor.probe()
@@ -301,8 +323,12 @@ def _invocation(
     progress: Progress,
     argv: list[str] | None,
 ) -> RunOutcome:
-    """Record this invocation, run the cases without a record, record how it ended."""
+    """Check the plan and the records, record this invocation, run the cases without a record,
+    record how it ended. A refusal (unknown pair or member, records of another run) comes before
+    anything is written: ``run.json`` stays as it was."""
     cases = [Case.from_dict(c) for c in run.read_plan()]
+    plans = _checked_plans(cases, options)
+    refuse_foreign_records(run, run.recorded_case_ids(), meta)
     try:
         repaired = run.repair_records()
         for line in repaired:
@@ -328,15 +354,41 @@ def _invocation(
             + (" + float64 references" if options.reference_fp64 else "")
             + f" -> {run.path}"
         )
-        outcome = _run_cases(run, cases, options, progress, retry_errors, executor)
+        try:
+            outcome = _run_cases(run, cases, plans, options, progress, retry_errors, executor)
+        except UsageError as exc:  # the executor refused after the start was recorded: say so
+            _finish_meta(run, RunOutcome(run=run, status="failed", exit_code=2, message=str(exc)))
+            raise
         outcome.repaired = repaired
     _finish_meta(run, outcome)
     return outcome
 
 
+def _checked_plans(cases: list[Case], options: RunOptions) -> list[JobPlan]:
+    """The worker jobs of a plan whose every pair and member is registered.
+
+    Raises:
+        UsageError: the plan names a pair or a member no loaded pair file defines (a pair file
+            changed or was not given), before anything of the run is written.
+    """
+    from suite.zoo import get_pair
+
+    members: dict[str, tuple[str, ...]] = {}
+    for case in cases:
+        if case.pair not in members:
+            members[case.pair] = get_pair(case.pair).members()
+        if case.member not in members[case.pair]:
+            raise UsageError(
+                f"the plan has member {case.member!r} of pair {case.pair!r}, which defines "
+                f"{', '.join(members[case.pair])}: was its pair file changed?"
+            )
+    return plan_jobs(cases, with_fp64=options.reference_fp64)
+
+
 def _run_cases(
     run: RunDir,
     cases: list[Case],
+    plans: list[JobPlan],
     options: RunOptions,
     progress: Progress,
     retry_errors: bool,
@@ -344,7 +396,6 @@ def _run_cases(
 ) -> RunOutcome:
     records = run.records()
     done = {r.case_id for r in records if not (retry_errors and r.verdict == ERROR)}
-    plans = plan_jobs(cases, with_fp64=options.reference_fp64)
     matrix_ids = {c.case_id for c in cases}
     all_ids = {c.case_id for p in plans for c in p.cases}
     progress.begin(total=len(all_ids), done=len(done & all_ids))
@@ -386,10 +437,7 @@ def _run_cases(
 
 
 def _continue_hint(run: RunDir) -> str:
-    return (
-        f"finished cases are in {run.records_path}; continue with: "
-        f"pairbench run --resume {run.run_id} --results-dir {run.path.parent}"
-    )
+    return f"finished cases are in {run.records_path}; continue with: {resume_command(run)}"
 
 
 def _finish_meta(run: RunDir, outcome: RunOutcome) -> None:

@@ -86,6 +86,10 @@ def validate(selection: Selection) -> Selection:
     """
     from suite.zoo import registered
 
+    for axis in ("pairs", "members", "workloads", "modes", "devices", "precisions", "determinism", "sizes"):
+        value = getattr(selection, axis)
+        if value is not None and not value:  # None is "all"; an empty list would run nothing
+            raise UsageError(f"{axis} is empty: name at least one value (or leave it out for all)")
     reg = registered()
     if selection.pairs:
         check_names("pair", selection.pairs, list(reg))

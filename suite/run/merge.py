@@ -22,11 +22,11 @@ from typing import Any
 from suite import __version__
 from suite.case import Case
 from suite.errors import UsageError
-from suite.results.atomic import ResultsWriteError
 from suite.results.names import LOGS, STATE, TRACEBACKS, is_derived
 from suite.results.record import Record
 from suite.results.run_dir import RunDir, utc_now
-from suite.results.runs import create_run, open_run
+from suite.results.runs import build_run, open_run, resume_command
+from suite.results.validation import refuse_foreign_records
 from suite.run.shard import plan_digest
 
 #: provenance entries that must be equal in every shard (the machine may differ, not the software)
@@ -136,9 +136,9 @@ def check_mergeable(runs: list[RunDir], metas: list[dict[str, Any]], *, partial:
         shown = ", ".join(f"{k}/{count}" for k in missing)
         raise UsageError(f"shard(s) {shown} missing: merge every shard, or pass --partial")
     if unfinished and not partial:
+        stopped = next(run for run in runs if run.run_id == unfinished[0])
         raise UsageError(
-            f"run {unfinished[0]} has not finished: finish it (pairbench run --resume {unfinished[0]}) "
-            "or pass --partial"
+            f"run {unfinished[0]} has not finished: finish it ({resume_command(stopped)}) or pass --partial"
         )
     ordered = [shards[k] for k in sorted(shards)]
     return MergeResult(run=first, sources=ordered, missing_shards=missing, unfinished=unfinished)
@@ -185,6 +185,70 @@ def _with_moved_log(record: Record, moved: dict[str, str]) -> Record:
     return record
 
 
+def _merged_meta(
+    run_id: str,
+    result: MergeResult,
+    by_id: dict[str, dict[str, Any]],
+    plan: list[dict[str, Any]],
+    argv: list[str] | None,
+) -> dict[str, Any]:
+    """``run.json`` of the merged run: the first shard's, with where each part came from."""
+    first = by_id[result.sources[0].run_id]
+    options = dict(first.get("options") or {})
+    options["shard"] = None
+    machines = sorted({str(by_id[r.run_id].get("machine") or "") for r in result.sources} - {""})
+    return {
+        **{k: v for k, v in first.items() if k not in ("shard", "invocations", "failure")},
+        "run_id": run_id,
+        "argv": list(argv or []),
+        "options": options,
+        "n_cases": len(plan),
+        "pairs": {k: v for r in result.sources for k, v in (by_id[r.run_id].get("pairs") or {}).items()},
+        "started_at": min(str(by_id[r.run_id].get("started_at") or "") for r in result.sources),
+        "machine": "+".join(machines) if machines else first.get("machine"),
+        "merged_from": [
+            {
+                "run_id": r.run_id,
+                "path": str(r.path.resolve()),
+                "shard": by_id[r.run_id]["shard"],
+                "machine": by_id[r.run_id].get("machine"),
+                "hostname": (by_id[r.run_id].get("provenance") or {}).get("hostname"),
+                "status": by_id[r.run_id].get("status"),
+                "started_at": by_id[r.run_id].get("started_at"),
+                "finished_at": by_id[r.run_id].get("finished_at"),
+            }
+            for r in result.sources
+        ],
+        "merge": {
+            "merged_at": utc_now(),
+            "pairbench_version": __version__,
+            "missing_shards": result.missing_shards,
+            "unfinished": result.unfinished,
+        },
+        "invocations": [
+            {**inv, "run_id": r.run_id}
+            for r in result.sources
+            for inv in by_id[r.run_id].get("invocations") or []
+        ],
+        "status": "finished",
+    }
+
+
+def _check_records(source: RunDir, meta: dict[str, Any], records: list[Record], *, partial: bool) -> None:
+    """Refuse a shard whose records cannot be merged: none at all from a finished shard (an
+    emptied or lost ``records.jsonl``), or records of cases its plan does not hold.
+
+    Raises:
+        UsageError: one line naming the shard run.
+    """
+    if not records and source.read_plan() and not (partial and meta.get("status") != "finished"):
+        raise UsageError(
+            f"run {source.run_id} has no records ({source.records_path.name} is empty or missing) "
+            "although its plan has cases: nothing to merge from it"
+        )
+    refuse_foreign_records(source, (r.case_id for r in records), meta)
+
+
 def merge_runs(
     refs: list[str],
     *,
@@ -218,62 +282,21 @@ def merge_runs(
             f"({len(plan)} cases, the plan had {shard.get('plan_cases')}): were they run with other pairs?"
         )
     by_id = {run.run_id: meta for run, meta in zip(runs, metas, strict=True)}
-    first = by_id[result.sources[0].run_id]
-    target = create_run(results_dir, run_id)
-    options = dict(first.get("options") or {})
-    options["shard"] = None
-    machines = sorted({str(by_id[r.run_id].get("machine") or "") for r in result.sources} - {""})
-    meta = {
-        **{k: v for k, v in first.items() if k not in ("shard", "invocations", "failure")},
-        "run_id": target.run_id,
-        "argv": list(argv or []),
-        "options": options,
-        "n_cases": len(plan),
-        "pairs": {k: v for r in result.sources for k, v in (by_id[r.run_id].get("pairs") or {}).items()},
-        "started_at": min(str(by_id[r.run_id].get("started_at") or "") for r in result.sources),
-        "machine": "+".join(machines) if machines else first.get("machine"),
-        "merged_from": [
-            {
-                "run_id": r.run_id,
-                "path": str(r.path.resolve()),
-                "shard": by_id[r.run_id]["shard"],
-                "machine": by_id[r.run_id].get("machine"),
-                "hostname": (by_id[r.run_id].get("provenance") or {}).get("hostname"),
-                "status": by_id[r.run_id].get("status"),
-                "started_at": by_id[r.run_id].get("started_at"),
-                "finished_at": by_id[r.run_id].get("finished_at"),
-            }
-            for r in result.sources
-        ],
-        "merge": {
-            "merged_at": utc_now(),
-            "pairbench_version": __version__,
-            "missing_shards": result.missing_shards,
-            "unfinished": result.unfinished,
-        },
-        "invocations": [
-            {**inv, "run_id": r.run_id}
-            for r in result.sources
-            for inv in by_id[r.run_id].get("invocations") or []
-        ],
-        "status": "running",
-    }
-    target.write_meta(meta)
-    try:
+    with build_run(results_dir, run_id) as build:  # complete, or no folder at all
+        target = build.run
+        meta = _merged_meta(build.run_id, result, by_id, plan, argv)
         target.write_plan(plan)
         for source in result.sources:
+            records = source.records()
+            _check_records(source, by_id[source.run_id], records, partial=partial)
             moved = _copy_files(source, target)
-            for record in source.records():
+            for record in records:
                 target.append(_with_moved_log(record, moved))
                 result.records += 1
-    except (UsageError, ResultsWriteError) as exc:
-        meta.update(status="failed", failure=f"merge failed: {exc}")
+        meta["finished_at"] = (
+            max(str(by_id[r.run_id].get("finished_at") or "") for r in result.sources) or utc_now()
+        )
         target.write_meta(meta)
-        raise
-    meta["status"] = "finished"
-    meta["finished_at"] = (
-        max(str(by_id[r.run_id].get("finished_at") or "") for r in result.sources) or utc_now()
-    )
-    target.write_meta(meta)
+    target = RunDir(build.final)
     result.run, result.cases = target, len(plan)
     return result

@@ -254,15 +254,11 @@ def axis_values(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
     Raises:
         UsageError: an axis filter that names nothing.
     """
-    from suite.errors import UsageError
+    from suite.axes import parse_filter
 
     out = {}
     for axis in AXES:
-        value = getattr(args, axis, None)
-        if value is None:
-            continue
-        items = tuple(v.strip() for v in value.split(",") if v.strip())
-        if not items:
-            raise UsageError(f"--{axis} is empty: name at least one value (leave the option out for all)")
-        out[axis] = items
+        items = parse_filter(f"--{axis}", getattr(args, axis, None))
+        if items is not None:
+            out[axis] = tuple(items)
     return out

@@ -14,6 +14,7 @@ the thread that forked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -31,9 +32,26 @@ from suite.errors import UsageError
 from suite.machine.tf_noise import is_noise
 from suite.results.run_dir import RunDir
 from suite.run.job import PARENT_PID_ENV, Job
+from suite.text import clean_text
 
 #: lines of worker stderr quoted in an error row
 STDERR_TAIL_LINES = 4
+#: seconds a worker may take to exit after its output closed or it said ``done`` (it has sent all
+#: it will send); then it is killed: its records are in, and a hang on the way out (a thread that
+#: never ends, a driver's teardown) must not hold the run. ``$PAIRBENCH_EXIT_GRACE_S`` overrides it.
+EXIT_GRACE_S = 20.0
+EXIT_GRACE_ENV = "PAIRBENCH_EXIT_GRACE_S"
+
+
+def exit_grace_s() -> float:
+    """:data:`EXIT_GRACE_S`, or ``$PAIRBENCH_EXIT_GRACE_S`` when it is a positive number."""
+    try:
+        value = float(os.environ.get(EXIT_GRACE_ENV) or EXIT_GRACE_S)
+    except ValueError:
+        return EXIT_GRACE_S
+    return value if 0 < value < 3600 else EXIT_GRACE_S
+
+
 _GLOG_PREFIX = re.compile(r"^[FEWI]\d{4} [\d:.]+\s+\d+ ")
 #: lines that name why a process died (most telling first)
 _FATAL = (
@@ -58,7 +76,7 @@ def fatal_summary(text: str, max_lines: int = STDERR_TAIL_LINES) -> str:
     TensorFlow's start-up noise is dropped; the fatal line (a glog ``F`` line, the Python
     exception, ``Check failed``) comes first, followed by the last other lines.
     """
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not is_noise(ln)]
+    lines = [ln.strip() for ln in clean_text(text).splitlines() if ln.strip() and not is_noise(ln)]
     fatal = None
     for pattern in _FATAL:
         for line in reversed(lines):
@@ -123,6 +141,31 @@ def with_simulated_gpus(info: dict[str, Any]) -> dict[str, Any]:
     return {**info, "gpus": count, "simulated_gpus": count}
 
 
+def reap(proc: subprocess.Popen, log: Any = None) -> str:
+    """Wait for a worker whose output has closed to exit, at most :func:`exit_grace_s`, then kill it.
+
+    Args:
+        proc: the worker process.
+        log: its open log file; a kill is noted there.
+
+    Returns:
+        ``""``, or the note saying it was killed.
+    """
+    grace = exit_grace_s()
+    try:
+        proc.wait(timeout=grace)
+        return ""
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    note = f"the worker did not exit within {grace:g} s after its output closed: killed"
+    if log is not None:
+        with contextlib.suppress(OSError, ValueError):
+            log.write(f"pairbench: {note}\n")
+            log.flush()
+    return note
+
+
 class LocalWorker:
     """A worker subprocess on this machine; a reader thread puts ``(self, message)`` on
     ``events`` for each message and ``(self, None)`` when its stdout closes."""
@@ -149,6 +192,7 @@ class LocalWorker:
             start_new_session=True,  # Ctrl-C goes to the parent, which stops the worker
         )
         self._events = events
+        self.exit_note = ""
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
@@ -156,10 +200,19 @@ class LocalWorker:
         assert self.proc.stdout is not None
         for msg in read_messages(self.proc.stdout):
             self._events.put((self, msg))
+        self._reap()
         self._events.put((self, None))
 
+    def _reap(self) -> None:
+        """Wait for the worker to exit once its output has closed, at most :func:`exit_grace_s`;
+        then kill it, and say so in its log. A worker that hangs on its way out (a thread that
+        never ends, a GPU driver's teardown, an allocator's deadlock after a failed allocation)
+        has sent everything it will ever send: the run must not wait for it."""
+        self.exit_note = reap(self.proc, self._log)
+
     def ended(self) -> tuple[int | None, str | None]:
-        """``(exit code, None)`` once the worker's stdout has closed (it never gets lost)."""
+        """``(exit code, None)`` once the worker's stdout has closed (it never gets lost); the
+        reader thread has reaped it by then (killed if it hung on its way out)."""
         return self.proc.wait(), None
 
     def stop(self) -> None:

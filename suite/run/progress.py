@@ -7,6 +7,7 @@ import time
 
 from suite.results.record import Record
 from suite.run.lifecycle import Progress
+from suite.text import clean_line
 from suite.verdicts import DIFFERING, ERROR, INCOMPARABLE, row_style_of
 
 #: verdicts printed above the bar as they come (structural mismatches are listed by the report:
@@ -33,14 +34,12 @@ class PlainProgress(Progress):
         timing = f"{step * 1e3:.3f} ms/step" if step else record.reason[:100]
         elapsed = time.monotonic() - self.t0
         flags = f" [{', '.join(record.flags)}]" if record.flags else ""
-        print(
-            f"[{self.done}/{self.total} {elapsed:6.1f}s] {record.case_id}  {record.verdict}{flags}  {timing}",
-            flush=True,
-        )
+        where = f"[{self.done}/{self.total} {elapsed:6.1f}s]"
+        print(clean_line(f"{where} {record.case_id}  {record.verdict}{flags}  {timing}"), flush=True)
 
     def message(self, text: str) -> None:
         """Print a line."""
-        print(text, flush=True)
+        print(clean_line(text), flush=True)
 
 
 class QuietProgress(Progress):
@@ -82,7 +81,9 @@ class RichProgress(Progress):
     def current(self, case_ids: list[str]) -> None:
         """Show the running group."""
         label = case_ids[0] if len(case_ids) == 1 else f"{case_ids[0]} (+{len(case_ids) - 1} modes)"
-        self.bar.update(self.task, description=label)
+        from rich.markup import escape
+
+        self.bar.update(self.task, description=escape(clean_line(label)))
 
     def finished(self, record: Record) -> None:
         """Advance; print notable verdicts above the bar."""
@@ -92,16 +93,17 @@ class RichProgress(Progress):
         if record.verdict in LIVE:  # Text: a reason's "[node ...]" is not rich markup
             line = Text.assemble(
                 (record.verdict, row_style_of(record.verdict) or ""),
-                f" {record.case_id}: {record.reason[:160]}",
+                clean_line(f" {record.case_id}: {record.reason[:160]}"),
             )
             self.bar.console.print(line, highlight=False)
         if "non-finite" in record.flags:
             note = next((n for n in record.notes if n.startswith("non-finite")), "")
-            self.bar.console.print(Text.assemble(("non-finite", "red"), f" {record.case_id}: {note[:160]}"))
+            text = clean_line(f" {record.case_id}: {note[:160]}")
+            self.bar.console.print(Text.assemble(("non-finite", "red"), text))
 
     def message(self, text: str) -> None:
         """Print a line above the bar."""
-        self.console.print(text, markup=False, highlight=False)
+        self.console.print(clean_line(text), markup=False, highlight=False)
 
     def end(self) -> None:
         """Stop the bar."""

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from suite.run.parent import probe, read_messages, worker_env
+from suite.run.parent import probe, read_messages, reap, worker_env
 
 
 def node_placement() -> dict[str, Any]:
@@ -72,6 +72,7 @@ def run_unit(job_file: str, log_file: str, env: dict[str, str]) -> Iterator[dict
         try:
             assert proc.stdout is not None
             yield from read_messages(proc.stdout)
+            reap(proc, log)  # a worker hanging on its way out is killed, as on a local machine
             code = proc.wait()
         finally:  # the task was cancelled or the driver went away: no orphan worker
             if proc.poll() is None:

@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 from suite.axes import FLOAT64
-from suite.case import Case
+from suite.case import Case, fp64_reference
 
-
-def fp64_reference(case: Case, reference_member: str) -> Case:
-    """The float64 run of the pair's reference member on CPU, eager, determinism off."""
-    return Case(
-        pair=case.pair,
-        member=reference_member,
-        workload=case.workload,
-        mode="eager",
-        device="cpu",
-        precision=FLOAT64,
-        determinism="off",
-        size=case.size,
-    )
+__all__ = ["fp64_reference", "references_of"]
 
 
 def references_of(case: Case, reference_member: str) -> dict[str, Case]:
@@ -25,7 +13,9 @@ def references_of(case: Case, reference_member: str) -> dict[str, Case]:
     case itself is left out (the reference member has no ``vs_pair``, eager no ``vs_eager``...).
 
     ``vs_cpu`` compares a GPU case with the same case on CPU, so it exists only for GPU cases.
-    The float64 reference case itself has no references.
+    TF32 does not exist on the CPU (a ``tf32`` CPU case is ``unsupported``): the ``vs_cpu`` of a
+    ``tf32`` GPU case is the ``float32`` CPU case, judged with the TF32 tolerance, which is what
+    TF32 changed. The float64 reference case itself has no references.
     """
     if case.precision == FLOAT64:
         return {}
@@ -35,6 +25,7 @@ def references_of(case: Case, reference_member: str) -> dict[str, Case]:
     if case.mode != "eager":
         refs["vs_eager"] = case.with_(mode="eager")
     if case.device != "cpu":
-        refs["vs_cpu"] = case.with_(device="cpu")
+        cpu_precision = "float32" if case.precision == "tf32" else case.precision
+        refs["vs_cpu"] = case.with_(device="cpu", precision=cpu_precision)
     refs["vs_fp64"] = fp64_reference(case, reference_member)
     return refs

@@ -196,6 +196,39 @@ def _pair_unused(
     return pairs
 
 
+def _pair_seed_states_apart(
+    ref: Ordered, mem: Ordered, allow_cast: bool
+) -> tuple[list[tuple[VariableInfo, VariableInfo]] | None, list[tuple[VariableInfo, VariableInfo]] | None]:
+    """Pair the weights by forward order and the random-seed states apart, in order.
+
+    A dropout that one member runs in training and the other never runs (``training=False``
+    hard-coded) uses its seed state in one training pass only: the seed states then sit in
+    different lists, though every weight lines up. Weights are paired as usual; seed states
+    (which the copy gives the same values) by their order of use, then creation.
+
+    Returns:
+        ``(weight pairs, seed-state pairs)``, or ``(None, None)`` when that does not fit either.
+    """
+    from suite.zoo.paths import is_param
+
+    def split(order: Ordered) -> tuple[list[VariableInfo], list[VariableInfo], list[VariableInfo]]:
+        used = [i for i in order.used if is_param(i.key)]
+        unused = [i for i in order.unused if is_param(i.key)]
+        seeds = [i for i in order.used + order.unused if not is_param(i.key)]
+        return used, unused, seeds
+
+    ref_used, ref_unused, ref_seeds = split(ref)
+    mem_used, mem_unused, mem_seeds = split(mem)
+    if not ref_seeds and not mem_seeds:
+        return None, None
+    used = _pair_in_order(ref_used, mem_used, allow_cast)
+    unused = _pair_unused(ref_unused, mem_unused, allow_cast) if used is not None else None
+    seeds = _pair_in_order(ref_seeds, mem_seeds, allow_cast)
+    if used is None or unused is None or seeds is None:
+        return None, None
+    return used, unused + seeds
+
+
 def _check_names(pairs: list[tuple[VariableInfo, VariableInfo]], ref_keys: set[str]) -> None:
     """Raise :class:`AmbiguousAlignment` when names and forward order point at different variables."""
     for mem, ref in pairs:
@@ -279,6 +312,8 @@ def match_variables(
     )
     used = _pair_in_order(ref_order.used, mem_order.used, allow_cast)
     unused = _pair_unused(ref_order.unused, mem_order.unused, allow_cast) if used is not None else None
+    if used is None or unused is None:
+        used, unused = _pair_seed_states_apart(ref_order, mem_order, allow_cast)
     if used is None or unused is None:
         raise StructuralMismatch(
             variable_differences(

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from suite.errors import AmbiguousAlignment, StructuralMismatch
-from suite.zoo.align import Alignment, Ordered, match_variables, order_variables
+from suite.zoo.align import Alignment, Ordered, match_variables, names_chosen, order_variables
 from suite.zoo.forward import ACTIVATION_OPS
 from suite.zoo.mismatch import mostly_named_alike, sequence_pairs
 from suite.zoo.paths import is_keras, is_param
@@ -119,8 +119,9 @@ def examine(ref: Any, model: Any, x: Any = None) -> Examination:
     """
     ref_infos, mem_infos = inventory(ref), inventory(model)
     named = {i.key for i in ref_infos} == {i.key for i in mem_infos}
+    by_name = named and names_chosen(ref_infos + mem_infos)
     needs_graph = x is not None and (
-        not named or _hides_activations(ref, ref_infos) or _hides_activations(model, mem_infos)
+        not by_name or _hides_activations(ref, ref_infos) or _hides_activations(model, mem_infos)
     )
     orders = (
         (order_variables(ref, x, ref_infos), order_variables(model, x, mem_infos)) if needs_graph else None
@@ -132,19 +133,108 @@ def examine(ref: Any, model: Any, x: Any = None) -> Examination:
         result.blocking = list(exc.differences)
     except AmbiguousAlignment as exc:
         result.ambiguous = str(exc)
+    if result.alignment is None and orders is not None and all(o.traced for o in orders):
+        result.blocking = shared_layer_messages(*orders, attributes=_attribute_names(model)) + result.blocking
     result.differences += result.blocking
     pairs = _pairs(result.alignment, ref_infos, mem_infos, orders)
     result.differences += _trainable_messages(pairs)
     result.differences += _count_messages(ref_infos, mem_infos)
-    if named or (result.alignment is None and mostly_named_alike(ref_infos, mem_infos)):
-        result.differences += _named_activation_messages(ref, model)
-    if orders is not None and all(o.traced for o in orders):
-        result.differences += _graph_activation_messages(pairs, *orders)
+    named_activations: list[str] = []
+    if by_name or (result.alignment is None and mostly_named_alike(ref_infos, mem_infos)):
+        named_activations = _named_activation_messages(ref, model)
+    if named_activations and x is not None and orders is None:
+        # an activation argument may differ while the graphs compute the same (an Activation layer
+        # instead of activation=): the traced ops decide
+        orders = (order_variables(ref, x, ref_infos), order_variables(model, x, mem_infos))
+        pairs = _pairs(result.alignment, ref_infos, mem_infos, orders)
+    traced = orders is not None and all(o.traced for o in orders)
+    graph_activations = _graph_activation_messages(pairs, *orders) if traced else []
+    if traced and named_activations:
+        shown = {_graph_layer(m) for m in graph_activations}
+        named_activations = [
+            m for m in named_activations if m.startswith("recurrent ") or _named_layer(m) in shown
+        ]
+        kept = {_named_layer(m) for m in named_activations}
+        graph_activations = [m for m in graph_activations if _graph_layer(m) not in kept]
+    result.differences += named_activations + graph_activations
     if not named:
         result.differences += _recurrent_messages(pairs)
     if result.blocking:
         result.differences += _initializer_messages(pairs)
     return result
+
+
+def _named_layer(message: str) -> str | None:
+    """The layer of ``activation A vs B in L`` (None for ``missing/extra layer ...``)."""
+    head, sep, layer = message.partition(" in ")
+    return layer if sep and head.startswith(("activation ", "recurrent activation ")) else None
+
+
+def _graph_layer(message: str) -> str | None:
+    """The reference's layer of ``activation A vs B after K (ops ... in the reference's L)``."""
+    _, sep, rest = message.rpartition(" in the reference's ")
+    return rest.rstrip(")") if sep else None
+
+
+def _attribute_names(model: Any) -> dict[int, str]:
+    """Layer ``id`` -> the attribute of ``model`` that holds it (``hidden``, ``blocks[1]``)."""
+    out: dict[int, str] = {}
+    for name, value in vars(model).items():
+        if name.startswith("_"):
+            continue
+        items = list(enumerate(value)) if isinstance(value, list | tuple) else [(None, value)]
+        for index, item in items:
+            if hasattr(item, "get_config") and hasattr(item, "variables"):
+                out.setdefault(id(item), name if index is None else f"{name}[{index}]")
+    return out
+
+
+def shared_layer_messages(
+    ref_order: Ordered, mem_order: Ordered, attributes: dict[int, str] | None = None
+) -> list[str]:
+    """Layers the member calls several times where the reference has separate layers.
+
+    A layer called twice reads its variables twice in the traced forward graph; when the
+    reference has more layers with the same variable shapes than the member, the member shares
+    one layer's weights where the reference has one set per call.
+
+    Returns:
+        ``"layer hidden is called 2 times: its weights are shared (the reference has separate
+        layers dense_1, dense_2 with kernel (32, 32), bias (32,))"``; empty when none.
+    """
+
+    def layers(order: Ordered) -> dict[str, list[VariableInfo]]:
+        out: dict[str, list[VariableInfo]] = {}
+        for info in order.used + order.unused:
+            if info.trainable:
+                out.setdefault(info.layer_key or info.key, []).append(info)
+        return out
+
+    def calls(order: Ordered, infos: list[VariableInfo]) -> int:
+        reads = order.traces[0].reads if order.traces else {}
+        return min(reads.get(id(i.var), 0) for i in infos)
+
+    def shapes(infos: list[VariableInfo]) -> tuple[Any, ...]:
+        return tuple(i.signature for i in infos)
+
+    ref_layers, mem_layers = layers(ref_order), layers(mem_order)
+    messages = []
+    for key, infos in mem_layers.items():
+        n = calls(mem_order, infos)
+        if n < 2:
+            continue
+        same = [k for k, v in ref_layers.items() if shapes(v) == shapes(infos)]
+        mine = [k for k, v in mem_layers.items() if shapes(v) == shapes(infos)]
+        if len(same) <= len(mine):
+            continue
+        parts = ", ".join(f"{i.leaf} {i.shape}" for i in infos)
+        attribute = (attributes or {}).get(id(infos[0].layer)) if infos[0].layer is not None else None
+        label = f"{attribute} ({key})" if attribute and attribute != key else key
+        messages.append(
+            f"layer {label} is called {n} times: its weights are shared (the reference has "
+            f"{len(same)} separate layers with {parts}: {', '.join(same)})"
+        )
+    return messages
 
 
 def audit(ref: Any, model: Any, x: Any = None) -> list[str]:

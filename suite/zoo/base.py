@@ -23,12 +23,11 @@ Example (also what a ``--pairs-from`` file looks like)::
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from suite.axes import MEMBERS, SIZES
+from suite.axes import MEMBERS, SIZES, check_name
 from suite.errors import UsageError
 
 
@@ -70,6 +69,10 @@ class Pair:
     learning_rate: ClassVar[float] = 0.01
     #: number of optimizer steps per ``train_step``/``fit`` repeat
     train_steps: ClassVar[int] = 3
+    #: ``y`` has one row per row of ``x`` (checked before a run starts); False for a model whose
+    #: outputs have another number of rows than its inputs (it pools rows): ``y`` then matches
+    #: the outputs, which pairbench cannot know before it builds a member (no ``fit`` then)
+    labels_per_row: ClassVar[bool] = True
 
     def members(self) -> tuple[str, ...]:
         """Member names this pair defines, reference first."""
@@ -128,11 +131,10 @@ def register_pair(cls: type[Pair]) -> type[Pair]:
         raise UsageError(f"{where}: @register_pair needs a subclass of suite.zoo.Pair")
     if not cls.name:
         raise UsageError(f"{where}: pair class sets no `name`")
-    if not isinstance(cls.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", cls.name):
-        raise UsageError(
-            f"{where}: pair name {cls.name!r} must be letters, digits, '_' or '-' "
-            "(it names files in the run folder)"
-        )
+    try:
+        check_name(cls.name, "pair name")
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
     if not cls.sizes:
         raise UsageError(
             f"{where}: pair {cls.name!r} defines no sizes (give at least one of {', '.join(SIZES)})"
@@ -146,6 +148,11 @@ def register_pair(cls: type[Pair]) -> type[Pair]:
         if "batch" not in hp:
             raise UsageError(f"{where}: size {s!r} of pair {cls.name!r} has no 'batch'")
     members = cls().members()
+    for member in (*members, *cls.controls):
+        try:
+            check_name(member, f"member name of pair {cls.name!r}:")
+        except UsageError as exc:
+            raise UsageError(f"{where}: {exc}") from None
     if cls.reference not in members:
         raise UsageError(f"{where}: reference member {cls.reference!r} is not defined")
     old = _REGISTRY.get(cls.name)

@@ -57,12 +57,15 @@ class ForwardTrace:
         tokens: in graph order, ``("var", id)`` at a variable's first use and ``("op", type)``
             for every op that computes something (reads, casts and constants left out).
         random_ops: names of the ops that draw random numbers.
+        reads: variable ``id`` -> how many ops read it (a layer called twice reads its
+            variables twice: shared weights).
     """
 
     order: list[int] = field(default_factory=list)
     consumers: dict[int, str] = field(default_factory=dict)
     tokens: list[tuple[str, Any]] = field(default_factory=list)
     random_ops: list[str] = field(default_factory=list)
+    reads: dict[int, int] = field(default_factory=dict)
 
 
 def tf_variable(var: Any) -> Any:
@@ -113,11 +116,13 @@ def trace_forward(model: Any, x: Any, variables: list[Any], *, training: bool = 
             continue
         for tensor in op.inputs:
             var_id = placeholder_var.get(tensor.op.name)
+            if var_id is not None and op.type == "ReadVariableOp":
+                trace.reads[var_id] = trace.reads.get(var_id, 0) + 1
             if var_id is not None and var_id not in trace.consumers:
                 trace.order.append(var_id)
                 trace.consumers[var_id] = _consumer(op)
                 trace.tokens.append(("var", var_id))
-        if _is_random(op):
+        if is_random_op(op):
             trace.random_ops.append(op.name)
         if op.type not in _TRANSPARENT and op.type not in _NOT_COMPUTING:
             trace.tokens.append(("op", op.type))
@@ -139,7 +144,7 @@ def _consumer(op: Any) -> str:
     return op.type
 
 
-def _is_random(op: Any) -> bool:
+def is_random_op(op: Any) -> bool:
     """A random op whose numbers can change from call to call (a constant seed cannot)."""
     if not _RANDOM.search(op.type) or op.type in ("StatelessRandomGetAlg",):
         return False

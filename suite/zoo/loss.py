@@ -114,3 +114,70 @@ def resolve_training(loss: Any, y: Any, reference: Any, x: Any, seed: int) -> Tr
 
 def _name(loss: Any) -> str:
     return loss if isinstance(loss, str) else getattr(loss, "name", None) or type(loss).__name__
+
+
+def total_loss(model: Any, main: Any) -> tuple[Any, int]:
+    """The loss Keras' ``fit`` minimises: the main loss plus every term of ``model.losses``.
+
+    As ``keras.Model.compute_loss`` does: each extra term (weight regularizers, activity
+    regularizers, ``add_loss``) is summed to a scalar and the list ``[main, term, ...]`` is
+    summed; with no extra term the main loss is returned as it is. Call it inside the tape,
+    right after the model's forward pass (``add_loss`` terms belong to the last call).
+
+    Args:
+        model: the member (a ``tf.Module`` has no ``losses``: nothing is added).
+        main: the main loss, a float scalar tensor.
+
+    Returns:
+        ``(total, number of extra terms)``.
+    """
+    import tensorflow as tf
+
+    extra = list(getattr(model, "losses", None) or []) if hasattr(model, "losses") else []
+    if not extra:
+        return main, 0
+    terms = [main, *(tf.cast(tf.reduce_sum(term), main.dtype) for term in extra)]
+    return tf.reduce_sum(tf.stack(terms)), len(extra)
+
+
+def describe_loss_terms(model: Any, main: str, n_extra: int | None = None) -> list[str]:
+    """What a training step of ``model`` minimises, term by term (``extra["loss_terms"]``).
+
+    Args:
+        model: the member.
+        main: the main loss's description (:attr:`Training.description`).
+        n_extra: how many terms ``model.losses`` added in the step (None: not known).
+
+    Returns:
+        ``["sparse_categorical_crossentropy (...)", "L2(l2=0.01) on dense/kernel", "activity
+        L1(l1=0.001) of dense_1", "1 add_loss term"]``: the main loss first.
+    """
+    from suite.zoo.paths import is_keras, variables_by_path
+
+    terms = [main]
+    if not is_keras(model):
+        return terms
+    weights = 0
+    for key, var in variables_by_path(model).items():
+        regularizer = getattr(var, "regularizer", None)
+        if regularizer is not None and var.trainable:
+            weights += 1
+            terms.append(f"{regularizer_name(regularizer)} on {key}")
+    activity = 0
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        regularizer = getattr(layer, "activity_regularizer", None)
+        if regularizer is not None:
+            activity += 1
+            terms.append(f"activity {regularizer_name(regularizer)} of {layer.name}")
+    if n_extra is not None and n_extra > weights + activity:
+        others = n_extra - weights - activity
+        terms.append(f"{others} add_loss term{'s' if others > 1 else ''}")
+    return terms
+
+
+def regularizer_name(regularizer: Any) -> str:
+    """``L2(l2=0.01)``, ``L1L2(l1=0.0, l2=0.001)``; the class name for a custom one."""
+    name = type(regularizer).__name__
+    config = getattr(regularizer, "get_config", dict)()
+    shown = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in config.items())
+    return f"{name}({shown})" if shown else name

@@ -36,8 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from suite.axes import MAX_NAME, check_name
 from suite.errors import UsageError
 from suite.zoo.base import Batch, Pair, register_pair
+from suite.zoo.inputs import check_batch
 from suite.zoo.loss import AUTO
 
 #: rows of generated inputs when neither ``x`` nor ``inputs`` is given
@@ -46,7 +48,7 @@ _NAME = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 def _clean(name: str) -> str:
-    return _NAME.sub("_", name).strip("_") or "models"
+    return _NAME.sub("_", name).strip("_-") or "models"
 
 
 def _required_params(fn: Callable[..., Any]) -> int:
@@ -188,8 +190,7 @@ def member_names(members: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
         if len(named) != len(members):
             raise UsageError("two members have the same name: give them as a dict {name: model}")
     for name in named:
-        if _clean(name) != name:
-            raise UsageError(f"member name {name!r} must be letters, digits, '_' or '-'")
+        check_name(name, "member name")
     if not named:
         raise UsageError("no members: give at least one model")
     return named
@@ -299,6 +300,7 @@ def models_pair(
     Raises:
         UsageError: bad members or inputs (one line).
     """
+    check_name(name, "pair name")
     named = member_names(members)
     ref = reference or next(iter(named))
     if ref not in named:
@@ -309,6 +311,7 @@ def models_pair(
     builders = {m: member_builder(m, obj) for m, obj in named.items()}
     make_inputs = _input_fn(x, y, inputs, (ref, named[ref]), batch)
     sample = make_inputs(0)
+    check_batch(name, sample, what="the inputs given (x, y or inputs())")
     hp = {"batch": _batch_size(sample.x)}
     order = (ref, *(m for m in named if m != ref))
 
@@ -318,7 +321,7 @@ def models_pair(
         return builders[member](self.hparams(size), sample.x)
 
     attrs = {
-        "name": _clean(name),
+        "name": name,
         "description": description or f"your models: {', '.join(order)}",
         "reference": ref,
         "sizes": {"default": hp},
@@ -332,9 +335,9 @@ def models_pair(
         "inputs": lambda self, hp, seed: make_inputs(seed),
         "fixed_inputs": x is not None,
         "__module__": module or "suite.zoo.models",
-        "__qualname__": f"models[{_clean(name)}]",
+        "__qualname__": f"models[{name}]",
     }
-    return type(f"Models_{_clean(name)}", (Pair,), attrs)
+    return type(f"Models_{name}", (Pair,), attrs)
 
 
 def register_models(
@@ -354,8 +357,8 @@ def register_models(
         UsageError: bad members or inputs, or a name another pair already has.
     """
     caller = sys._getframe(1).f_globals
-    if name is None:
-        name = Path(caller.get("__file__") or "models").stem
+    if name is None:  # the file's name, made a valid pair name; a name given is checked as it is
+        name = _clean(Path(caller.get("__file__") or "models").stem)[:MAX_NAME]
     cls = models_pair(members, name=name, module=caller.get("__name__"), **options)
     register_pair(cls)
     return cls.name

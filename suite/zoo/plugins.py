@@ -81,6 +81,44 @@ def seeded(path: Path, seed: int = 0) -> Iterator[None]:
         np.random.set_state(np_state)
 
 
+class ImportExited(BaseException):
+    """A pair file called ``os._exit()`` or ``os.abort()`` while it was imported (see :func:`no_exit`).
+
+    A ``BaseException``, so that the file's own ``except Exception`` cannot swallow it.
+    """
+
+    def __init__(self, how: str):
+        self.how = how
+        super().__init__(how)
+
+
+@contextmanager
+def no_exit() -> Iterator[None]:
+    """While a user's file is imported, make ``os._exit(N)`` and ``os.abort()`` raise
+    :class:`ImportExited` instead of ending the process without a word.
+
+    ``sys.exit`` is an exception already; these two end the process at once, so they are
+    replaced for the length of the import (and given back afterwards). A process killed by a
+    signal the file sends itself is beyond this.
+    """
+    import os
+    import posix
+
+    def _exit(code: int = 0) -> None:
+        raise ImportExited(f"exited (code {code}) while being imported (os._exit({code!r}))")
+
+    def abort() -> None:
+        raise ImportExited("aborted while being imported (os.abort())")
+
+    saved = (os._exit, posix._exit, os.abort, posix.abort)
+    os._exit = posix._exit = _exit  # type: ignore[assignment]
+    os.abort = posix.abort = abort  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        os._exit, posix._exit, os.abort, posix.abort = saved  # type: ignore[misc]
+
+
 def _snapshot() -> dict[str, type[Pair]]:
     return dict(base._REGISTRY)
 
@@ -123,7 +161,7 @@ def load_file(path: str) -> list[str]:
     before = _snapshot()
     sys.modules[modname] = module
     try:
-        with seeded(resolved):
+        with seeded(resolved), no_exit():
             spec.loader.exec_module(module)
         names = _new_names(before)
         for name in names:
@@ -134,11 +172,16 @@ def load_file(path: str) -> list[str]:
         lineno = _line_in(resolved, exc)
         message = str(exc).replace(f"{modname}.", "")
         raise UsageError(f"{path}{f':{lineno}' if lineno else ''}: {message}") from None
-    except (Exception, SystemExit) as exc:  # a file that calls sys.exit() is bad input too
+    except (Exception, SystemExit, ImportExited) as exc:  # a file that calls sys.exit() is bad input too
         _rollback(before)
         sys.modules.pop(modname, None)
         lineno = _line_in(resolved, exc)
-        what = f"calls sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else one_line(exc)
+        if isinstance(exc, ImportExited):
+            what = f"pair file {exc.how}"
+        elif isinstance(exc, SystemExit):
+            what = f"calls sys.exit({exc.code!r})"
+        else:
+            what = one_line(exc)
         raise UsageError(f"{path}{f':{lineno}' if lineno else ''}: {what}") from None
     if not names:
         sys.modules.pop(modname, None)
@@ -177,9 +220,10 @@ def load_entry_points() -> list[str]:
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         before = _snapshot()
         try:
-            names += _load_entry_point(ep)
-        except Exception as exc:
+            with no_exit():
+                names += _load_entry_point(ep)
+        except (Exception, ImportExited) as exc:
             _rollback(before)
-            detail = str(exc) if isinstance(exc, UsageError) else one_line(exc)
+            detail = str(exc) if isinstance(exc, UsageError | ImportExited) else one_line(exc)
             raise UsageError(f"pair plugin {ep.name!r} ({ep.value}): {detail}") from None
     return names

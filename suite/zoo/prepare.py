@@ -60,16 +60,17 @@ class Members:
         return out
 
     def require_trainable(self) -> None:
-        """Refuse a training workload for a member without trainable variables.
+        """Refuse a training workload for a member without trainable variables, unless it took
+        the weights of a reference that has some: then it is trained as Keras would train it
+        (not at all: its variables are untracked or frozen) and its numbers say so.
 
         Raises:
-            StructuralMismatch: the audit found differences (they are the real cause).
             CaseUnsupported: ``no trainable variables`` (naming untracked ones if any).
         """
         if list(self.model.trainable_variables):
             return
-        if self.audit:
-            raise StructuralMismatch(self.audit, flags=self.flags)
+        if self.alignment is not None and list(self.reference.trainable_variables):
+            return
         untracked = [n for n in self.notes if "does not track" in n]
         raise CaseUnsupported("no trainable variables" + (f" ({'; '.join(untracked)})" if untracked else ""))
 
@@ -211,8 +212,7 @@ def build_members(
         if examined.ambiguous:
             raise AmbiguousAlignment(examined.ambiguous)
         if examined.alignment is None:
-            untracked = any("does not track" in d for d in examined.differences)
-            raise StructuralMismatch(examined.differences, flags=[UNTRACKED_FLAG] if untracked else [])
+            raise structural_mismatch(examined.differences)
         copy_weights(reference, model, alignment=examined.alignment)
         found = Members(reference, model, training, alignment=examined.alignment, audit=examined.differences)
         found.notes = [d for d in examined.differences if "does not track" in d]
@@ -227,6 +227,14 @@ def build_members(
         found.flags.append(RNG_FLAG)
         found.notes += [f"layer {name} draws random numbers at inference" for name in found.rng_layers]
     return found
+
+
+def structural_mismatch(differences: list[str]) -> StructuralMismatch:
+    """The error of a member whose weights cannot take the reference's: every difference (the
+    audit puts the real structural one first: a shared layer before the variables it leaves
+    unmatched), flagged when untracked variables are among them."""
+    untracked = any("does not track" in d for d in differences)
+    return StructuralMismatch(differences, flags=[UNTRACKED_FLAG] if untracked else [])
 
 
 def rng_verdict(verdict: str, reason: str, rng_layers: list[str]) -> tuple[str, str]:

@@ -107,6 +107,7 @@ class Segments(Pair):
     name = "segments"
     description = "test-only: reference XLA-unsupported (SegmentSum); a member with another output shape"
     sizes = {s: {"batch": 8, "features": 6, "hidden": 8, "classes": 3} for s in _SIZES3}
+    labels_per_row = False  # the model pools pairs of rows: one label per pair
 
     def inputs(self, hp: dict[str, Any], seed: int) -> Batch:
         """Standard-normal features, integer labels (one per pair of rows)."""

@@ -202,6 +202,9 @@ def test_explain_on_a_structural_mismatch_shows_the_whole_audit(no_fp64_run, exp
     audit = out["audit"]
     assert any("no bias in dense_0" in d for d in audit)  # what stopped the weight copy
     assert any(d.startswith("activation None vs relu") for d in audit)  # and what did not
-    assert audit == read_records(run_dir)[case_id]["reason"].split(" ; ")
+    record = read_records(run_dir)[case_id]
+    head, _, listed = record["reason"].partition(" — ")  # the causes first, then every difference
+    assert audit == listed.split(" ; ")
+    assert record["causes"][0]["kind"] == "missing-bias" and head.startswith("no bias in dense_0")
     _, text = explain(str(run_dir), case_id)
     assert f"structural audit against the reference ({len(audit)} differences)" in text

@@ -1,0 +1,77 @@
+"""The thirteen everyday pairs of issue 23: the right verdict and the cause, with both values.
+
+Each pair (``tests/pairs/everyday_pairs.py``) runs through :func:`suite.check_models` in eager mode,
+``predict`` and ``train_step``; pairs that share a reference run in one call (its cases are
+made once). The equivalent builds must be ``identical``/``close`` with no structural cause;
+the others must name their cause with both values, on the first row that differs.
+"""
+
+from __future__ import annotations
+
+import pytest
+from everyday_pairs import PAIRS, X, Y
+
+from suite.causes.cause import MEMBER_KINDS, Cause, describe, grouped
+from suite.verdicts import IDENTICAL
+
+#: reference builder name -> the pairs that share it
+GROUPS: dict[str, list[str]] = {}
+for _name, _spec in PAIRS.items():
+    GROUPS.setdefault(_spec.members[0].__name__, []).append(_name)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    import suite
+
+    out = {}
+    for reference, names in GROUPS.items():
+        members = {reference: PAIRS[names[0]].members[0], **{n: PAIRS[n].members[1] for n in names}}
+        frame = suite.check_models(
+            members,
+            x=X,
+            y=Y,
+            modes=("eager",),
+            repeats=1,
+            steps=1,
+            reference_fp64=False,
+            min_sample_s=0.001,
+            max_warmup_s=0.0,
+            name=f"everyday_{reference}",
+        )
+        for name in names:
+            out[name] = frame[frame["member"] == name]
+    return out
+
+
+def _row(frame, workload):
+    rows = frame[frame["workload"] == workload]
+    assert len(rows) == 1, rows
+    return rows.iloc[0]
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_everyday_pair_gets_the_verdict_and_names_the_cause(frames, name):
+    spec = PAIRS[name]
+    frame = frames[name]
+    predict, train = _row(frame, "predict"), _row(frame, "train_step")
+    assert (predict["verdict"], train["verdict"]) == (spec.predict, spec.train), (
+        predict["reason"],
+        train["reason"],
+    )
+    for row in (predict, train):
+        if row["verdict"] == IDENTICAL:
+            assert not row["causes"], row["causes"]  # an identical row carries no cause
+    first = predict if predict["verdict"] != IDENTICAL else train
+    causes = [Cause.from_dict(c) for c in (first["causes"] if isinstance(first["causes"], list) else [])]
+    if spec.kind is None:  # equivalent builds: rounding at most, never a structural cause
+        assert not [c for c in causes if c.kind in MEMBER_KINDS and c.kind != "rounding"], causes
+        return
+    assert causes, first["reason"]
+    top = causes[0]
+    assert top.kind == spec.kind, [describe(c) for c in causes]
+    text = describe(top)
+    for word in spec.words:
+        assert word in text, text
+    assert first["reason"].startswith(grouped(causes)[0]), first["reason"]
+    assert first["cause"] == describe(top)
