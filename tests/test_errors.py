@@ -1,11 +1,15 @@
-"""Failure reasons carry the root cause and the op (real TensorFlow errors)."""
+"""Failure reasons carry the root cause and the op (real TensorFlow errors); stop signals."""
 
 from __future__ import annotations
+
+import os
+import signal
+import time
 
 import numpy as np
 import pytest
 
-from suite.errors import classify_failure, root_cause, xla_unsupported_ops
+from suite.errors import RunInterrupted, classify_failure, root_cause, stop_on_signals, xla_unsupported_ops
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -73,3 +77,20 @@ def test_op_errors_name_the_op_and_explicit_causes_are_followed():
             raise RuntimeError("outer") from inner
     except RuntimeError as exc:
         assert root_cause(exc) == "KeyError: 'inner' (raised as RuntimeError: outer)"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_stop_signals_raise_run_interrupted_with_the_shells_exit_code(signum):
+    """SIGTERM and SIGHUP stop like Ctrl-C: the handler raises ``RunInterrupted`` naming the signal
+    (``pairbench: interrupted (SIGHUP)``, exit 128 + N), and the old handlers come back after.
+    A real run stopped by SIGTERM: ``tests/run/test_faults.py``."""
+    previous = signal.getsignal(signum)
+    restore = stop_on_signals()
+    try:
+        with pytest.raises(RunInterrupted) as caught:
+            os.kill(os.getpid(), signum)
+            time.sleep(5)  # the handler runs in the main thread at the next bytecode
+    finally:
+        restore()
+    assert str(caught.value) == signal.Signals(signum).name and caught.value.exit_code == 128 + signum
+    assert signal.getsignal(signum) is previous

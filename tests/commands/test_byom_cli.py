@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, only_run, pairbench, read_records
 
+from suite.cli import main
+
+pytestmark = pytest.mark.slow  # real runs
+
 EXAMPLES = ROOT / "docs" / "examples"
 
 
@@ -19,6 +23,7 @@ def _run(tmp_path_factory, name: str, *args: str) -> tuple[Path, dict[str, dict]
         str(EXAMPLES / f"{name}.py"),
         "--repeats",
         "2",
+        *("--min-sample-time", "0.005", "--max-warmup", "0"),  # timing is not the point
         "--results-dir",
         str(results),
         "--no-report",
@@ -73,13 +78,15 @@ def test_pasted_broken_model_names_untracked_variables_biases_and_activations(se
             assert expected in rec["reason"], (expected, rec["reason"])
 
 
-def test_explain_shows_the_weight_mapping(seed_run):
+def test_explain_shows_the_weight_mapping(seed_run, capsys, clean_registry):
     run, _ = seed_run
     case_id = _case("seed_models", "subclass", "predict", "xla")
-    proc = pairbench("explain", run.name, case_id, "--results-dir", str(run.parent))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "weights matched by structure (forward order, shape, dtype)" in proc.stdout
-    assert "dense/kernel -> dense/kernel" in proc.stdout and "dense_1/bias -> dense_1/bias" in proc.stdout
+    capsys.readouterr()
+    code = main(["explain", run.name, case_id, "--results-dir", str(run.parent)])  # in-process
+    out = capsys.readouterr()
+    assert code == 0, out.err[-2000:]
+    assert "weights matched by structure (forward order, shape, dtype)" in out.out
+    assert "dense/kernel -> dense/kernel" in out.out and "dense_1/bias -> dense_1/bias" in out.out
 
 
 def test_upstream_style_models_pair_without_edits(tmp_path_factory):

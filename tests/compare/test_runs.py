@@ -119,6 +119,19 @@ def test_too_few_repeats_never_fail_on_speed(tmp_path):
     assert comp.failures("speed:1.1") == []
 
 
+def test_too_few_repeats_are_never_called_significant_and_the_comparison_says_so(tmp_path, capsys):
+    """A case timed 3 times, 1.5x slower than 10 repeats of it: never a speed failure, shown as
+    untested, and the comparison says why (``compare --all``, as a user reads it)."""
+    c = case()
+    base = make_record(c)
+    make_run(tmp_path, [dataclasses.replace(base, timing=timing(0.02, repeats=10))], run_id="base")
+    make_run(tmp_path, [dataclasses.replace(base, timing=timing(0.03, repeats=3, seed=1))], run_id="few")
+    assert _cli(tmp_path, "base", "few", "--fail-on", "speed:1.10", "--all") == 0
+    out = capsys.readouterr().out
+    assert "untested (3 repeats)" in out
+    assert "not tested for speed: as few as 3 repeat(s) per run" in " ".join(out.split())
+
+
 def test_ulp_growth_thresholds():
     c = case(mode="xla")
     div = {"vs_eager": metrics(4.8e-7, 4), "rerun": {"runs": 3, "distinct": 1, "max_abs": 0.0, "max_ulp": 0}}

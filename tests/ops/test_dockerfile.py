@@ -170,6 +170,7 @@ def test_entrypoint_runs_a_nightly_into_the_results_folder(tmp_path):
         "--repeats",
         "2",
         "--no-localise",
+        "--no-fp64",
         "--quiet",
         env=env,
     )

@@ -32,7 +32,7 @@ from suite.run.matrix import Selection, apply_preset
 ROOT = Path(__file__).resolve().parents[2]
 PAIRS = ROOT / "tests" / "pairs" / "nightly_pairs.py"
 REGRESSION_ENV = "PAIRBENCH_TEST_REGRESSION"
-#: two cases (sequential and subclass, eager predict) plus the float64 reference
+#: two cases (sequential and subclass, eager predict), no float64 reference: one worker a night
 TINY = [
     "--no-asv",
     "--matrix",
@@ -48,6 +48,7 @@ TINY = [
     "--repeats",
     "2",
     "--no-localise",
+    "--no-fp64",
     "--quiet",
     "--fail-on",
     "divergence:any",  # speed is left out: tiny CPU timings are noise, and tests must not time

@@ -33,6 +33,7 @@ def verdict_run(tmp_path_factory) -> tuple[Path, str]:
         tmp_path_factory.mktemp("verdicts"),
         *("--pairs-from", PAIRS_FILE, "--pairs", "segments,blowup,scatter64"),
         *("--workloads", "predict,train_step", "--modes", "eager,xla"),
+        *("--min-sample-time", "0.005", "--max-warmup", "0"),  # timing is not the point
     )
 
 
@@ -129,32 +130,49 @@ def test_a_failed_float64_reference_is_reference_unavailable_not_a_matrix_error(
     assert re.search(rf"\b{sum(r['verdict'] == 'error' for r in matrix)} error\b", head)
 
 
-def test_no_fp64_switch_runs_no_reference_and_flags_nothing(tmp_path):
-    run_dir, stdout = run_tiny(
-        tmp_path,
-        *("--pairs-from", PAIRS_FILE, "--pairs", "scatter64", "--workloads", "predict", "--modes", "eager"),
+@pytest.fixture(scope="module")
+def no_fp64_run(tmp_path_factory) -> tuple[Path, str]:
+    """One run without float64 references (``--no-fp64``), eager, 5 repeats: ``scatter64`` (whose
+    float64 reference would fail), ``sparse_update`` (nondeterministic only in its sparse update:
+    CPU scatter) and ``mlp_seed`` with its ``faulty`` control (a structural mismatch)."""
+    return run_tiny(
+        tmp_path_factory.mktemp("no-fp64"),
+        *("--pairs-from", PAIRS_FILE, "--pairs", "scatter64,sparse_update,mlp_seed"),
+        *("--members", "sequential,functional,faulty", "--workloads", "predict,train_step"),
+        *("--modes", "eager", "--repeats", "5", "--min-sample-time", "0.005", "--max-warmup", "0"),
         *("--no-fp64", "--no-report"),
     )
+
+
+@pytest.fixture
+def explain(capsys, clean_registry):
+    """``pairbench explain ARGS`` in this process (the run's pairs file is loaded into the registry,
+    which ``clean_registry`` restores): (exit code, stdout)."""
+    from suite.cli import main
+
+    def run(*args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = main(["explain", *args])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err[-3000:]
+        return code, captured.out
+
+    return run
+
+
+def test_no_fp64_switch_runs_no_reference_and_flags_nothing(no_fp64_run):
+    run_dir, stdout = no_fp64_run
     recs = read_records(run_dir)
     assert not any(r["case"]["precision"] == "float64" for r in recs.values())
     for rec in recs.values():
-        assert "vs_fp64" not in rec["divergence"] and rec["flags"] == []
+        assert "vs_fp64" not in rec["divergence"]
+    scatter64 = [r for r in recs.values() if r["case"]["pair"] == "scatter64"]
+    assert len(scatter64) == 4 and all(r["flags"] == [] for r in scatter64)
     assert "float64" not in stdout
 
 
-@pytest.fixture(scope="module")
-def update_run(tmp_path_factory) -> Path:
-    """The embedding step that is nondeterministic only in its sparse update (CPU scatter)."""
-    run_dir, _ = run_tiny(
-        tmp_path_factory.mktemp("update"),
-        *("--pairs-from", PAIRS_FILE, "--pairs", "sparse_update", "--members", "sequential"),
-        *("--workloads", "train_step", "--modes", "eager", "--repeats", "5", "--no-fp64", "--no-report"),
-    )
-    return run_dir
-
-
-def test_nondeterminism_only_in_the_update_is_localised_to_the_update_and_its_op(update_run):
-    rec = read_records(update_run)[_case("sparse_update", "sequential", "train_step", "eager")]
+def test_nondeterminism_only_in_the_update_is_localised_to_the_update_and_its_op(no_fp64_run):
+    rec = read_records(no_fp64_run[0])[_case("sparse_update", "sequential", "train_step", "eager")]
     assert rec["verdict"] == "nondeterministic"
     loc = rec["localisation"]
     assert loc["against"] == "rerun"
@@ -164,27 +182,22 @@ def test_nondeterminism_only_in_the_update_is_localised_to_the_update_and_its_op
     assert "its gradient does not vary: the update itself is nondeterministic" in loc["note"]
 
 
-def test_explain_uses_the_recorded_rule_and_finds_the_update(update_run):
+def test_explain_uses_the_recorded_rule_and_finds_the_update(no_fp64_run, explain):
+    run_dir, _ = no_fp64_run
     case_id = _case("sparse_update", "sequential", "train_step", "eager")
-    proc = pairbench("explain", str(update_run), case_id, "--json")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout)
-    recorded = read_records(update_run)[case_id]["localisation"]
+    _, stdout = explain(str(run_dir), case_id, "--json")
+    out = json.loads(stdout)
+    recorded = read_records(run_dir)[case_id]["localisation"]
     assert out["localisation"]["against"] == recorded["against"] == "rerun"
     assert out["localisation"]["update"]["variable"] == "embed/embeddings"
     assert "ResourceScatterSub" in out["localisation"]["update"]["ops"]
 
 
-def test_explain_on_a_structural_mismatch_shows_the_whole_audit(tmp_path):
-    run_dir, _ = run_tiny(
-        tmp_path,
-        *("--pairs", "mlp_seed", "--members", "sequential,faulty", "--workloads", "predict"),
-        *("--modes", "eager", "--no-fp64", "--no-report"),
-    )
+def test_explain_on_a_structural_mismatch_shows_the_whole_audit(no_fp64_run, explain):
+    run_dir, _ = no_fp64_run
     case_id = _case("mlp_seed", "faulty", "predict", "eager")
-    explained = pairbench("explain", str(run_dir), case_id, "--json")
-    assert explained.returncode == 0, explained.stderr[-3000:]
-    out = json.loads(explained.stdout)
+    _, stdout = explain(str(run_dir), case_id, "--json")
+    out = json.loads(stdout)
     assert out["localisation"] is None  # the weights do not fit: nothing to localise
     audit = out["audit"]
     assert any("no bias in dense_0" in d for d in audit)  # what stopped the weight copy
@@ -193,5 +206,5 @@ def test_explain_on_a_structural_mismatch_shows_the_whole_audit(tmp_path):
     head, _, listed = record["reason"].partition(" — ")  # the causes first, then every difference
     assert audit == listed.split(" ; ")
     assert record["causes"][0]["kind"] == "missing-bias" and head.startswith("no bias in dense_0")
-    text = pairbench("explain", str(run_dir), case_id)
-    assert f"structural audit against the reference ({len(audit)} differences)" in text.stdout
+    _, text = explain(str(run_dir), case_id)
+    assert f"structural audit against the reference ({len(audit)} differences)" in text

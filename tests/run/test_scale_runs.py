@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import PAIRS, SCALE_PLAN, only_run, pairbench, read_records, verdicts
+from conftest import PAIRS, QUICK_TIMING, SCALE_PLAN, only_run, pairbench, read_records, verdicts
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +40,8 @@ def two_gpu_run(tmp_path_factory):
         "--results-dir",
         str(base / "results"),
         "--no-report",
+        "--no-fp64",
+        *QUICK_TIMING,
         env={"PAIRBENCH_SIMULATED_GPUS": "2", "PAIRBENCH_TEST_BARRIER": str(barrier)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -49,7 +51,7 @@ def two_gpu_run(tmp_path_factory):
 def test_one_worker_per_gpu_at_once_and_cpu_cases_alone(two_gpu_run):
     records = read_records(two_gpu_run)
     lines = (two_gpu_run / "records.jsonl").read_text().splitlines()
-    assert len(lines) == len(records) == 2 * 2 * 3 + 1  # members x modes x (cpu, gpu:0, gpu:1) + float64
+    assert len(lines) == len(records) == 2 * 2 * 3  # members x modes x (cpu, gpu:0, gpu:1)
     bad = {k: r["reason"] for k, r in records.items() if r["verdict"] in ("error", "unsupported")}
     assert not bad, bad  # the barrier met and no CPU case saw a GPU worker
     overlapped: dict[str, bool] = {}
