@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from suite.case import Case
-    from suite.measure.execution import configure_process, prepare_case
+    from suite.measure.execution import prepare_case
     from suite.measure.hand_loop import build_step
+    from suite.measure.process import configure_process
     from suite.zoo import get_pair
 
     configure_process("float32", "off")

@@ -53,7 +53,7 @@ def _process_state(precision: str, determinism: str) -> Iterator[Any]:
     import tensorflow as tf
 
     from suite.machine.provenance import determinism_enabled
-    from suite.measure.execution import configure_process
+    from suite.measure.process import configure_process
 
     if determinism == "on" and not determinism_enabled():
         raise UsageError(

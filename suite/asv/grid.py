@@ -5,7 +5,7 @@ before every timed sample, so a prepared case (models built, weights copied, war
 cached per process in a module-level dict keyed by its :class:`~suite.case.Case`. TensorFlow is
 imported only when a case is prepared: importing the benchmark files (asv's discovery, ``asv
 check``) stays fast. Every asv case runs at precision ``float32`` with op determinism ``off``
-(:func:`suite.measure.execution.configure_process` is called once per process).
+(:func:`suite.measure.process.configure_process` is called once per process).
 
 The grid is the same on every machine (devices are always ``cpu`` and ``gpu:0``); what cannot
 run here raises :class:`~suite.errors.CaseUnsupported` with a reason, which the benchmark files
@@ -210,7 +210,7 @@ def _configure() -> None:
     if _CONFIGURED:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from suite.measure.execution import configure_process
+    from suite.measure.process import configure_process
 
     configure_process(PRECISION, DETERMINISM)
     _CONFIGURED = True

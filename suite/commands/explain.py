@@ -148,7 +148,7 @@ def explain_case(
     case = record.case
     pair = _load_pair(case, meta)
     from suite.errors import CaseUnsupported, StructuralMismatch
-    from suite.measure.execution import check_device_supported, configure_process
+    from suite.measure.process import check_device_supported, configure_process
 
     configure_process(case.precision, case.determinism)
     try:
@@ -161,7 +161,7 @@ def explain_case(
     from suite.axes import FLOAT64, tf_device
     from suite.divergence import localise
     from suite.errors import AmbiguousAlignment, root_cause, unsupported_from_error
-    from suite.measure.execution import make_optimizer
+    from suite.measure.workloads import make_optimizer
     from suite.zoo.prepare import as_inputs, build_members
 
     seed = int(meta.get("options", {}).get("seed", 0))

@@ -6,7 +6,7 @@ clocks, persistence mode and the power limit move timings too. This module reads
 TensorFlow's thread pools, sets) them:
 
 - :func:`apply_threads` sets TensorFlow's intra-/inter-op thread pools (before TensorFlow's
-  context starts: :func:`suite.measure.execution.configure_process` calls it in every worker);
+  context starts: :func:`suite.measure.process.configure_process` calls it in every worker);
 - :func:`thread_settings` is what one process runs with (stored in every record's ``timing``);
 - :func:`collect` is the machine's side (``run.json`` ``provenance.timing``): CPU count and
   affinity, governor and boost where ``/sys`` has them, GPU clocks and persistence where NVML

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return probe()
     job = Job.from_json(Path(argv[0]).read_text(encoding="utf-8"))
     channel = Channel()
-    from suite.measure.execution import configure_process
+    from suite.measure.process import configure_process
     from suite.results.atomic import ResultsWriteError
     from suite.results.run_dir import RunDir
     from suite.run.group import run_group

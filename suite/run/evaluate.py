@@ -24,7 +24,8 @@ from suite.case import Case
 from suite.causes.cause import Cause, lead
 from suite.errors import classify_failure
 from suite.measure.calibration import timing_record
-from suite.measure.execution import Prepared, ProcessState, RepeatResult
+from suite.measure.execution import Prepared, RepeatResult
+from suite.measure.process import ProcessState
 from suite.results.record import Record
 from suite.results.run_dir import RunDir
 from suite.run.comparisons import REFERENCE_UNAVAILABLE, Unavailable, compare_with_references
@@ -325,7 +326,7 @@ def _localise(
         import tensorflow as tf
 
         from suite.axes import tf_device
-        from suite.measure.execution import make_optimizer
+        from suite.measure.workloads import make_optimizer
         from suite.zoo import get_pair
 
         pair = get_pair(case.pair)

@@ -17,7 +17,8 @@ from dataclasses import replace
 from typing import Any
 
 from suite.case import Case
-from suite.measure.execution import Prepared, ProcessState, prepare_case
+from suite.measure.execution import Prepared, prepare_case
+from suite.measure.process import ProcessState
 from suite.measure.timing_loop import alternate
 from suite.results.atomic import ResultsWriteError
 from suite.results.record import Record
