@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from suite.divergence.metrics import compare_arrays, rerun_spread
+from suite.divergence.metrics import compare_arrays
+from suite.divergence.outputs import rerun_spread
 
 #: elements per tensor
 N = 100_000_000

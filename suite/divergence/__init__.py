@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from suite.divergence.finite import non_finite_note
 from suite.divergence.localise import localise
-from suite.divergence.metrics import compare_arrays, compare_outputs, rerun_spread
+from suite.divergence.metrics import compare_arrays
+from suite.divergence.outputs import compare_outputs, rerun_spread
 from suite.divergence.verdict import (
     TOLERANCES,
     decide_verdict,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from suite.divergence.layer_outputs import base_key
-from suite.divergence.metrics import compare_outputs, rerun_spread, worst_rerun
+from suite.divergence.outputs import compare_outputs, rerun_spread, worst_rerun
 from suite.divergence.step_runner import Pass
 
 

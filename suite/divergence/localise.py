@@ -96,7 +96,7 @@ def localise(
         ``{"against", "forward": {"layer", "ops", "metrics"(, "rerun")} | None,
         "backward": {"variable", "layer", "ops", "metrics"(, "rerun")} | None,
         "update": {"variable", "layer", "ops", "metrics"(, "rerun")} | None, "note"}``:
-        ``metrics`` as :func:`~suite.divergence.metrics.compare_outputs` (candidate vs
+        ``metrics`` as :func:`~suite.divergence.outputs.compare_outputs` (candidate vs
         reference / worst rerun vs the first), ``ops`` the op types of that layer's forward
         (resp. gradient) computation, or of the optimizer's write to the variable (update),
         ``note`` one line saying what was compared and found.

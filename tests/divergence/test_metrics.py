@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from suite.divergence import metrics
-from suite.divergence.metrics import METRIC_KEYS, compare_arrays, compare_outputs, rerun_spread
+from suite.divergence.metrics import METRIC_KEYS, compare_arrays
+from suite.divergence.outputs import compare_outputs, rerun_spread
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 FLOATS = [np.dtype(np.float16), BF16, np.dtype(np.float32), np.dtype(np.float64)]
