@@ -7,7 +7,7 @@ pair from plain models), :func:`get_pair`, :func:`registered`, :func:`load_pairs
 
 from __future__ import annotations
 
-from suite.zoo.base import Batch, Pair, register_pair
+from suite.zoo.base import Batch, Pair, normal_batch, register_pair
 from suite.zoo.catalog import BUILTIN_MODULES, get_pair, load_builtin_pairs, load_pairs_from, registered
 from suite.zoo.models import register_models
 
@@ -18,6 +18,7 @@ __all__ = [
     "get_pair",
     "load_builtin_pairs",
     "load_pairs_from",
+    "normal_batch",
     "register_models",
     "register_pair",
     "registered",

@@ -45,6 +45,20 @@ class Batch:
     y: Any
 
 
+def normal_batch(hp: dict[str, Any], seed: int, *dims: str) -> Batch:
+    """Standard-normal float32 inputs of shape ``(batch, *hp[dims])`` and uniform int32 class
+    labels in ``[0, hp["classes"])``, drawn in that order from ``seed``.
+
+    Example: ``normal_batch(hp, seed, "timesteps", "features")`` for sequences.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((hp["batch"], *(hp[d] for d in dims)), dtype=np.float32)
+    y = rng.integers(0, hp["classes"], size=hp["batch"], dtype=np.int32)
+    return Batch(x, y)
+
+
 class Pair:
     """Base class of every pair. Subclasses set the class attributes and define members."""
 

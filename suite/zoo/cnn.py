@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from suite.zoo.base import Batch, Pair, register_pair
+from suite.zoo.base import Batch, Pair, normal_batch, register_pair
 
 _BN = {"bn_momentum": 0.9, "bn_epsilon": 1e-3}
 
@@ -94,11 +92,7 @@ class Cnn(Pair):
 
     def inputs(self, hp: dict[str, Any], seed: int) -> Batch:
         """Standard-normal float32 images (NHWC) and uniform integer class labels."""
-        rng = np.random.default_rng(seed)
-        shape = (hp["batch"], hp["height"], hp["width"], hp["channels"])
-        x = rng.standard_normal(shape, dtype=np.float32)
-        y = rng.integers(0, hp["classes"], size=hp["batch"], dtype=np.int32)
-        return Batch(x, y)
+        return normal_batch(hp, seed, "height", "width", "channels")
 
     def sequential(self, hp: dict[str, Any]) -> Any:
         """The reference: ``keras.Sequential``."""

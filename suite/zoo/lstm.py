@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from suite.zoo.base import Batch, Pair, register_pair
+from suite.zoo.base import Batch, Pair, normal_batch, register_pair
 
 
 def _keras_layers(hp: dict[str, Any], *, use_cudnn: Any = "auto", faulty: bool = False) -> list[Any]:
@@ -76,10 +74,7 @@ class Lstm(Pair):
 
     def inputs(self, hp: dict[str, Any], seed: int) -> Batch:
         """Standard-normal float32 sequences and uniform integer class labels."""
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal((hp["batch"], hp["timesteps"], hp["features"]), dtype=np.float32)
-        y = rng.integers(0, hp["classes"], size=hp["batch"], dtype=np.int32)
-        return Batch(x, y)
+        return normal_batch(hp, seed, "timesteps", "features")
 
     def sequential(self, hp: dict[str, Any]) -> Any:
         """The reference: ``keras.Sequential`` with ``use_cudnn="auto"`` (cuDNN on a GPU)."""

@@ -10,9 +10,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import numpy as np
-
-from suite.zoo.base import Batch, Pair, register_pair
+from suite.zoo.base import Batch, Pair, normal_batch, register_pair
 
 
 def _layer_specs(hp: dict[str, Any]) -> list[tuple[str, int, int, str]]:
@@ -44,10 +42,7 @@ class Mlp(Pair):
 
     def inputs(self, hp: dict[str, Any], seed: int) -> Batch:
         """Standard-normal float32 features and uniform integer class labels."""
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal((hp["batch"], hp["features"]), dtype=np.float32)
-        y = rng.integers(0, hp["classes"], size=hp["batch"], dtype=np.int32)
-        return Batch(x, y)
+        return normal_batch(hp, seed, "features")
 
     def sequential(self, hp: dict[str, Any]) -> Any:
         """The reference: ``keras.Sequential``."""

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from suite.zoo.base import Batch, Pair, register_pair
+from suite.zoo.base import Batch, Pair, normal_batch, register_pair
 
 
 def _block_layers(hp: dict[str, Any], b: int, *, faulty: bool = False) -> dict[str, Any]:
@@ -130,10 +128,7 @@ class Transformer(Pair):
 
     def inputs(self, hp: dict[str, Any], seed: int) -> Batch:
         """Standard-normal float32 sequences (already embedded) and integer class labels."""
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal((hp["batch"], hp["seq_len"], hp["d_model"]), dtype=np.float32)
-        y = rng.integers(0, hp["classes"], size=hp["batch"], dtype=np.int32)
-        return Batch(x, y)
+        return normal_batch(hp, seed, "seq_len", "d_model")
 
     def functional(self, hp: dict[str, Any]) -> Any:
         """The reference: Functional API (residual connections need more than Sequential)."""

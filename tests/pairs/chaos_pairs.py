@@ -24,9 +24,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
-
-from suite.zoo import Batch, Pair, register_pair
+from suite.zoo import Batch, Pair, normal_batch, register_pair
 
 
 def _layers() -> dict[str, type]:
@@ -82,10 +80,7 @@ class Chaos(Pair):
 
     def inputs(self, hp: dict[str, Any], seed: int) -> Batch:
         """Standard-normal float32 features, integer labels."""
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal((hp["batch"], hp["features"]), dtype=np.float32)
-        y = rng.integers(0, hp["classes"], size=hp["batch"], dtype=np.int32)
-        return Batch(x, y)
+        return normal_batch(hp, seed, "features")
 
     def _stack(self, hp: dict[str, Any], middle: str = "ShuffledSum") -> list[Any]:
         import keras

@@ -12,9 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
-
-from suite.zoo import Batch, Pair, register_pair
+from suite.zoo import Batch, Pair, normal_batch, register_pair
 
 #: set to "1" to make the subclass member diverge
 REGRESSION_ENV = "PAIRBENCH_TEST_REGRESSION"
@@ -34,10 +32,7 @@ class NightlyProbe(Pair):
 
     def inputs(self, hp: dict[str, Any], seed: int) -> Batch:
         """Standard-normal features, integer labels."""
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal((hp["batch"], hp["features"]), dtype=np.float32)
-        y = rng.integers(0, hp["classes"], size=hp["batch"], dtype=np.int32)
-        return Batch(x, y)
+        return normal_batch(hp, seed, "features")
 
     def sequential(self, hp: dict[str, Any]) -> Any:
         """The reference."""

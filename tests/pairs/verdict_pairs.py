@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from suite.zoo import Batch, Pair, register_pair
+from suite.zoo import Batch, Pair, normal_batch, register_pair
 
 #: a factor (e.g. "1.5") that multiplies the sleep of the ``sleepy`` pair's forward call
 SLOWDOWN_ENV = "PAIRBENCH_TEST_SLOWDOWN"
@@ -42,10 +42,7 @@ _SIZES3 = ("tiny", "default", "large")
 
 
 def _classification(hp: dict[str, Any], seed: int) -> Batch:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((hp["batch"], hp["features"]), dtype=np.float32)
-    y = rng.integers(0, hp["classes"], size=hp["batch"], dtype=np.int32)
-    return Batch(x, y)
+    return normal_batch(hp, seed, "features")
 
 
 class _Stacked(Pair):
