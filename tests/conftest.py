@@ -29,6 +29,26 @@ for _folder in (HELPERS, PAIRS):
 #: compared), 5 ms samples, no warm-up beyond the calibration
 QUICK_TIMING = ("--repeats", "2", "--min-sample-time", "0.005", "--max-warmup", "0")
 
+#: ``pairbench nightly`` options of the smallest nightly (tests/pairs/nightly_pairs.py): two cases
+#: (sequential and subclass, eager predict), no float64 reference, one worker a night
+TINY_NIGHTLY_ARGS = (
+    "--matrix",
+    "quick",
+    "--pairs-from",
+    str(PAIRS / "nightly_pairs.py"),
+    "--pairs",
+    "nightly_probe",
+    "--modes",
+    "eager",
+    "--workloads",
+    "predict",
+    "--repeats",
+    "2",
+    "--no-localise",
+    "--no-fp64",
+    "--quiet",
+)
+
 
 def pairbench(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):
     """Run ``python -m suite ARGS`` in a subprocess; return the CompletedProcess."""

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TINY_NIGHTLY_ARGS
 from dockerfile_parse import DockerfileParser
 
 from suite.cli import build_parser
@@ -25,7 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile.gpu"
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 IGNORE = ROOT / "Dockerfile.gpu.dockerignore"
-PAIRS = ROOT / "tests" / "pairs" / "nightly_pairs.py"
 
 
 @pytest.fixture(scope="module")
@@ -157,21 +157,7 @@ def test_entrypoint_runs_a_nightly_into_the_results_folder(tmp_path):
     proc = _entrypoint(
         "--no-doctor",
         "--no-asv",
-        "--matrix",
-        "quick",
-        "--pairs-from",
-        str(PAIRS),
-        "--pairs",
-        "nightly_probe",
-        "--modes",
-        "eager",
-        "--workloads",
-        "predict",
-        "--repeats",
-        "2",
-        "--no-localise",
-        "--no-fp64",
-        "--quiet",
+        *TINY_NIGHTLY_ARGS,
         env=env,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

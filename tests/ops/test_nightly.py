@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from asv_toy import toy_project
+from conftest import TINY_NIGHTLY_ARGS
 from fake_runs import make_run, provenance
 
 from suite.case import Case
@@ -30,26 +31,10 @@ from suite.results.runs import create_run, list_runs
 from suite.run.matrix import Selection, apply_preset
 
 ROOT = Path(__file__).resolve().parents[2]
-PAIRS = ROOT / "tests" / "pairs" / "nightly_pairs.py"
 REGRESSION_ENV = "PAIRBENCH_TEST_REGRESSION"
-#: two cases (sequential and subclass, eager predict), no float64 reference: one worker a night
 TINY = [
     "--no-asv",
-    "--matrix",
-    "quick",
-    "--pairs-from",
-    str(PAIRS),
-    "--pairs",
-    "nightly_probe",
-    "--modes",
-    "eager",
-    "--workloads",
-    "predict",
-    "--repeats",
-    "2",
-    "--no-localise",
-    "--no-fp64",
-    "--quiet",
+    *TINY_NIGHTLY_ARGS,
     "--fail-on",
     "divergence:any",  # speed is left out: tiny CPU timings are noise, and tests must not time
 ]
