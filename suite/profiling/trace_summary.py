@@ -9,6 +9,7 @@ import pandas as pd
 
 from suite.profiling.kernel_stats import kernel_table
 from suite.profiling.xplane import TraceParseError, find_xplanes, latest_session, merge_host_ops, parse_xspace
+from suite.text import clean_line, csv_cell
 
 
 def summarise_trace_dir(trace_dir: Path, kernels_csv: Path | None = None, top: int = 10) -> dict[str, Any]:
@@ -59,7 +60,7 @@ def summarise_trace_dir(trace_dir: Path, kernels_csv: Path | None = None, top: i
     if kernels_csv is not None:
         kernels_csv = Path(kernels_csv)
         kernels_csv.parent.mkdir(parents=True, exist_ok=True)
-        kernels.to_csv(kernels_csv, index=False)
+        csv_safe_frame(kernels).to_csv(kernels_csv, index=False)
         result["kernels_csv"] = str(kernels_csv)
     result["top_kernels"] = _records(kernels.head(top))
     result["host_ops"] = _records(host_ops.head(top))
@@ -74,3 +75,15 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     for row in frame.to_dict(orient="records"):
         out.append({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
     return out
+
+
+def csv_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell on one line, without control characters, and neutralised
+    against formula injection (:func:`suite.text.csv_cell`): op and kernel names carry the
+    user's layer names."""
+
+    def cell(value: Any) -> Any:
+        return csv_cell(clean_line(value)) if isinstance(value, str) else value
+
+    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object]
+    return frame.assign(**{c: frame[c].map(cell) for c in text}) if text else frame

@@ -179,6 +179,25 @@ def test_summarise_trace_dir_writes_kernels_csv(tmp_path, h100):
     assert back["total_us"].tolist() == pytest.approx(h100.kernels["total_us"].tolist())
 
 
+def test_kernels_csv_cells_from_user_names_are_neutralised(tmp_path, h100, monkeypatch):
+    """Op names carry the user's layer names: a formula or a terminal escape in one must not
+    reach the CSV as it is (a spreadsheet would run it)."""
+    from suite.profiling import trace_summary
+
+    evil = h100.kernels.copy()
+    evil.loc[0, "name"] = "=cmd|' /C calc'!A0"
+    evil.loc[1, "name"] = "\x1b]0;owned\x07dense/MatMul"
+    monkeypatch.setattr(trace_summary, "kernel_table", lambda files: (evil, "xprof kernel_stats"))
+    csv_path = tmp_path / "k.csv"
+    summarise_trace_dir(_logdir(tmp_path / "case", H100), kernels_csv=csv_path)
+    back = pd.read_csv(csv_path, keep_default_na=False)
+    assert back["name"][0] == "'=cmd|' /C calc'!A0"
+    assert "\x1b" not in back["name"][1] and "\x07" not in back["name"][1]
+    assert back["name"][1].endswith("dense/MatMul")
+    assert back["name"][2:].tolist() == h100.kernels["name"][2:].tolist()
+    assert back["total_us"].tolist() == pytest.approx(h100.kernels["total_us"].tolist())
+
+
 def test_summarise_cpu_trace(tmp_path):
     logdir = _logdir(tmp_path / "case", CPU_ONLY)
     csv_path = tmp_path / "k.csv"
