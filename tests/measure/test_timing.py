@@ -275,7 +275,8 @@ def test_real_case_outputs_do_not_depend_on_the_sample_length():
     code = (
         "import json, numpy as np\n"
         "from suite.case import Case\n"
-        "from suite.measure.execution import configure_process, prepare_case\n"
+        "from suite.measure.execution import prepare_case\n"
+        "from suite.measure.process import configure_process\n"
         "from suite.measure.timing import SamplingPlan\n"
         "from suite.measure.calibration import calibrate\n"
         "configure_process('float32', 'off')\n"
