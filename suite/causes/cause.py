@@ -203,7 +203,7 @@ def headline(cause: Cause | Mapping[str, Any]) -> str:
             return f"missing {c.attribute}{at} {c.reference}"
         return f"extra {c.attribute}{at} {c.member}"
     if c.kind == "structure":
-        return f"{c.attribute} of{at}: {values}"
+        return f"{c.attribute}{' of' + at if c.where else ''}: {values}"
     label = c.kind.replace("-", " ")
     what = f" {c.attribute}" if c.attribute else ""
     tail = f": {values}" if values else ""
