@@ -114,6 +114,18 @@ def _entries() -> list[tuple]:
             ("predict",),
             ["mixed_layer"],
         ),
+        (
+            "op-order (a layer at another place)",
+            {
+                "mlp_dropout": c.mlp_dropout,
+                "dropout_first": c.PAIRS["dropout_first"].members[1],
+                "dropout_last": c.PAIRS["dropout_last"].members[1],
+            },
+            c.VECTORS,
+            ("eager",),
+            ("train_step",),
+            ["dropout_first", "dropout_last"],
+        ),
         ("xla-rounding", {"textbook": e.textbook}, xy, ("eager", "xla"), ("predict",), ["textbook"]),
         (
             "random-masks",
@@ -194,6 +206,22 @@ def _entries() -> list[tuple]:
             ("eager",),
             ("predict",),
             ["padding", "global_pooling"],
+        ),
+        (
+            "structure (outputs of another shape)",
+            {"lstm": c.lstm, "return_sequences": c.PAIRS["return_sequences"].members[1]},
+            c.SEQUENCES,
+            ("eager",),
+            None,
+            ["return_sequences"],
+        ),
+        (
+            "structure (outputs of another shape, an op)",
+            {"attention": c.attention, "no_pooling": c.PAIRS["no_pooling"].members[1]},
+            c.SEQUENCES,
+            ("eager",),
+            ("predict",),
+            ["no_pooling"],
         ),
         (
             "configuration (recurrent layers)",

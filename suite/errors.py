@@ -79,6 +79,8 @@ class StructuralMismatch(Exception):
             the layers that do match, and their traced forward passes, are compared for the
             record's causes (``padding valid vs same`` in the convolution before a dense
             kernel of another shape).
+        weight_map: ``[[member variable, reference variable], ...]`` when the weights did map
+            (a member whose outputs have other shapes): the layers they pair are compared.
     """
 
     def __init__(
@@ -86,10 +88,12 @@ class StructuralMismatch(Exception):
         differences: list[str],
         flags: list[str] | tuple[str, ...] = (),
         models: tuple[Any, Any, Any] | None = None,
+        weight_map: list[list[str]] | None = None,
     ):
         self.differences = list(differences)
         self.flags = list(flags)
         self.models = models
+        self.weight_map = weight_map
         super().__init__(" ; ".join(self.differences) or "structure differs")
 
 

@@ -13,7 +13,8 @@ verdict                severity  meaning
 ``incomparable``       3         a comparison the run asked for could not be made
 ``diverged``           3         a comparison is beyond the tolerance
 ``nondeterministic``   4         reruns of the same case differ
-``structural-mismatch`` 5        the member cannot take the reference's weights
+``structural-mismatch`` 5        the member cannot take the reference's weights, or its outputs
+                                 have other shapes for the same inputs
 ``error``              6         the case failed
 =====================  ========  ===================================================
 """

@@ -155,6 +155,7 @@ def headline(cause: Cause | Mapping[str, Any]) -> str:
 
     Examples: ``configuration of batch_normalization: epsilon 0.001 vs 1e-05``,
     ``order of ops after dense: relu -> batch_normalization vs batch_normalization -> relu``,
+    ``order of ops: dropout before dense vs after dense``,
     ``layer hidden is called 2 times: its weights are shared``.
     """
     c = cause if isinstance(cause, Cause) else Cause.from_dict(cause)
@@ -174,6 +175,8 @@ def headline(cause: Cause | Mapping[str, Any]) -> str:
     if c.kind == "shared-layer":
         calls = "twice" if c.member == "2 times" else c.member
         return f"layer{at} is called {calls}: its weights are shared ({c.reference})"
+    if c.kind == "op-order" and c.attribute == "place":  # one unit found at another place
+        return f"order of ops: {c.where} {values}"
     if c.kind == "op-order":
         return f"order of ops{_place(c.where)}: {values}"
     if c.kind == "activation" and c.attribute:  # read from the layers' arguments
@@ -203,7 +206,7 @@ def headline(cause: Cause | Mapping[str, Any]) -> str:
             return f"missing {c.attribute}{at} {c.reference}"
         return f"extra {c.attribute}{at} {c.member}"
     if c.kind == "structure":
-        return f"{c.attribute} of{at}: {values}"
+        return f"{c.attribute}{' of' + at if c.where else ''}: {values}"
     label = c.kind.replace("-", " ")
     what = f" {c.attribute}" if c.attribute else ""
     tail = f": {values}" if values else ""

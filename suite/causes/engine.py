@@ -227,22 +227,31 @@ def configuration_findings(
     return entry.config
 
 
-def mismatch_causes(reference: Any, model: Any, x: Any, differences: list[str]) -> list[Cause]:
-    """The causes of a member whose weights cannot take the reference's.
+def mismatch_causes(
+    reference: Any,
+    model: Any,
+    x: Any,
+    differences: list[str],
+    *,
+    weight_map: list[list[str]] | None = None,
+) -> list[Cause]:
+    """The causes of a member whose weights cannot take the reference's, or whose outputs
+    have other shapes.
 
     The audit's differences (:mod:`suite.causes.structure`), with what the layers that do
-    match say (by variable name when most names line up, else by class in order): their
-    configuration, and the ops their forward passes run between them (a ``ConcatV2`` where
-    the reference adds, a ``Mean`` where it flattens). After a shared layer and a missing
-    bias, a configuration that changes shapes or variables (``padding valid vs same``,
-    ``center False vs True``) and the ops that change shapes are said before the shapes and
-    variables they explain.
+    match say (through the weight map when the weights did map, else by variable name when
+    most names line up, else by class in order): their configuration, and the ops their
+    forward passes run between them (a ``ConcatV2`` where the reference adds, a ``Mean``
+    where it flattens). After a shared layer and a missing bias, a configuration that changes
+    shapes or variables (``padding valid vs same``, ``return_sequences True vs False``) and
+    the ops that change shapes are said before the shapes, outputs and variables they explain.
 
     Args:
         reference: the reference model (built).
         model: the member (built).
         x: inputs both can be called on.
-        differences: the audit's differences.
+        differences: the audit's differences (output shapes first, when they differ).
+        weight_map: ``[[member variable, reference variable], ...]`` when the weights did map.
 
     Returns:
         The ranked causes.
@@ -250,7 +259,7 @@ def mismatch_causes(reference: Any, model: Any, x: Any, differences: list[str]) 
     from suite.causes.config_diff import SHAPE_KEYS, VARIABLE_KEYS, config_causes
     from suite.causes.graph_diff import diff_units, units
     from suite.causes.layers import anchors, layer_anchors, matched_layers, wrapper_differences
-    from suite.causes.structure import structural_causes
+    from suite.causes.structure import OUTPUT_ATTRIBUTES, structural_causes
     from suite.zoo.mismatch import mostly_named_alike
     from suite.zoo.variables import inventory
 
@@ -261,7 +270,9 @@ def mismatch_causes(reference: Any, model: Any, x: Any, differences: list[str]) 
     try:
         ref_infos, mem_infos = inventory(reference), inventory(model)
         pairs = []
-        if mostly_named_alike(ref_infos, mem_infos):
+        if weight_map is not None:
+            pairs = _rebound(reference, model, weight_map)
+        elif mostly_named_alike(ref_infos, mem_infos):
             by_key = {m.key: m for m in mem_infos}
             pairs = [(by_key[r.key], r) for r in ref_infos if r.key in by_key]
         layer_pairs = matched_layers(reference, model, pairs)
@@ -309,6 +320,8 @@ def mismatch_causes(reference: Any, model: Any, x: Any, differences: list[str]) 
     first += [c for c in structural if c.kind == "missing-bias"]
     explaining = [c for c in config if c.attribute in SHAPE_KEYS | VARIABLE_KEYS]
     explaining += [c for c in ops if c.kind != "activation"]
+    outputs = [c for c in structural if c.kind == "structure" and c.attribute in OUTPUT_ATTRIBUTES]
+    explaining += [c for c in outputs if c not in explaining]
     rest = rank([c for c in structural + config + ops if c not in first and c not in explaining])
     return [*first, *explaining, *rest]
 

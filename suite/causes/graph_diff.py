@@ -106,6 +106,11 @@ class Unit:
             says the same, see :func:`diff_units`), or ``""``.
         layer: for an op unit in the scope of a Keras layer: ``dropout (Dropout)``.
         random: an op unit that draws random numbers.
+        sources: for a layer unit, what produces the data it takes from outside itself: the
+            producing unit's :attr:`key` and the layer that data comes from (``("act", "relu",
+            "", "dense")``), or ``("input",)``. A layer found at another place in the other
+            member's sequence but fed alike (two independent branches traced in another
+            order) has not moved.
     """
 
     kind: str  # "layer", "act", "op"
@@ -115,6 +120,7 @@ class Unit:
     owner: str = ""
     layer: str = ""
     random: bool = False
+    sources: set[tuple[str, ...]] = field(default_factory=set)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -262,6 +268,7 @@ class _Reader:
 
     def units(self) -> list[Unit]:
         out: list[Unit] = []
+        unit_of: dict[int, Unit] = {}  # op index -> the unit holding it
         scope = None
         for i, op in enumerate(self.ops):
             found = self.acts.get(i)
@@ -269,20 +276,23 @@ class _Reader:
                 if i == min(found.ops):
                     owners = {self.ops[j].layer for j in found.ops}
                     owner = self.owner_label.get(owners.pop(), "") if len(owners) == 1 else ""
-                    self._add(out, Unit("act", found.name, owner=owner))
+                    held = self._add(out, Unit("act", found.name, owner=owner))
+                    unit_of.update(dict.fromkeys(found.ops, held))
                     scope = None
                 continue
             if i in self.layer_of:
                 if op.type in PLUMBING:
                     continue
                 random = op.random or "Random" in op.type
-                self._add(out, Unit("layer", self.layer_of[i], [op.type], random=random))
+                held = self._add(out, Unit("layer", self.layer_of[i], [op.type], random=random))
+                unit_of[i] = held
+                held.sources |= self._sources(i, held, unit_of)
                 scope = None
                 continue
             if i in self.weight_side or i not in self.live or not self.semantic(i):
                 continue
             if op.cast_to in _CASTS:
-                self._add(out, Unit("op", f"Cast to {op.cast_to}"))
+                unit_of[i] = self._add(out, Unit("op", f"Cast to {op.cast_to}"))
                 scope = None
                 continue
             text = self.text(i)
@@ -294,22 +304,46 @@ class _Reader:
                 last.name = _chain(last.ops)
                 last.detail = "; ".join(d for d in (last.detail, detail) if d)
                 last.random = last.random or random
+                unit_of[i] = last
                 continue
             layer = ""
             if op.layer in self.graph.layer_names:
                 layer = f"{self.graph.layer_names[op.layer]} ({self.graph.layer_classes.get(op.layer, '?')})"
             unit = Unit("op", text, [text], detail, self.owner_label.get(op.layer, ""), layer, random)
             out.append(unit)
+            unit_of[i] = unit
             scope = op.layer
         return out
 
+    def _sources(self, i: int, held: Unit, unit_of: dict[int, Unit]) -> set[tuple[str, ...]]:
+        """What produces the data op ``i`` of unit ``held`` takes from outside that unit (see
+        :attr:`Unit.sources`), looking through ops that belong to no unit (plumbing)."""
+        found: set[tuple[str, ...]] = set()
+        for j in self.ops[i].inputs:
+            if not self._data(j):
+                continue
+            k = j
+            while k >= 0 and k not in unit_of:
+                data = [d for d in self.ops[k].inputs if self._data(d)]
+                if not data:
+                    break
+                k = data[0]
+            producer = unit_of.get(k)
+            if producer is held:
+                continue
+            found.add((*producer.key, self.origin(k)) if producer is not None else (self.origin(k),))
+        return found
+
     @staticmethod
-    def _add(out: list[Unit], unit: Unit) -> None:
+    def _add(out: list[Unit], unit: Unit) -> Unit:
+        """Append a unit, or merge it into the last one (more ops of the same layer, the same
+        activation again); returns the unit that holds it."""
         if out and out[-1].kind == unit.kind == "layer" and out[-1].name == unit.name:
             out[-1].ops += unit.ops
             out[-1].random = out[-1].random or unit.random
         elif not (out and out[-1].kind == unit.kind == "act" and out[-1].name == unit.name):
             out.append(unit)
+        return out[-1]
 
 
 def _chain(texts: list[str]) -> str:
@@ -382,8 +416,10 @@ def diff_units(
     causes: list[Cause] = []
     moved_ref: set[int] = set()
     moved_mem: set[int] = set()
+    # activations of a layer that moves travel with it: said with the layer's move
+    carried = {k for i, _ in _layer_moves(ref, mem, deleted, inserted) for k in _carried(ref, i)}
     for i in deleted:
-        if ref[i].kind == "layer":
+        if ref[i].kind == "layer" or i in carried:
             continue
         match = next((j for j in inserted if j not in moved_mem and mem[j].key == ref[i].key), None)
         if match is None:
@@ -393,6 +429,9 @@ def diff_units(
         # the stretch between the last unit both agree on before the move and the first after it
         lo_ref, hi_ref = _span(ref, i, mem, match, matcher, side="ref")
         lo_mem, hi_mem = _span(ref, i, mem, match, matcher, side="mem")
+        if not (lo_ref <= i < hi_ref and lo_mem <= match < hi_mem):  # moved past units both agree on
+            causes.append(_moved(ref, i, mem, match, phase=phase, affects=affects))
+            continue
         where = _before(ref, lo_ref) or _before(mem, lo_mem)
         causes.append(
             Cause(
@@ -413,8 +452,8 @@ def diff_units(
                 continue
             if ref[a].kind == "layer" or ref[a].key != mem[b].key:
                 continue
-            moved_ref.add(a)
-            moved_mem.add(b)
+            moved_ref.update((a, i))
+            moved_mem.update((b, j))
             lo_ref, lo_mem = min(a, i), min(b, j)
             causes.append(
                 Cause(
@@ -427,6 +466,15 @@ def diff_units(
                 )
             )
             break
+    for i, j in _layer_moves(ref, mem, deleted, inserted):  # a layer found at another place
+        if i in moved_ref or j in moved_mem:
+            continue
+        i, j = _random_neighbour(ref, i, mem, j) or (i, j)
+        if _fed_alike(ref[i], mem[j]):
+            continue
+        moved_ref.update((i, *_carried(ref, i)))
+        moved_mem.update((j, *_carried(mem, j)))
+        causes.append(_moved(ref, i, mem, j, phase=phase, affects=affects))
     if phase == "forward":  # a layer both have that draws random numbers at inference in one only
         causes += _drawing_layers(ref, mem, deleted, inserted)
     theirs = [(i, _before(ref, i)) for i in deleted if i not in moved_ref and ref[i].kind != "layer"]
@@ -456,6 +504,96 @@ def diff_units(
         if mem[j].owner not in explained:
             causes.append(_one_sided(mem[j], member=True, where=where, phase=phase, affects=affects))
     return causes
+
+
+def _layer_moves(
+    ref: list[Unit], mem: list[Unit], deleted: list[int], inserted: list[int]
+) -> list[tuple[int, int]]:
+    """Layer units the diff found in both members at other places: ``(ref index, member index)``
+    of each layer that runs once in each pass and takes its data from elsewhere (a ``Dropout``
+    applied to the input in one member and after the first ``Dense`` in the other)."""
+    counts_ref = Counter(u.key for u in ref)
+    counts_mem = Counter(u.key for u in mem)
+    moves = []
+    for i in deleted:
+        key = ref[i].key
+        if ref[i].kind != "layer" or counts_ref[key] != 1 or counts_mem[key] != 1:
+            continue
+        j = next((j for j in inserted if mem[j].key == key), None)
+        if j is not None and not _fed_alike(ref[i], mem[j]):
+            moves.append((i, j))
+    return moves
+
+
+def _fed_alike(theirs: Unit, mine: Unit) -> bool:
+    """Two units of one layer that take the same data (or, both, none that tells): traced
+    elsewhere, not moved."""
+    return theirs.sources == mine.sources
+
+
+def _random_neighbour(ref: list[Unit], i: int, mem: list[Unit], j: int) -> tuple[int, int] | None:
+    """When layer unit ``i`` (``j`` in the member) only swapped places with a neighbouring layer
+    that draws random numbers, that layer is the one said to move: ``dropout after dense_1 vs
+    after dense`` rather than ``dense_1 after dense vs after dropout`` (either reads the same
+    diff; a dropout or a noise layer is what a user places). Returns the neighbour's indexes."""
+    if ref[i].random:
+        return None
+    for a, b in ((i - 1, j + 1 + len(_carried(mem, j))), (i + 1 + len(_carried(ref, i)), j - 1)):
+        inside = 0 <= a < len(ref) and 0 <= b < len(mem)
+        if inside and ref[a].kind == "layer" and ref[a].random and ref[a].key == mem[b].key:
+            return a, b
+    return None
+
+
+def _carried(seq: list[Unit], i: int) -> list[int]:
+    """Indexes of the activation units right after layer unit ``i`` that its own scope holds
+    (``Dense(16, activation="relu")``'s relu): they move with it."""
+    out = []
+    for k in range(i + 1, len(seq)):
+        if seq[k].kind != "act" or seq[k].owner != seq[i].name:
+            break
+        out.append(k)
+    return out
+
+
+def _place(seq: list[Unit], i: int) -> str:
+    """Where unit ``i`` runs, by what runs just before it: ``after dense`` (a layer, with the
+    activation its own scope holds), ``after relu`` (an activation of its own), ``before
+    dense`` (at the start: the first unit after it), ``""`` (alone)."""
+    if i > 0:
+        k = i - 1
+        while k > 0 and seq[k].kind == "act" and seq[k - 1].key == ("layer", seq[k].owner, ""):
+            k -= 1  # the activation of the layer before, its own scope's: that layer
+        return f"after {seq[k].name}"
+    after = i + 1 + len(_carried(seq, i))
+    return f"before {seq[after].name}" if after < len(seq) else ""
+
+
+def _moved(ref: list[Unit], i: int, mem: list[Unit], j: int, *, phase: str, affects: str) -> Cause:
+    """A unit both members run, found at another place past units both agree on: ``order of
+    ops: dropout before dense vs after dense``, with both neighbourhoods as evidence."""
+    mine, theirs = _place(mem, j), _place(ref, i)
+    if mine == theirs:  # what runs before it is alike: what runs after it is not
+        mine, theirs = (f"{at}, {_place_after(seq, k)}" for at, seq, k in ((mine, mem, j), (theirs, ref, i)))
+    span_ref, span_mem = 1 + len(_carried(ref, i)), 1 + len(_carried(mem, j))
+    return Cause(
+        kind="op-order",
+        where=ref[i].name,
+        attribute="place",
+        member=mine,
+        reference=theirs,
+        evidence=f"{phase} graphs compared op by op: {ref[i].name} runs at another place "
+        f"({_window(mem, j - 2, j + span_mem + 2)} vs {_window(ref, i - 2, i + span_ref + 2)})",
+        affects=affects,
+    )
+
+
+def _place_after(seq: list[Unit], i: int) -> str:
+    """``before dense_1``: the unit that runs after unit ``i`` (its activations left out), or
+    ``at the end``."""
+    carried = _carried(seq, i)
+    k = (carried[-1] if carried else i) + 1
+    return f"before {seq[k].name}" if k < len(seq) else "at the end"
 
 
 def _drawing_layers(ref: list[Unit], mem: list[Unit], deleted: list[int], inserted: list[int]) -> list[Cause]:

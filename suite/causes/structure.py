@@ -2,7 +2,8 @@
 
 The audit says in words what differs in structure: a layer called twice (shared weights),
 untracked ``tf.Variable`` attributes, missing biases, missing or extra layers and variables,
-other shapes, trainable flags, activations, initialisers. :func:`structural_causes` turns
+other shapes, trainable flags, activations, initialisers, and outputs of other shapes for
+the same inputs (:mod:`suite.zoo.outputs`). :func:`structural_causes` turns
 each message into a :class:`~suite.causes.cause.Cause` with both values, so that a
 ``structural-mismatch`` record names its real cause first (``layer hidden is called 2 times:
 its weights are shared``), and a member whose weights could be copied carries its findings
@@ -36,6 +37,14 @@ _TRAINABLE = re.compile(
     r"^(?P<where>\S+)(?: \(the reference's \S+\))? is (?P<state>trainable|non-trainable) in the member"
 )
 _INIT = re.compile(r"^(?P<attr>\w+ initializer) (?P<mine>\S+) vs (?P<theirs>\S+) in (?P<where>.+)$")
+_OUTPUT_SHAPE = re.compile(
+    r"^output shape(?: of (?P<where>\S+))? (?P<mine>\([^()]*\)) vs (?P<theirs>\([^()]*\))$"
+)
+_OUTPUTS = re.compile(r"^outputs (?P<mine>\d+ tensors? \(.*\)) vs (?P<theirs>\d+ tensors? \(.*\))$")
+#: attributes of the ``structure`` causes that say how the members' outputs differ
+OUTPUT_ATTRIBUTES = frozenset({"output shape", "outputs"})
+#: what an output of another shape or structure rests on
+_OUTPUT_EVIDENCE = "both members called on the same inputs: outputs of other shapes cannot be compared"
 
 
 def structural_causes(messages: list[str], *, copied: bool) -> list[Cause]:
@@ -122,6 +131,23 @@ def _by_layer(causes: list[Cause]) -> list[Cause]:
 
 
 def _one(text: str, copied: bool) -> Cause | None:
+    if m := _OUTPUT_SHAPE.match(text):
+        return Cause(
+            kind="structure",
+            where=m["where"] or "",
+            attribute="output shape",
+            member=m["mine"],
+            reference=m["theirs"],
+            evidence=_OUTPUT_EVIDENCE,
+        )
+    if m := _OUTPUTS.match(text):
+        return Cause(
+            kind="structure",
+            attribute="outputs",
+            member=m["mine"],
+            reference=m["theirs"],
+            evidence=_OUTPUT_EVIDENCE,
+        )
     if m := _SHARED.match(text):
         n = int(m["n"])
         return Cause(

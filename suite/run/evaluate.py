@@ -109,7 +109,7 @@ def failure_causes(exc: BaseException) -> list[Cause]:
     if not isinstance(exc, StructuralMismatch):
         return []
     if exc.models is not None:
-        return mismatch_causes(*exc.models, exc.differences)
+        return mismatch_causes(*exc.models, exc.differences, weight_map=exc.weight_map)
     return rank(structural_causes(exc.differences, copied=False))
 
 

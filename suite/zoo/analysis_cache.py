@@ -36,6 +36,8 @@ class Analysis:
         differences: the audit (every difference, member first).
         ambiguous: why the variables match in more than one way, or ``""``.
         rng_layers: layers that draw random numbers at inference.
+        outputs: how the member's output shapes differ from the reference's
+            (:func:`suite.zoo.outputs.output_differences`); empty when they agree.
     """
 
     method: str | None
@@ -43,6 +45,7 @@ class Analysis:
     differences: tuple[str, ...]
     ambiguous: str
     rng_layers: tuple[str, ...]
+    outputs: tuple[str, ...] = ()
 
 
 #: pair class -> (member, size, seed, float64, dtype policy) -> analysis
@@ -57,8 +60,14 @@ def cache_key(pair: Any, member: str, size: str, seed: int, float64: bool) -> tu
     return (type(pair), (member, size, seed, float64, keras.mixed_precision.global_policy().name))
 
 
-def remember(key: tuple[Any, ...], examined: Examination | None, rng_layers: list[str]) -> None:
-    """Keep what :func:`~suite.zoo.audit.examine` found (None for the reference's own cases)."""
+def remember(
+    key: tuple[Any, ...],
+    examined: Examination | None,
+    rng_layers: list[str],
+    outputs: list[str] | None = None,
+) -> None:
+    """Keep what :func:`~suite.zoo.audit.examine` found (None for the reference's own cases), and
+    how the output shapes differ (``outputs``)."""
     alignment = examined.alignment if examined is not None else None
     cls, rest = key
     _CACHE.setdefault(cls, {})[rest] = Analysis(
@@ -67,6 +76,7 @@ def remember(key: tuple[Any, ...], examined: Examination | None, rng_layers: lis
         differences=tuple(examined.differences) if examined is not None else (),
         ambiguous=examined.ambiguous if examined is not None else "",
         rng_layers=tuple(rng_layers),
+        outputs=tuple(outputs or ()),
     )
 
 

@@ -3,8 +3,9 @@
 :func:`build_members` is what ``prepare_case`` (timing), ``pairbench explain`` and
 :func:`suite.check_models` share: seeded builds, the float64 reference given its float32
 donor's weights, the member's variables matched with the reference's (by name or by
-structure) and copied bitwise, the audit, the training target and loss, and what the
-member does with random numbers at inference.
+structure) and copied bitwise, the audit, the members' output shapes for the same inputs
+(another shape is a structural mismatch: the numbers cannot be compared), the training
+target and loss, and what the member does with random numbers at inference.
 """
 
 from __future__ import annotations
@@ -171,7 +172,9 @@ def build_members(
         :class:`Members`.
 
     Raises:
-        StructuralMismatch: the member cannot take the reference's weights (the whole audit).
+        StructuralMismatch: the member cannot take the reference's weights (the whole audit),
+            or its outputs have other shapes than the reference's for the same inputs
+            (:func:`suite.zoo.outputs.output_differences` first, then the audit).
         AmbiguousAlignment: its variables match the reference's in more than one way.
         CaseUnsupported: the float64 reference cannot be built.
     """
@@ -180,6 +183,7 @@ def build_members(
     from suite.zoo import analysis_cache
     from suite.zoo.audit import examine, untracked_messages
     from suite.zoo.loss import resolve_training
+    from suite.zoo.outputs import output_differences
     from suite.zoo.variables import inventory
     from suite.zoo.weights import copy_weights, ensure_built
 
@@ -213,6 +217,12 @@ def build_members(
             raise AmbiguousAlignment(examined.ambiguous)
         if examined.alignment is None:
             raise structural_mismatch(examined.differences, (reference, model, x))
+        outputs = list(known.outputs) if known is not None else output_differences(reference, model, x)
+        if outputs:  # the weights map, the outputs cannot be compared: kept for every mode too
+            analysis_cache.remember(key, examined, [], outputs=outputs)
+            raise structural_mismatch(
+                outputs + examined.differences, (reference, model, x), examined.alignment.mapping()
+            )
         copy_weights(reference, model, alignment=examined.alignment)
         found = Members(reference, model, training, alignment=examined.alignment, audit=examined.differences)
         found.notes = [d for d in examined.differences if "does not track" in d]
@@ -230,14 +240,20 @@ def build_members(
 
 
 def structural_mismatch(
-    differences: list[str], models: tuple[Any, Any, Any] | None = None
+    differences: list[str],
+    models: tuple[Any, Any, Any] | None = None,
+    weight_map: list[list[str]] | None = None,
 ) -> StructuralMismatch:
-    """The error of a member whose weights cannot take the reference's: every difference (the
-    audit puts the real structural one first: a shared layer before the variables it leaves
-    unmatched), flagged when untracked variables are among them; with ``(reference, member,
-    inputs)`` for the configuration and the forward passes of the layers that do match."""
+    """The error of a member whose weights cannot take the reference's, or whose outputs have
+    other shapes: every difference (the audit puts the real structural one first: a shared
+    layer before the variables it leaves unmatched; output shapes come before the audit),
+    flagged when untracked variables are among them; with ``(reference, member, inputs)`` for
+    the configuration and the forward passes of the layers that do match, and the weight map
+    when the weights did map."""
     untracked = any("does not track" in d for d in differences)
-    return StructuralMismatch(differences, flags=[UNTRACKED_FLAG] if untracked else [], models=models)
+    return StructuralMismatch(
+        differences, flags=[UNTRACKED_FLAG] if untracked else [], models=models, weight_map=weight_map
+    )
 
 
 def rng_verdict(verdict: str, reason: str, rng_layers: list[str]) -> tuple[str, str]:

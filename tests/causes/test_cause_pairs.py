@@ -76,3 +76,5 @@ def test_a_fault_gets_its_verdict_and_its_cause_first(frames, name):
     for word in fault.words:
         assert word in line, line
     assert first["reason"].startswith(line), first["reason"]
+    for word in fault.also:
+        assert word in first["reason"], first["reason"]

@@ -51,3 +51,62 @@ def test_equivalent_structures_read_alike_and_other_kernels_are_only_rounding():
     (other,) = rounding_causes([Unit("layer", "dense", ["MatMul", "BiasAdd"])], other_math)
     assert other.kind == "op-substitution" and (other.member, other.reference) == ("Mul", "-")
     assert headline(other) == "ops in dense: Mul vs -"
+
+
+def _units(*names):
+    """Units from ``kind:name`` words; ``layer:dropout*`` draws random numbers, ``act:relu@dense``
+    is the activation its layer's own scope holds (``Dense(16, activation="relu")``), and a layer
+    unit is fed by the unit before it and the layer before (``("input",)`` at the start)."""
+    out: list[Unit] = []
+    for name in names:
+        kind, _, label = name.partition(":")
+        label, _, owner = label.partition("@")
+        unit = Unit(kind, label.rstrip("*"), ["Mul"] if kind == "layer" else [], owner=owner)
+        unit.random = label.endswith("*")
+        if kind == "layer":
+            layers = [u.name for u in out if u.kind == "layer"]
+            unit.sources = {(*out[-1].key, layers[-1] if layers else "input") if out else ("input",)}
+        out.append(unit)
+    return out
+
+
+def test_a_layer_moved_past_others_is_said_with_both_places():
+    ref = _units("layer:dense", "act:relu@dense", "layer:dropout*", "layer:dense_1")
+    mem = _units("layer:dropout*", "layer:dense", "act:relu@dense", "layer:dense_1")
+    (cause,) = diff_units(ref, mem, phase="training")
+    assert (cause.kind, cause.where, cause.attribute) == ("op-order", "dropout", "place")
+    assert headline(cause) == "order of ops: dropout before dense vs after dense"
+    assert cause.affects == "training"
+    assert "dropout -> dense -> relu vs dense -> relu -> dropout -> dense_1" in cause.evidence
+    # between two other layers: after which one
+    ref3 = _units("layer:dense", "act:relu@dense", "layer:dropout*", "layer:dense_1", "act:relu@dense_1")
+    mem3 = _units("layer:dense", "act:relu@dense", "layer:dense_1", "act:relu@dense_1", "layer:dropout*")
+    (later,) = diff_units(ref3, mem3)
+    assert headline(later) == "order of ops: dropout after dense_1 vs after dense"
+
+
+def test_a_random_layer_that_swapped_places_with_a_dense_is_the_one_said_to_move():
+    ref = _units("layer:dense", "act:relu@dense", "layer:dropout*", "layer:dense_1")
+    mem = _units("layer:dense", "act:relu@dense", "layer:dense_1", "layer:dropout*")
+    (cause,) = diff_units(ref, mem, phase="training")
+    assert headline(cause) == "order of ops: dropout after dense_1 vs after dense"
+
+
+def test_a_moved_layer_carries_its_own_activation_and_an_op_moved_far_is_said_by_place():
+    ref = _units("layer:dense", "act:relu@dense", "layer:dense_1", "act:tanh@dense_1", "layer:dense_2")
+    mem = _units("layer:dense_1", "act:tanh@dense_1", "layer:dense", "act:relu@dense", "layer:dense_2")
+    moved = ["order of ops: dense_1 before dense vs after dense"]
+    assert [headline(c) for c in diff_units(ref, mem)] == moved
+    div = Unit("op", "RealDiv(x, 2)", ["RealDiv(x, 2)"])
+    ref_op = [div, *_units("layer:dense", "act:relu@dense", "layer:d")]
+    mem_op = [*_units("layer:dense", "act:relu@dense"), div, *_units("layer:d")]
+    (op,) = diff_units(ref_op, mem_op)
+    assert headline(op) == "order of ops: RealDiv(x, 2) after dense vs before dense"
+
+
+def test_branches_traced_in_another_order_have_not_moved():
+    ref = _units("layer:a", "layer:b", "op:ConcatV2(a, b, 1)", "layer:out")
+    mem = _units("layer:b", "layer:a", "op:ConcatV2(a, b, 1)", "layer:out")
+    for unit in ref[:2] + mem[:2]:
+        unit.sources = {("input",)}
+    assert diff_units(ref, mem) == []

@@ -2,8 +2,9 @@
 
 A ``keras.Sequential`` (or functional model) as the tutorials write it, and the subclass a user
 writes next to it with one difference they would not see by reading the two: an activation,
-an op on the input, a pooling, a padding, a stride, an argument of a recurrent layer, a
-dropout called with ``training=True``, a residual, the order of a concatenation... and builds
+an op on the input, a pooling, a padding, a stride, an argument of a recurrent layer (one that
+returns sequences: outputs of another shape), a dropout called with ``training=True`` or
+applied at another place, a residual, the order of a concatenation... and builds
 that only look different (``activation=tf.nn.relu``, a ``Softmax`` layer, ``Dropout(0.0)``).
 ``PAIRS`` maps a name to the two builders, the data they take and what pairbench must say
 (``tests/causes/test_cause_pairs.py``); pairs that share a reference share its run.
@@ -45,6 +46,7 @@ class Fault:
             but rounding).
         words: strings the top cause's line must contain (both values).
         note: a string the ``identical`` predict row's notes must contain.
+        also: strings the reason must contain after the top cause (the next causes).
     """
 
     members: tuple[Callable[[], Any], Callable[[], Any]]
@@ -54,6 +56,7 @@ class Fault:
     kind: str | None = None
     words: tuple[str, ...] = field(default_factory=tuple)
     note: str = ""
+    also: tuple[str, ...] = field(default_factory=tuple)
 
 
 def subclass(build: Callable[[Any], None], call: Callable[[Any, Any], Any]) -> Callable[[], Any]:
@@ -320,6 +323,14 @@ def _spatial_dropout() -> Any:
     return subclass(build, lambda net, x: net.out(net.flat(net.drop(net.conv(x)))))()
 
 
+def _no_pooling() -> Any:
+    def build(net: Any) -> None:
+        net.attn = _layers().MultiHeadAttention(num_heads=2, key_dim=4)
+        net.out = _layers().Dense(4)
+
+    return subclass(build, lambda net, x: net.out(net.attn(x, x)))()
+
+
 def _layernorm_first() -> Any:
     def build(net: Any) -> None:
         layers = _layers()
@@ -546,6 +557,31 @@ PAIRS: dict[str, Fault] = {
         "extra-op",
         ("extra op dropout (Dropout) after dense: absent vs runs",),
     ),
+    "dropout_first": Fault(  # the dropout applied to the input, not after the first Dense
+        (mlp_dropout, subclass(_mlp(extra=_dropout()), lambda net, x: net.d2(net.d1(net.drop(x))))),
+        VECTORS,
+        IDENTICAL,
+        DIVERGED,
+        "op-order",
+        ("order of ops: dropout before dense vs after dense",),
+    ),
+    "dropout_last": Fault(  # after the last Dense: the dropout and dense_1 swapped places
+        (mlp_dropout, subclass(_mlp(extra=_dropout()), lambda net, x: net.drop(net.d2(net.d1(x))))),
+        VECTORS,
+        IDENTICAL,
+        DIVERGED,
+        "op-order",
+        ("order of ops: dropout after dense_1 vs after dense",),
+    ),
+    "dropout_first_rate": Fault(  # moved, and another rate: both said
+        (mlp_dropout, subclass(_mlp(extra=_dropout(0.3)), lambda net, x: net.d2(net.d1(net.drop(x))))),
+        VECTORS,
+        IDENTICAL,
+        DIVERGED,
+        "op-order",
+        ("order of ops: dropout before dense vs after dense",),
+        also=("configuration of dropout: rate 0.3 vs 0.5",),
+    ),
     "noise_shape": Fault(
         (
             mlp_dropout,
@@ -666,6 +702,24 @@ PAIRS: dict[str, Fault] = {
         "configuration",
         ("configuration of gru: reset_after False vs True",),
     ),
+    "return_sequences": Fault(  # the weights map, the outputs have other shapes
+        (lstm, _recurrent(return_sequences=True)),
+        SEQUENCES,
+        STRUCTURAL_MISMATCH,
+        STRUCTURAL_MISMATCH,
+        "configuration",
+        ("configuration of lstm: return_sequences True vs False",),
+        also=("output shape: (batch, 5, 4) vs (batch, 4)",),
+    ),
+    "gru_return_sequences": Fault(
+        (gru, _recurrent("GRU", return_sequences=True)),
+        SEQUENCES,
+        STRUCTURAL_MISMATCH,
+        STRUCTURAL_MISMATCH,
+        "configuration",
+        ("configuration of gru: return_sequences True vs False",),
+        also=("output shape: (batch, 5, 4) vs (batch, 4)",),
+    ),
     "bidirectional": Fault(
         (lstm, _bidirectional),
         SEQUENCES,
@@ -684,6 +738,15 @@ PAIRS: dict[str, Fault] = {
             "ops in multi_head_attention:",
             "MatrixBandPart",
         ),
+    ),
+    "no_pooling": Fault(  # the pooling forgotten: the Dense runs on every step
+        (attention, _no_pooling),
+        SEQUENCES,
+        STRUCTURAL_MISMATCH,
+        STRUCTURAL_MISMATCH,
+        "extra-op",
+        ("extra op Mean(x, 1) in global_average_pooling1d (GlobalAveragePooling1D)", "absent vs runs"),
+        also=("output shape: (batch, 5, 4) vs (batch, 4)",),
     ),
     "mask_zero": Fault(
         (embedding_lstm, _mask_zero),

@@ -5,7 +5,8 @@
   ``functional`` pools the same sums with ``unsorted_segment_sum`` (XLA compiles it), so its
   XLA case has no ``vs_pair`` reference: ``incomparable``. ``subclass`` has the same layers
   but returns its predictions with an extra axis: shapes differ from the reference's, so
-  none of its ``vs_pair`` comparisons can be made: ``incomparable``.
+  none of its ``vs_pair`` comparisons could be made: a ``structural-mismatch`` that says
+  the shapes before anything runs (issue 23; ``incomparable`` before).
 - ``blowup`` (trains into NaN): a linear model on features that were never normalised
   (~1e6): SGD explodes, the loss goes ``[~4e11, ~4e35, inf, nan]`` in four steps and the
   weights end NaN, identically in every member (so every comparison is "bitwise equal").
