@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from suite.causes.cause import POSSIBLE, Cause, headline, rank
+from suite.causes.cause import MEMBER_KINDS, POSSIBLE, Cause, headline, rank
 from suite.verdicts import CLOSE, DIVERGED, NONDETERMINISTIC
 
 #: verdicts that carry causes
@@ -434,3 +434,27 @@ def dormant_note(dormant: list[Cause], workload: str) -> str:
         )
         parts.append(f"{headline(cause)} ({why})")
     return "also differs, not a cause of these numbers: " + "; ".join(parts)
+
+
+#: the flag of an ``identical`` record whose members still compute differently
+LATENT_FLAG = "latent-difference"
+
+#: kinds that can leave a member's numbers equal on the inputs used and differ on others
+_LATENT_KINDS = MEMBER_KINDS - {"rounding", "initialization"}
+
+
+def latent_causes(findings: Findings, workload: str) -> list[Cause]:
+    """Findings that change the math of ``workload`` although its numbers came out identical:
+    the inputs did not reach the difference (``relu6`` for ``relu`` where no value exceeds 6, a
+    ``ReLU(max_value=6)``), ranked."""
+    return rank([c for c in findings.causes if c.kind in _LATENT_KINDS and c.applies_to(workload)])
+
+
+def latent_note(latent: list[Cause]) -> str:
+    """The note of an ``identical`` record whose members still compute differently, or ``""``."""
+    if not latent:
+        return ""
+    return (
+        "identical on these inputs, but the builds compute differently (other inputs may tell "
+        "them apart): " + "; ".join(headline(c) for c in latent)
+    )

@@ -35,6 +35,7 @@ MAX_FINDINGS = 60
 FLAG_LABELS: dict[str, str] = {
     "non-finite": "with NaN/Inf outputs",
     "reference-unavailable": "with a reference unavailable",
+    "latent-difference": "identical here but computing differently",
 }
 
 

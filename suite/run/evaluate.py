@@ -194,7 +194,9 @@ def finish(
     localisation = _localise(options, case, prep, verdict, divergence) if options.localise else None
     state_numerics = numerics(state, case)
     started = time.perf_counter()
-    causes, note = explain_causes(options, case, prep, verdict, divergence, localisation, state_numerics)
+    causes, note, cause_flags = explain_causes(
+        options, case, prep, verdict, divergence, localisation, state_numerics
+    )
     causes_s = time.perf_counter() - started
     record = Record(
         case=case,
@@ -206,7 +208,7 @@ def finish(
         numerics=state_numerics,
         telemetry=telemetry,
         extra={"outputs": out_file, "finished_at": time.time(), "causes_s": causes_s, **prep.extra},
-        flags=[*prep.flags, *(f for f in flags if f not in prep.flags)],
+        flags=list(dict.fromkeys([*prep.flags, *flags, *cause_flags])),
         notes=[*prep.notes, *notes, *([note] if note else [])],
         causes=[c.to_dict() for c in causes],
     )
@@ -224,16 +226,25 @@ def explain_causes(
     divergence: dict[str, Any],
     localisation: dict[str, Any] | None,
     state_numerics: dict[str, Any],
-) -> tuple[list[Cause], str]:
+) -> tuple[list[Cause], str, list[str]]:
     """The causes of a measured case (:mod:`suite.causes.engine`), and a note for what differs
-    but cannot change its numbers. Nothing is traced for an ``identical`` case (its note reads
-    the matched layers' configuration only); the member's comparison with the reference only
-    when ``vs_pair`` is not bitwise equal; each once per member in this process."""
+    but cannot change its numbers, or did not on these inputs (an ``identical`` member whose
+    graph or configuration still computes otherwise: ``relu6`` for ``relu``). The member's
+    comparison with the reference runs once per member in this process, only for a case
+    compared with the reference (``vs_pair``).
+
+    Returns:
+        ``(causes, note, flags)``: ``flags`` holds :data:`~suite.causes.engine.LATENT_FLAG` for
+        such an ``identical`` member.
+    """
     from suite.axes import FLOAT64
     from suite.causes.engine import (
         EXPLAINED,
+        LATENT_FLAG,
         configuration_findings,
         dormant_note,
+        latent_causes,
+        latent_note,
         member_findings,
         random_layers,
         record_causes,
@@ -243,17 +254,9 @@ def explain_causes(
 
     pair = get_pair(case.pair)
     key = analysis_cache.cache_key(pair, case.member, case.size, options.seed, case.precision == FLOAT64)
-    if verdict == IDENTICAL and divergence.get("vs_pair") and prep.reference_model is not prep.model:
-        found = configuration_findings(
-            prep.reference_model, prep.model, prep.extra.get("weight_map"), cache_key=key
-        )
-        return [], dormant_note([c for c in found if not c.applies_to(case.workload)], case.workload)
-    if verdict not in EXPLAINED:
-        return [], ""
-    findings = None
-    vs_pair = divergence.get("vs_pair")
-    if vs_pair and not vs_pair.get("bitwise_equal") and prep.reference_model is not prep.model:
-        findings = member_findings(
+
+    def findings_of_member():
+        return member_findings(
             prep.reference_model,
             prep.model,
             prep.x,
@@ -262,6 +265,21 @@ def explain_causes(
             loss=str(prep.extra.get("loss", "")),
             cache_key=key,
         )
+
+    if verdict == IDENTICAL and divergence.get("vs_pair") and prep.reference_model is not prep.model:
+        found = configuration_findings(
+            prep.reference_model, prep.model, prep.extra.get("weight_map"), cache_key=key
+        )
+        dormant = dormant_note([c for c in found if not c.applies_to(case.workload)], case.workload)
+        latent = latent_causes(findings_of_member(), case.workload)
+        note = "; ".join(n for n in (latent_note(latent), dormant) if n)
+        return [], note, [LATENT_FLAG] if latent else []
+    if verdict not in EXPLAINED:
+        return [], "", []
+    findings = None
+    vs_pair = divergence.get("vs_pair")
+    if vs_pair and not vs_pair.get("bitwise_equal") and prep.reference_model is not prep.model:
+        findings = findings_of_member()
     randomised = list(prep.rng_layers)
     eager = divergence.get("vs_eager")
     if case.workload != "predict" and case.mode == "xla" and verdict == DIVERGED and eager:
@@ -278,7 +296,7 @@ def explain_causes(
         findings=findings,
         random=randomised,
     )
-    return causes, dormant_note(dormant, case.workload)
+    return causes, dormant_note(dormant, case.workload), []
 
 
 def qualifiers(outputs: dict[str, Any], unavailable: list[Unavailable]) -> tuple[list[str], list[str]]:

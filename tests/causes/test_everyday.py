@@ -1,4 +1,4 @@
-"""The thirteen everyday pairs of issue 23: the right verdict and the cause, with both values.
+"""The everyday pairs of issue 23 (its thirteen, and relu6 for relu): verdict and cause, both values.
 
 Each pair (``tests/pairs/everyday_pairs.py``) runs through :func:`suite.check_models` in eager mode,
 ``predict`` and ``train_step``; pairs that share a reference run in one call (its cases are
@@ -12,6 +12,7 @@ import pytest
 from everyday_pairs import PAIRS, X, Y
 
 from suite.causes.cause import MEMBER_KINDS, Cause, describe, grouped
+from suite.causes.engine import LATENT_FLAG
 from suite.verdicts import IDENTICAL
 
 #: reference builder name -> the pairs that share it
@@ -50,6 +51,11 @@ def _row(frame, workload):
     return rows.iloc[0]
 
 
+def _tags(value) -> list[str]:
+    """A frame cell of flags: a list, or nothing."""
+    return list(value) if isinstance(value, list | tuple) else []
+
+
 @pytest.mark.parametrize("name", list(PAIRS))
 def test_everyday_pair_gets_the_verdict_and_names_the_cause(frames, name):
     spec = PAIRS[name]
@@ -62,6 +68,11 @@ def test_everyday_pair_gets_the_verdict_and_names_the_cause(frames, name):
     for row in (predict, train):
         if row["verdict"] == IDENTICAL:
             assert not row["causes"], row["causes"]  # an identical row carries no cause
+            # ...but says when the builds still compute differently; equivalent builds never do
+            latent = LATENT_FLAG in _tags(row["flags"])
+            assert latent == bool(spec.latent), (row["flags"], row["notes"])
+            for word in spec.latent:
+                assert word in str(row["notes"]), row["notes"]
     first = predict if predict["verdict"] != IDENTICAL else train
     causes = [Cause.from_dict(c) for c in (first["causes"] if isinstance(first["causes"], list) else [])]
     if spec.kind is None:  # equivalent builds: rounding at most, never a structural cause

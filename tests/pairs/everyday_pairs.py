@@ -31,6 +31,8 @@ class Everyday:
         train: its expected eager ``train_step`` verdict.
         kind: the top cause's kind on the first non-identical row (None: no cause).
         words: strings the top cause must contain (both values).
+        latent: for a member identical on these inputs that still computes differently,
+            strings its ``latent-difference`` note must contain (empty: no such note).
     """
 
     members: tuple[Any, Any]
@@ -38,6 +40,7 @@ class Everyday:
     train: str
     kind: str | None = None
     words: tuple[str, ...] = field(default_factory=tuple)
+    latent: tuple[str, ...] = ()
 
 
 # --- 1. an activation as its own layer, softmax in call() (equivalent) -------------------------
@@ -314,9 +317,29 @@ def forgot_relu() -> Any:
     return Net()
 
 
+# --- 14. relu6 for relu, on inputs that never reach 6 (identical, but not the same math) ---------
+def relu6_for_relu() -> Any:
+    import keras
+    import tensorflow as tf
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = keras.layers.Dense(HIDDEN)
+            self.classifier = keras.layers.Dense(CLASSES, activation="softmax")
+
+        def call(self, x):
+            return self.classifier(tf.nn.relu6(self.hidden(x)))
+
+    return Net()
+
+
 PAIRS: dict[str, Everyday] = {
     "activation_layer": Everyday((textbook, activation_layer), "identical", "close"),
     "einsum_dense": Everyday((textbook, einsum_dense), "identical", "identical"),
+    "relu6_for_relu": Everyday(
+        (textbook, relu6_for_relu), "identical", "identical", latent=("activation", "relu6 vs relu")
+    ),
     "nested_blocks": Everyday((textbook, nested_blocks), "identical", "identical"),
     "regularizer": Everyday(
         (regularized, plain_subclass), "identical", "diverged", "regularization", ("L2", "None")
@@ -354,6 +377,9 @@ PAIRS: dict[str, Everyday] = {
         "diverged",
         "op-order",
         ("relu", "batch_normalization"),
+        # predict is identical at the initial moving statistics (BatchNorm is then a positive
+        # scale, which commutes with relu), but the order still differs
+        latent=("order of ops", "relu -> batch_normalization vs batch_normalization -> relu"),
     ),
     "shared_layer": Everyday(
         (two_hidden, shared_hidden),
