@@ -8,11 +8,15 @@ Each graph (:mod:`suite.causes.graph`) is read as a sequence of *units*:
   (:mod:`suite.causes.activations`): ``Dense(64, activation="relu")``, ``Dense(64)`` then
   ``Activation("relu")`` and ``tf.nn.relu`` in ``call()`` are the same unit after the same
   layer; ``gelu``'s five ops are one ``gelu``;
-- an **op** unit: ops that change the numbers outside every matched layer, consecutive ones
-  of one scope together, each with its constants and, when it takes several tensors, where
-  they come from: ``RealDiv(x, 2)`` on the input, ``AddV2(input, dense_1)`` (a residual),
-  ``ConcatV2(dense, dense_1, 1)``, ``MaxPool``, ``Transpose(x, (0, 2, 1))``, ``Cast to
-  int32``, a cast to float16/bfloat16, a random draw.
+- an **op** unit: one op that changes the numbers outside every matched layer, with its
+  constants and, when it takes several tensors, where they come from: ``RealDiv(x, 2)`` on
+  the input, ``AddV2(input, dense_1)`` (a residual), ``ConcatV2(dense, dense_1, 1)``,
+  ``MaxPool``, ``Transpose(x, (0, 2, 1))``, ``Cast to int32``, a cast to float16/bfloat16, a
+  random draw. Ops are units one by one whatever scope holds them, so that raw code (no
+  scopes) and Keras layers (a scope each) read alike; where two sequences differ, the
+  consecutive op units of one scope are said as one chain (``RealDiv(x, 2) -> AddV2(x, 1)``,
+  :func:`chained`).
+
 
 Plumbing (reads, reshapes, identities, constants, shape arithmetic: anything that does not
 produce floats from floats) is no unit, so structures that compute the same thing read
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from suite.causes.cause import LIKELY, POSSIBLE, TRAINING, Cause
 from suite.causes.graph import INPUT, OTHER, Op, OpGraph
@@ -267,9 +271,11 @@ class _Reader:
         return f"{op.type}({', '.join(text for _, text in args)})"
 
     def units(self) -> list[Unit]:
+        """The unit sequence (see :func:`units`): every op outside the matched layers that
+        changes numbers is a unit of its own, whatever scope holds it (chains are made where
+        two sequences differ, :func:`diff_units`)."""
         out: list[Unit] = []
         unit_of: dict[int, Unit] = {}  # op index -> the unit holding it
-        scope = None
         for i, op in enumerate(self.ops):
             found = self.acts.get(i)
             if found is not None:
@@ -278,7 +284,6 @@ class _Reader:
                     owner = self.owner_label.get(owners.pop(), "") if len(owners) == 1 else ""
                     held = self._add(out, Unit("act", found.name, owner=owner))
                     unit_of.update(dict.fromkeys(found.ops, held))
-                    scope = None
                 continue
             if i in self.layer_of:
                 if op.type in PLUMBING:
@@ -287,32 +292,21 @@ class _Reader:
                 held = self._add(out, Unit("layer", self.layer_of[i], [op.type], random=random))
                 unit_of[i] = held
                 held.sources |= self._sources(i, held, unit_of)
-                scope = None
                 continue
             if i in self.weight_side or i not in self.live or not self.semantic(i):
                 continue
             if op.cast_to in _CASTS:
                 unit_of[i] = self._add(out, Unit("op", f"Cast to {op.cast_to}"))
-                scope = None
                 continue
             text = self.text(i)
-            detail = ", ".join(f"{k} {v}" for k, v in op.attrs)
-            random = op.random or "Random" in op.type
-            last = out[-1] if out else None
-            if last is not None and last.kind == "op" and scope == op.layer and last.ops:
-                last.ops.append(text)
-                last.name = _chain(last.ops)
-                last.detail = "; ".join(d for d in (last.detail, detail) if d)
-                last.random = last.random or random
-                unit_of[i] = last
-                continue
             layer = ""
             if op.layer in self.graph.layer_names:
                 layer = f"{self.graph.layer_names[op.layer]} ({self.graph.layer_classes.get(op.layer, '?')})"
+            detail = ", ".join(f"{k} {v}" for k, v in op.attrs)
+            random = op.random or "Random" in op.type
             unit = Unit("op", text, [text], detail, self.owner_label.get(op.layer, ""), layer, random)
             out.append(unit)
             unit_of[i] = unit
-            scope = op.layer
         return out
 
     def _sources(self, i: int, held: Unit, unit_of: dict[int, Unit]) -> set[tuple[str, ...]]:
@@ -405,6 +399,7 @@ def diff_units(
             of a dropout that runs with ``training=False``), is what that cause says already.
     """
     affects = TRAINING if phase == "training" else "all"
+    ref, mem = chained(ref, mem)
     matcher = difflib.SequenceMatcher(None, [u.key for u in ref], [u.key for u in mem], autojunk=False)
     deleted: list[int] = []
     inserted: list[int] = []
@@ -504,6 +499,45 @@ def diff_units(
         if mem[j].owner not in explained:
             causes.append(_one_sided(mem[j], member=True, where=where, phase=phase, affects=affects))
     return causes
+
+
+def chained(ref: list[Unit], mem: list[Unit]) -> tuple[list[Unit], list[Unit]]:
+    """Both sequences with the consecutive op units of one scope that the other sequence
+    does not have at that place (one stretch of the diff) said as one chain: ``RealDiv(x, 2)
+    -> AddV2(x, 1)``, a dropout's five ops. Units are read op by op so that where Keras'
+    scopes cut a chain (``pool_1``, then ``gap``) and raw code does not, the same ops still
+    read alike; a chain is how a difference is said."""
+    matcher = difflib.SequenceMatcher(None, [u.key for u in ref], [u.key for u in mem], autojunk=False)
+    out_ref: list[Unit] = []
+    out_mem: list[Unit] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        same = tag == "equal"
+        out_ref += ref[i1:i2] if same else _chain_ops(ref[i1:i2])
+        out_mem += mem[j1:j2] if same else _chain_ops(mem[j1:j2])
+    return out_ref, out_mem
+
+
+def _chain_ops(stretch: list[Unit]) -> list[Unit]:
+    """Consecutive op units of one scope (the same Keras layer, or none) as one unit."""
+    out: list[Unit] = []
+    for unit in stretch:
+        last = out[-1] if out else None
+        chainable = unit.kind == "op" and not _is_cast(unit)
+        if (
+            last is not None
+            and chainable
+            and last.kind == "op"
+            and not _is_cast(last)
+            and last.layer == unit.layer
+        ):
+            ops = last.ops + unit.ops
+            detail = "; ".join(d for d in (last.detail, unit.detail) if d)
+            out[-1] = replace(
+                last, name=_chain(ops), ops=ops, detail=detail, random=last.random or unit.random
+            )
+            continue
+        out.append(unit)
+    return out
 
 
 def _layer_moves(

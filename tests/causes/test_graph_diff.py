@@ -110,3 +110,24 @@ def test_branches_traced_in_another_order_have_not_moved():
     for unit in ref[:2] + mem[:2]:
         unit.sources = {("input",)}
     assert diff_units(ref, mem) == []
+
+
+# --- ops read one by one, said as one chain where the members differ ------------------------------
+def test_free_ops_are_diffed_one_by_one_and_said_as_one_chain():
+    pool = Unit("op", "MaxPool", ["MaxPool"], layer="pool_1 (MaxPooling2D)")
+    gap = Unit("op", "Mean(x, (1, 2))", ["Mean(x, (1, 2))"], layer="gap (GlobalAveragePooling2D)")
+    keras_scopes = [*_units("layer:bn_1"), pool, gap, *_units("layer:head")]
+    raw_code = [*_units("layer:bn_1"), Unit("op", "MaxPool", ["MaxPool"]), Unit("op", "Mean(x, (1, 2))")]
+    raw_code += _units("layer:head")
+    assert diff_units(keras_scopes, raw_code) == []  # two scopes or none: the same ops
+    extra = [Unit("op", "RealDiv(x, 2)", ["RealDiv(x, 2)"]), Unit("op", "AddV2(x, 1)", ["AddV2(x, 1)"])]
+    (cause,) = diff_units(
+        _units("layer:dense", "layer:dense_1"), [*_units("layer:dense"), *extra, *_units("layer:dense_1")]
+    )
+    assert headline(cause) == "extra op RealDiv(x, 2) -> AddV2(x, 1) after dense: runs vs absent"
+    # ops of two Keras layers missing at one place stay two causes, each said with its layer
+    (a, b) = diff_units(keras_scopes, [*_units("layer:bn_1"), *_units("layer:head")])
+    assert (a.attribute, b.attribute) == (
+        "MaxPool in pool_1 (MaxPooling2D)",
+        "Mean(x, (1, 2)) in gap (GlobalAveragePooling2D)",
+    )
