@@ -292,6 +292,18 @@ def live(ops: list[Op], roots: list[int]) -> frozenset[int]:
     return frozenset(seen)
 
 
+def consumers(ops: list[Op]) -> dict[int, list[int]]:
+    """Index of an op (:data:`INPUT` for the traced call's inputs) -> the indexes of the ops
+    taking its results, in graph order."""
+    out: dict[int, list[int]] = {i: [] for i in range(len(ops))}
+    out[INPUT] = []
+    for i, op in enumerate(ops):
+        for j in dict.fromkeys(op.inputs):
+            if j in out:
+                out[j].append(i)
+    return out
+
+
 def read_graph(model: Any, x: Any, variables: list[Any], *, training: bool) -> OpGraph:
     """Trace ``model(x, training=training)`` and read its ops (see the module docstring).
 

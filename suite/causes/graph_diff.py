@@ -3,7 +3,9 @@
 Each graph (:mod:`suite.causes.graph`) is read as a sequence of *units*:
 
 - a **layer** unit: the ops of one matched layer (by its name scope, or, for raw code, the
-  ops that take one of its matched variables), labelled with the reference's layer path;
+  ops that take one of its matched variables, and those a raw normalisation computes from its
+  input before it takes its weights: ``tf.nn.moments``, ``x - mean``), labelled with the
+  reference's layer path;
 - an **activation** unit: an activation recognised from its ops, wherever it runs
   (:mod:`suite.causes.activations`): ``Dense(64, activation="relu")``, ``Dense(64)`` then
   ``Activation("relu")`` and ``tf.nn.relu`` in ``call()`` are the same unit after the same
@@ -16,7 +18,6 @@ Each graph (:mod:`suite.causes.graph`) is read as a sequence of *units*:
   scopes) and Keras layers (a scope each) read alike; where two sequences differ, the
   consecutive op units of one scope are said as one chain (``RealDiv(x, 2) -> AddV2(x, 1)``,
   :func:`chained`).
-
 
 Plumbing (reads, reshapes, identities, constants, shape arithmetic: anything that does not
 produce floats from floats) is no unit, so structures that compute the same thing read
@@ -38,7 +39,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from suite.causes.cause import LIKELY, POSSIBLE, TRAINING, Cause
-from suite.causes.graph import INPUT, OTHER, Op, OpGraph
+from suite.causes.graph import INPUT, OTHER, Op, OpGraph, consumers
 
 #: op types that compute the same math as another (what ``rounding`` can say)
 _CANONICAL = {
@@ -93,6 +94,8 @@ POOLING = frozenset(
 _AXIS_OPS = frozenset({"ConcatV2", "Mean", "Sum", "Max", "Min", "Prod", "ArgMax", "ArgMin", "Cumsum"})
 #: ops whose operands may be swapped
 _COMMUTATIVE = frozenset({"Mul", "AddV2", "Add", "Maximum", "Minimum", "AddN"})
+#: ops reducing a tensor over axes: a statistic of it
+_REDUCTIONS = frozenset({"Mean", "Sum", "Max", "Min", "Prod", "EuclideanNorm"})
 #: longest op chain shown in one unit
 _CHAIN = 6
 
@@ -168,20 +171,39 @@ class _Reader:
         self.owner_label = owner_label
         self.acts = {i: f for f in find(graph) if f.output in self.live for i in f.ops}
         self._consts: dict[int, bool] = {}
-        # ops computing from one matched layer's variables only (raw code: a read, its cast)
+        self.var_label = var_label
+        self.consumers = consumers(graph.ops)
+        # ops computing from one matched layer's variables only (raw code: a read, its cast) or
+        # from what the layer computes on the side (raw code: its batch statistics)
         self.weight_side: dict[int, str] = {}
+        # the ops of each matched layer (its scope's; raw code: those taking a weight and data)
         self.layer_of: dict[int, str] = {}
-        for i, op in enumerate(self.ops):
-            label = next((var_label[v] for v in op.reads if v in var_label), "")
+        self.side = self._side_computations()
+        self._origin: dict[int, str] = {}
+
+    def _classify(self, side: dict[int, str]) -> None:
+        """Fill :attr:`weight_side` and :attr:`layer_of`; the ops of ``side`` (op index -> the
+        raw layer computing them, :meth:`_side_computations`) are that layer's: its statistics
+        (a reduction, and what is computed from statistics and weights only) on its weight
+        side, the others (``x - mean``) its own ops."""
+        graph, ops = self.graph, self.ops
+        self.weight_side, self.layer_of = {}, {}
+        for i, op in enumerate(ops):
+            if i in side:
+                data = [j for j in op.inputs if not self._const(j) and self.weight_side.get(j) != side[i]]
+                into = self.weight_side if op.type in _REDUCTIONS or not data else self.layer_of
+                into[i] = side[i]
+                continue
+            label = next((self.var_label[v] for v in op.reads + op.writes if v in self.var_label), "")
             if label:
                 self.weight_side[i] = label
                 continue
-            if op.layer in layer_label:
-                self.layer_of[i] = layer_label[op.layer]
+            if op.layer in self.layer_label:
+                self.layer_of[i] = self.layer_label[op.layer]
                 continue
             outer = graph.internal.get(op.layer)
             if outer is not None:  # inside Keras' own layer (an attention's softmax): that layer's op
-                self.layer_of[i] = owner_label.get(outer) or graph.layer_names.get(outer, "?")
+                self.layer_of[i] = self.owner_label.get(outer) or graph.layer_names.get(outer, "?")
                 continue
             if op.layer in graph.weighted:  # a layer with weights the other member lacks: its audit
                 self.layer_of[i] = graph.layer_names.get(op.layer, "?")  # says what is missing
@@ -194,7 +216,87 @@ class _Reader:
                 self.weight_side[i] = taken.pop()
             elif taken:  # takes an activation and a weight: the layer's own op (raw code)
                 self.layer_of[i] = sorted(taken)[0]
-        self._origin: dict[int, str] = {}
+
+    def _side_computations(self) -> dict[int, str]:
+        """The ops a raw normalisation computes from its input before it takes its weights,
+        -> its label (what Keras' scope would hold in the layer).
+
+        Raw code has no scope: ``mean, variance = tf.nn.moments(x)`` and ``(x - mean) *
+        rsqrt(variance + eps)`` take no weight, and would read as ops of their own. They
+        belong to a layer when their results flow into that layer's ops only, the layer's
+        weights are per-feature vectors (gamma, beta, moving statistics: a normalisation; a
+        layer with a kernel takes its input as it is, so what runs before it is an op of its
+        own, an ``l2_normalize`` before a ``Dense``), and they read their input at two places
+        at least (its statistics and the data path), once the ops that take the input alone
+        before that (a pooling, a cast, ``x / 2``) are left out of the layer. Leaves
+        :attr:`weight_side` and :attr:`layer_of` classified with them."""
+        self._classify({})
+        first = {**self.weight_side, **self.layer_of}
+        candidates = self._feeding_one_layer()
+        kept: dict[int, str] = {}
+        for label in sorted(set(candidates.values())):
+            if not self._normalising(label):
+                continue
+            region = self._trimmed({i for i, owner in candidates.items() if owner == label}, label, first)
+            entries = self._entries(region, label, first)
+            if entries and all(sum(c in region for c in self.consumers[j]) >= 2 for j in entries):
+                kept.update(dict.fromkeys(region, label))
+        self._classify(kept)
+        return kept
+
+    def _feeding_one_layer(self) -> dict[int, str]:
+        """Ops in no layer's scope whose results flow (through such ops) into the ops of one
+        matched layer only, -> that layer's label."""
+        found: dict[int, str] = {}
+        scoped = self.graph.layer_names
+        for i in range(len(self.ops) - 1, -1, -1):
+            owned = i in self.weight_side or i in self.layer_of or i in self.acts
+            if owned or self._const(i) or self.ops[i].layer in scoped:
+                continue
+            labels = {
+                self.layer_of.get(c) or self.weight_side.get(c) or found.get(c) for c in self.consumers[i]
+            }
+            if len(labels) == 1 and None not in labels:
+                found[i] = labels.pop()
+        return found
+
+    def _normalising(self, label: str) -> bool:
+        """A layer of raw code (no Keras scope) whose weights are all vectors or scalars."""
+        if label in self.layer_label.values():
+            return False
+        ranks = [
+            op.rank
+            for op in self.ops
+            if op.type == "ReadVariableOp" and any(self.var_label.get(v) == label for v in op.reads)
+        ]
+        return bool(ranks) and max(ranks) <= 1
+
+    def _entries(self, region: set[int], label: str, first: dict[int, str]) -> set[int]:
+        """The data the ops of ``region`` take from outside it and outside layer ``label``
+        (``first``: what each op belonged to before the region was)."""
+        return {
+            j
+            for i in region
+            for j in self.ops[i].inputs
+            if j not in region
+            and first.get(j) != label
+            and j != OTHER
+            and self._float(j)
+            and not self._const(j)
+        }
+
+    def _trimmed(self, region: set[int], label: str, first: dict[int, str]) -> set[int]:
+        """``region`` without the ops that take one of its inputs alone, before the layer reads
+        it (a pooling, a cast, ``x / 2``), one after the other."""
+        region = set(region)
+        while True:
+            for j in sorted(self._entries(region, label, first)):
+                users = [c for c in self.consumers[j] if c in region]
+                if len(users) == 1 and all(k == j or self._const(k) for k in self.ops[users[0]].inputs):
+                    region.discard(users[0])
+                    break
+            else:
+                return region
 
     def _const(self, i: int) -> bool:
         """A constant, or computed from constants only (``max - min`` of a random range)."""
@@ -203,7 +305,7 @@ class _Reader:
         if i not in self._consts:
             op = self.ops[i]
             self._consts[i] = op.type == "Const" or (
-                bool(op.inputs) and not op.reads and all(self._const(j) for j in op.inputs)
+                bool(op.inputs) and not op.reads and not op.random and all(self._const(j) for j in op.inputs)
             )
         return self._consts[i]
 
@@ -276,6 +378,7 @@ class _Reader:
         two sequences differ, :func:`diff_units`)."""
         out: list[Unit] = []
         unit_of: dict[int, Unit] = {}  # op index -> the unit holding it
+        attached: set[int] = set()  # weight-side ops said with their layer's unit
         for i, op in enumerate(self.ops):
             found = self.acts.get(i)
             if found is not None:
@@ -289,7 +392,9 @@ class _Reader:
                 if op.type in PLUMBING:
                     continue
                 random = op.random or "Random" in op.type
-                held = self._add(out, Unit("layer", self.layer_of[i], [op.type], random=random))
+                label = self.layer_of[i]
+                held = self._add(out, Unit("layer", label, [op.type], random=random))
+                held.ops += [self.ops[k].type for k in self._weight_inputs(i, label, attached)]
                 unit_of[i] = held
                 held.sources |= self._sources(i, held, unit_of)
                 continue
@@ -308,6 +413,23 @@ class _Reader:
             out.append(unit)
             unit_of[i] = unit
         return out
+
+    def _weight_inputs(self, i: int, label: str, attached: set[int]) -> list[int]:
+        """The weight-side ops of layer ``label`` that op ``i`` takes, with theirs, not yet
+        said with a unit (:attr:`Unit.ops`: raw code computes ``moving_variance + epsilon``
+        where Keras' scope holds it), in graph order, plumbing left out."""
+        found: list[int] = []
+        todo = [j for j in self.ops[i].inputs if j >= 0]
+        while todo:
+            j = todo.pop()
+            if j in attached or self.weight_side.get(j) != label:
+                continue
+            attached.add(j)
+            op = self.ops[j]
+            if op.type not in PLUMBING and not op.type.startswith("Assign") and not self._const(j):
+                found.append(j)
+            todo += [k for k in op.inputs if k >= 0]
+        return sorted(found)
 
     def _sources(self, i: int, held: Unit, unit_of: dict[int, Unit]) -> set[tuple[str, ...]]:
         """What produces the data op ``i`` of unit ``held`` takes from outside that unit (see
