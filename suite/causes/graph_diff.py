@@ -5,7 +5,7 @@ Each graph (:mod:`suite.causes.graph`) is read as a sequence of *units*:
 - a **layer** unit: the ops of one matched layer (by its name scope, or, for raw code, the
   ops that take one of its matched variables, and those a raw normalisation computes from its
   input before it takes its weights: ``tf.nn.moments``, ``x - mean``), labelled with the
-  reference's layer path;
+  reference's layer path, with the float constants its ops take;
 - an **activation** unit: an activation recognised from its ops, wherever it runs
   (:mod:`suite.causes.activations`): ``Dense(64, activation="relu")``, ``Dense(64)`` then
   ``Activation("relu")`` and ``tf.nn.relu`` in ``call()`` are the same unit after the same
@@ -27,9 +27,11 @@ batch_normalization -> relu``); a unit in one only and another unit in the other
 place is one cause with both values (``activation after dense: gelu vs relu``, ``pooling
 after conv2d: AvgPool vs MaxPool``, of kind ``activation`` or ``op-substitution``); a unit in
 one only is an **activation** (``relu vs None``) or an **extra-op** (``extra op RealDiv(x, 2)
-before dense: runs vs absent``; a cast to float16: **dtype-policy**). Matched layer units
-whose op types differ but compute the same math (``Einsum``/``MatMul``, ``AddV2``/``BiasAdd``)
-give a **rounding** cause, the only thing such builds can differ by.
+before dense: runs vs absent``; a cast to float16: **dtype-policy**). A layer both have whose
+constants differ where no configuration says it (raw code) is a **configuration** cause
+(``configuration of bn_0: constant 0.1 vs 0.001``, :func:`constant_causes`). Matched layer
+units whose op types differ but compute the same math (``Einsum``/``MatMul``,
+``AddV2``/``BiasAdd``) give a **rounding** cause, the only thing such builds can differ by.
 """
 
 from __future__ import annotations
@@ -118,6 +120,11 @@ class Unit:
             "", "dense")``), or ``("input",)``. A layer found at another place in the other
             member's sequence but fed alike (two independent branches traced in another
             order) has not moved.
+        cls: for a layer unit, the class of the layer whose scope holds it, ``keras.`` before
+            Keras' own (``keras.BatchNormalization``); ``""`` for raw code.
+        constants: for a layer unit, ``(what takes it, value)`` of each float constant its ops
+            take (``("AddV2 with a weight of bn_0", 0.001)``): what a configuration says of a
+            layer raw code writes (:func:`constant_causes`).
     """
 
     kind: str  # "layer", "act", "op"
@@ -128,6 +135,8 @@ class Unit:
     layer: str = ""
     random: bool = False
     sources: set[tuple[str, ...]] = field(default_factory=set)
+    cls: str = ""
+    constants: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -393,8 +402,10 @@ class _Reader:
                     continue
                 random = op.random or "Random" in op.type
                 label = self.layer_of[i]
-                held = self._add(out, Unit("layer", label, [op.type], random=random))
-                held.ops += [self.ops[k].type for k in self._weight_inputs(i, label, attached)]
+                held = self._add(out, Unit("layer", label, [op.type], random=random, cls=self._class(op)))
+                weights = self._weight_inputs(i, label, attached)
+                held.ops += [self.ops[k].type for k in weights]
+                held.constants += self._constants([i, *weights], label)
                 unit_of[i] = held
                 held.sources |= self._sources(i, held, unit_of)
                 continue
@@ -414,6 +425,14 @@ class _Reader:
             unit_of[i] = unit
         return out
 
+    def _class(self, op: Op) -> str:
+        """The class of the layer whose scope holds a layer op (``BatchNormalization``), with
+        ``keras.`` before Keras' own; ``""`` for raw code (no layer, no configuration)."""
+        if op.layer not in self.graph.layer_classes:
+            return ""
+        name = self.graph.layer_classes[op.layer]
+        return f"keras.{name}" if op.layer in self.graph.builtin else name
+
     def _weight_inputs(self, i: int, label: str, attached: set[int]) -> list[int]:
         """The weight-side ops of layer ``label`` that op ``i`` takes, with theirs, not yet
         said with a unit (:attr:`Unit.ops`: raw code computes ``moving_variance + epsilon``
@@ -430,6 +449,29 @@ class _Reader:
                 found.append(j)
             todo += [k for k in op.inputs if k >= 0]
         return sorted(found)
+
+    def _constants(self, indexes: list[int], label: str) -> list[tuple[str, float]]:
+        """``(what takes it, value)`` of each float constant the ops ``indexes`` of layer
+        ``label`` take: ``("AddV2 with a weight of bn_0", 0.001)``."""
+        found: list[tuple[str, float]] = []
+        for k in sorted(indexes):
+            op = self.ops[k]
+            for j in op.inputs:
+                value = self.ops[j].value if j >= 0 and self.ops[j].type == "Const" else None
+                if value is None or len(value) != 1 or not self._float(j):
+                    continue
+                others = [self._operand(x, label) for x in op.inputs if x != j and not self._const(x)]
+                found.append((f"{op.type} with {' and '.join(others)}" if others else op.type, value[0]))
+        return found
+
+    def _operand(self, j: int, label: str) -> str:
+        """A tensor a layer op takes, in words: ``a weight of bn_0``, ``a value bn_0 computes``
+        (its batch statistics), ``the input of bn_0``."""
+        if self.weight_side.get(j) == label and j not in self.side:
+            return f"a weight of {label}"
+        if j in self.side or self.layer_of.get(j) == label:
+            return f"a value {label} computes"
+        return f"the input of {label}"
 
     def _sources(self, i: int, held: Unit, unit_of: dict[int, Unit]) -> set[tuple[str, ...]]:
         """What produces the data op ``i`` of unit ``held`` takes from outside that unit (see
@@ -457,6 +499,7 @@ class _Reader:
         if out and out[-1].kind == unit.kind == "layer" and out[-1].name == unit.name:
             out[-1].ops += unit.ops
             out[-1].random = out[-1].random or unit.random
+            out[-1].cls = out[-1].cls or unit.cls
         elif not (out and out[-1].kind == unit.kind == "act" and out[-1].name == unit.name):
             out.append(unit)
         return out[-1]
@@ -521,6 +564,7 @@ def diff_units(
             of a dropout that runs with ``training=False``), is what that cause says already.
     """
     affects = TRAINING if phase == "training" else "all"
+    constants = constant_causes(ref, mem, phase=phase, affects=affects)
     ref, mem = chained(ref, mem)
     matcher = difflib.SequenceMatcher(None, [u.key for u in ref], [u.key for u in mem], autojunk=False)
     deleted: list[int] = []
@@ -620,7 +664,7 @@ def diff_units(
     for j, where in mine:
         if mem[j].owner not in explained:
             causes.append(_one_sided(mem[j], member=True, where=where, phase=phase, affects=affects))
-    return causes
+    return constants + causes
 
 
 def chained(ref: list[Unit], mem: list[Unit]) -> tuple[list[Unit], list[Unit]]:
@@ -659,6 +703,97 @@ def _chain_ops(stretch: list[Unit]) -> list[Unit]:
             )
             continue
         out.append(unit)
+    return out
+
+
+def constant_causes(
+    ref: list[Unit], mem: list[Unit], *, phase: str = "forward", affects: str = "all"
+) -> list[Cause]:
+    """The float constants of a layer both members have that differ: ``configuration of
+    bn_0: constant 0.1 vs 0.001`` (an epsilon, a slope, a clip value), for a layer written as
+    raw code on one side at least, or as a user's class against another class: where no
+    ``get_config()`` comparison says it (two layers of one class, or two of Keras' own, are
+    compared by their configuration, :mod:`suite.causes.config_diff`). Constants are paired
+    by the op taking them; a constant one member only has is no cause here (its ops differ)."""
+    causes: list[Cause] = []
+    for label, (theirs, mine) in _layer_constants(ref, mem).items():
+        for context, reference, member in _paired_constants(theirs, mine):
+            text_mem, text_ref = _number(member), _number(reference)
+            if text_mem == text_ref:
+                text_mem, text_ref = repr(member), repr(reference)
+            causes.append(
+                Cause(
+                    kind="configuration",
+                    where=label,
+                    attribute="constant",
+                    member=text_mem,
+                    reference=text_ref,
+                    evidence=f"{phase} graphs compared op by op: the constant of {context}; "
+                    "no get_config() to compare",
+                    affects=affects,
+                )
+            )
+    return causes
+
+
+#: a layer's class (``""``: raw code) and the float constants its ops take
+_LayerConstants = tuple[str, list[tuple[str, float]]]
+
+
+def _layer_constants(
+    ref: list[Unit], mem: list[Unit]
+) -> dict[str, tuple[list[tuple[str, float]], list[tuple[str, float]]]]:
+    """Label -> the reference's and the member's layer constants, for the layers both have
+    whose configurations pairbench cannot compare (see :func:`constant_causes`)."""
+    theirs, mine = _by_layer(ref), _by_layer(mem)
+    return {
+        label: (theirs[label][1], mine[label][1])
+        for label in theirs
+        if label in mine and not _configured(theirs[label][0], mine[label][0])
+    }
+
+
+def _by_layer(seq: list[Unit]) -> dict[str, _LayerConstants]:
+    """Label -> the class and the constants of its layer units, in order."""
+    out: dict[str, _LayerConstants] = {}
+    for unit in seq:
+        if unit.kind == "layer":
+            cls, constants = out.get(unit.name, ("", []))
+            out[unit.name] = (cls or unit.cls, constants + unit.constants)
+    return out
+
+
+def _configured(theirs: str, mine: str) -> bool:
+    """Two layer classes whose configurations :mod:`suite.causes.config_diff` compares (one
+    class on both sides, its ``get_config()`` or public attributes), or that say what differs
+    by their classes (two of Keras' own)."""
+    both_keras = theirs.startswith("keras.") and mine.startswith("keras.")
+    return bool(theirs and mine) and (theirs == mine or both_keras)
+
+
+def _paired_constants(
+    theirs: list[tuple[str, float]], mine: list[tuple[str, float]]
+) -> list[tuple[str, float, float]]:
+    """``(what takes it, reference value, member value)`` of the constants that differ, paired
+    by the op type taking them, in order; equal ones and unpaired ones left out."""
+
+    def typed(constants: list[tuple[str, float]]) -> list[tuple[str, float, str]]:
+        return [(context.split(" ")[0], value, context) for context, value in constants]
+
+    common = Counter(t[:2] for t in typed(theirs)) & Counter(t[:2] for t in typed(mine))
+    rest: list[list[tuple[str, float, str]]] = [[], []]
+    for side, constants in enumerate((theirs, mine)):
+        shared = Counter(common)
+        for op, value, context in typed(constants):
+            if shared[(op, value)] > 0:
+                shared[(op, value)] -= 1
+            else:
+                rest[side].append((op, value, context))
+    out: list[tuple[str, float, float]] = []
+    for op, value, context in rest[0]:
+        match = next((k for k, other in enumerate(rest[1]) if other[0] == op), None)
+        if match is not None:
+            out.append((context, value, rest[1].pop(match)[1]))
     return out
 
 
@@ -907,10 +1042,13 @@ def rounding_causes(ref: list[Unit], mem: list[Unit]) -> list[Cause]:
     explains a difference."""
     by_name_ref: dict[str, Counter] = {}
     by_name_mem: dict[str, Counter] = {}
+    raw: set[str] = set()  # layers raw code writes in one member at least
     for seq, into in ((ref, by_name_ref), (mem, by_name_mem)):
         for unit in seq:
             if unit.kind == "layer":
                 into.setdefault(unit.name, Counter()).update(unit.ops)
+                if not unit.cls:
+                    raw.add(unit.name)
     causes = []
     for name, theirs in by_name_ref.items():
         mine = by_name_mem.get(name)
@@ -939,7 +1077,10 @@ def rounding_causes(ref: list[Unit], mem: list[Unit]) -> list[Cause]:
                 attribute="ops in",
                 member=", ".join(only_mine) or "-",
                 reference=", ".join(only_theirs) or "-",
-                evidence="the same layer runs other ops: an argument of its call (a mask, a flag) or "
+                evidence="the same layer runs other ops: raw code computes it with other ops (the same "
+                "math in another order rounds differently)"
+                if name in raw
+                else "the same layer runs other ops: an argument of its call (a mask, a flag) or "
                 "another code path of its class",
                 confidence=LIKELY,
             )

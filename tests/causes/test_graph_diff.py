@@ -6,7 +6,7 @@ import pytest
 
 from suite.causes.cause import headline
 from suite.causes.graph import INPUT, Op, OpGraph
-from suite.causes.graph_diff import Unit, diff_units, rounding_causes, units
+from suite.causes.graph_diff import Unit, _paired_constants, diff_units, rounding_causes, units
 
 
 def _seq(*names):
@@ -136,6 +136,47 @@ def test_free_ops_are_diffed_one_by_one_and_said_as_one_chain():
     )
 
 
+# --- raw code: a layer's constants where no configuration says them -------------------------------
+def _layer(name, cls, *constants):
+    """A layer unit of class ``cls`` (``""``: raw code) whose AddV2 takes each constant."""
+    return Unit(
+        "layer",
+        name,
+        ["AddV2", "Rsqrt"],
+        cls=cls,
+        constants=[(f"AddV2 with a weight of {name}", c) for c in constants],
+    )
+
+
+def test_a_constant_of_a_raw_layer_is_a_configuration_with_both_values():
+    (cause,) = diff_units([_layer("bn_0", "keras.BatchNormalization", 0.001)], [_layer("bn_0", "", 0.1)])
+    assert (cause.kind, cause.where, cause.attribute) == ("configuration", "bn_0", "constant")
+    assert headline(cause) == "configuration of bn_0: constant 0.1 vs 0.001"
+    assert "AddV2 with a weight of bn_0" in cause.evidence
+    training = diff_units([_layer("bn_0", "", 0.001)], [_layer("bn_0", "", 0.1)], phase="training")
+    assert training[0].affects == "training"
+    # the same epsilon; Keras' own layers or one class on both sides (their configuration says it)
+    assert diff_units([_layer("bn_0", "keras.BatchNormalization", 0.001)], [_layer("bn_0", "", 0.001)]) == []
+    keras_pair = (
+        [_layer("bn_0", "keras.BatchNormalization", 0.001)],
+        [_layer("bn_0", "keras.BatchNormalization", 0.1)],
+    )
+    assert diff_units(*keras_pair) == []
+    assert diff_units([_layer("bn_0", "MyNorm", 0.001)], [_layer("bn_0", "MyNorm", 0.1)]) == []
+    # a user's class against Keras' own: no get_config() comparison, the constants tell
+    assert (
+        len(diff_units([_layer("bn_0", "keras.BatchNormalization", 0.001)], [_layer("bn_0", "MyNorm", 0.1)]))
+        == 1
+    )
+
+
+def test_constants_pair_by_the_op_taking_them():
+    theirs = [("AddV2 with a weight of bn", 0.001), ("Mul with a weight of bn", 0.99)]
+    mine = [("Mul with a weight of bn", 0.99), ("AddV2 with a value bn computes", 0.1), ("Maximum", 0.0)]
+    assert [(r, m) for _, r, m in _paired_constants(theirs, mine)] == [(0.001, 0.1)]
+    assert _paired_constants([("Mul", 0.9)], [("AddV2", 0.1)]) == []
+
+
 # --- raw code: a normalisation's statistics are its own -------------------------------------------
 # a raw batch normalisation in training, op by op: variable ids 1 (conv kernel), 2 (gamma), 3 (beta)
 _CONV = [
@@ -204,6 +245,7 @@ def test_a_raw_normalisation_owns_the_statistics_it_computes_from_its_input(monk
     read, seq = _read(ops, monkeypatch)
     assert read == [("layer", "conv"), ("layer", "bn"), ("op", "Relu")]
     assert {"Mean", "SquaredDifference", "AddV2", "Rsqrt", "Mul"} <= set(seq[1].ops)
+    assert seq[1].constants == [("AddV2 with a value bn computes", 0.001)]
 
 
 @pytest.mark.parametrize(("norm", "size"), [(_raw_bn, 15), (_raw_ln, 14)])
