@@ -208,6 +208,14 @@ def _entries() -> list[tuple]:
             ["padding", "global_pooling"],
         ),
         (
+            "configuration (raw code)",
+            {"conv_bn": c.conv_bn, "raw_bn_epsilon": c.PAIRS["raw_bn_epsilon"].members[1]},
+            c.IMAGES,
+            ("eager",),
+            None,
+            ["raw_bn_epsilon"],
+        ),
+        (
             "structure (outputs of another shape)",
             {"lstm": c.lstm, "return_sequences": c.PAIRS["return_sequences"].members[1]},
             c.SEQUENCES,

@@ -93,6 +93,8 @@ class OpGraph:
             inside one, -> the outermost such layer: what runs inside them (the softmax of an
             attention) is their configuration's business, not a separate activation.
         weighted: ``id`` of the layers that own variables themselves (not through a sublayer).
+        builtin: ``id`` of the layers of Keras' own classes (their ``get_config()`` says every
+            constant their ops use).
     """
 
     ops: list[Op] = field(default_factory=list)
@@ -102,6 +104,7 @@ class OpGraph:
     activations: dict[int, Any] = field(default_factory=dict)
     internal: dict[int, int] = field(default_factory=dict)
     weighted: set[int] = field(default_factory=set)
+    builtin: set[int] = field(default_factory=set)
     live: frozenset[int] = frozenset()
     input_rank: int = -1
 
@@ -292,6 +295,18 @@ def live(ops: list[Op], roots: list[int]) -> frozenset[int]:
     return frozenset(seen)
 
 
+def consumers(ops: list[Op]) -> dict[int, list[int]]:
+    """Index of an op (:data:`INPUT` for the traced call's inputs) -> the indexes of the ops
+    taking its results, in graph order."""
+    out: dict[int, list[int]] = {i: [] for i in range(len(ops))}
+    out[INPUT] = []
+    for i, op in enumerate(ops):
+        for j in dict.fromkeys(op.inputs):
+            if j in out:
+                out[j].append(i)
+    return out
+
+
 def read_graph(model: Any, x: Any, variables: list[Any], *, training: bool) -> OpGraph:
     """Trace ``model(x, training=training)`` and read its ops (see the module docstring).
 
@@ -347,6 +362,8 @@ def read_graph(model: Any, x: Any, variables: list[Any], *, training: bool) -> O
         if any(id(v) not in inner for v in layer.weights):
             out.weighted.add(id(layer))
         keras_own = type(layer).__module__.startswith(("keras", "tf_keras"))
+        if keras_own:
+            out.builtin.add(id(layer))
         keras_own = keras_own and not isinstance(layer, keras.Model) and bool(layer.weights)
         if id(layer) not in out.internal and keras_own and (recurrent or not hasattr(layer, "activation")):
             out.internal.update({id(x): id(layer) for x in [layer, *children]})

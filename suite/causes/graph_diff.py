@@ -3,16 +3,21 @@
 Each graph (:mod:`suite.causes.graph`) is read as a sequence of *units*:
 
 - a **layer** unit: the ops of one matched layer (by its name scope, or, for raw code, the
-  ops that take one of its matched variables), labelled with the reference's layer path;
+  ops that take one of its matched variables, and those a raw normalisation computes from its
+  input before it takes its weights: ``tf.nn.moments``, ``x - mean``), labelled with the
+  reference's layer path, with the float constants its ops take;
 - an **activation** unit: an activation recognised from its ops, wherever it runs
   (:mod:`suite.causes.activations`): ``Dense(64, activation="relu")``, ``Dense(64)`` then
   ``Activation("relu")`` and ``tf.nn.relu`` in ``call()`` are the same unit after the same
   layer; ``gelu``'s five ops are one ``gelu``;
-- an **op** unit: ops that change the numbers outside every matched layer, consecutive ones
-  of one scope together, each with its constants and, when it takes several tensors, where
-  they come from: ``RealDiv(x, 2)`` on the input, ``AddV2(input, dense_1)`` (a residual),
-  ``ConcatV2(dense, dense_1, 1)``, ``MaxPool``, ``Transpose(x, (0, 2, 1))``, ``Cast to
-  int32``, a cast to float16/bfloat16, a random draw.
+- an **op** unit: one op that changes the numbers outside every matched layer, with its
+  constants and, when it takes several tensors, where they come from: ``RealDiv(x, 2)`` on
+  the input, ``AddV2(input, dense_1)`` (a residual), ``ConcatV2(dense, dense_1, 1)``,
+  ``MaxPool``, ``Transpose(x, (0, 2, 1))``, ``Cast to int32``, a cast to float16/bfloat16, a
+  random draw. Ops are units one by one whatever scope holds them, so that raw code (no
+  scopes) and Keras layers (a scope each) read alike; where two sequences differ, the
+  consecutive op units of one scope are said as one chain (``RealDiv(x, 2) -> AddV2(x, 1)``,
+  :func:`chained`).
 
 Plumbing (reads, reshapes, identities, constants, shape arithmetic: anything that does not
 produce floats from floats) is no unit, so structures that compute the same thing read
@@ -22,19 +27,21 @@ batch_normalization -> relu``); a unit in one only and another unit in the other
 place is one cause with both values (``activation after dense: gelu vs relu``, ``pooling
 after conv2d: AvgPool vs MaxPool``, of kind ``activation`` or ``op-substitution``); a unit in
 one only is an **activation** (``relu vs None``) or an **extra-op** (``extra op RealDiv(x, 2)
-before dense: runs vs absent``; a cast to float16: **dtype-policy**). Matched layer units
-whose op types differ but compute the same math (``Einsum``/``MatMul``, ``AddV2``/``BiasAdd``)
-give a **rounding** cause, the only thing such builds can differ by.
+before dense: runs vs absent``; a cast to float16: **dtype-policy**). A layer both have whose
+constants differ where no configuration says it (raw code) is a **configuration** cause
+(``configuration of bn_0: constant 0.1 vs 0.001``, :func:`constant_causes`). Matched layer
+units whose op types differ but compute the same math (``Einsum``/``MatMul``,
+``AddV2``/``BiasAdd``) give a **rounding** cause, the only thing such builds can differ by.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from suite.causes.cause import LIKELY, POSSIBLE, TRAINING, Cause
-from suite.causes.graph import INPUT, OTHER, Op, OpGraph
+from suite.causes.graph import INPUT, OTHER, Op, OpGraph, consumers
 
 #: op types that compute the same math as another (what ``rounding`` can say)
 _CANONICAL = {
@@ -89,6 +96,8 @@ POOLING = frozenset(
 _AXIS_OPS = frozenset({"ConcatV2", "Mean", "Sum", "Max", "Min", "Prod", "ArgMax", "ArgMin", "Cumsum"})
 #: ops whose operands may be swapped
 _COMMUTATIVE = frozenset({"Mul", "AddV2", "Add", "Maximum", "Minimum", "AddN"})
+#: ops reducing a tensor over axes: a statistic of it
+_REDUCTIONS = frozenset({"Mean", "Sum", "Max", "Min", "Prod", "EuclideanNorm"})
 #: longest op chain shown in one unit
 _CHAIN = 6
 
@@ -111,6 +120,11 @@ class Unit:
             "", "dense")``), or ``("input",)``. A layer found at another place in the other
             member's sequence but fed alike (two independent branches traced in another
             order) has not moved.
+        cls: for a layer unit, the class of the layer whose scope holds it, ``keras.`` before
+            Keras' own (``keras.BatchNormalization``); ``""`` for raw code.
+        constants: for a layer unit, ``(what takes it, value)`` of each float constant its ops
+            take (``("AddV2 with a weight of bn_0", 0.001)``): what a configuration says of a
+            layer raw code writes (:func:`constant_causes`).
     """
 
     kind: str  # "layer", "act", "op"
@@ -121,6 +135,8 @@ class Unit:
     layer: str = ""
     random: bool = False
     sources: set[tuple[str, ...]] = field(default_factory=set)
+    cls: str = ""
+    constants: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -164,20 +180,39 @@ class _Reader:
         self.owner_label = owner_label
         self.acts = {i: f for f in find(graph) if f.output in self.live for i in f.ops}
         self._consts: dict[int, bool] = {}
-        # ops computing from one matched layer's variables only (raw code: a read, its cast)
+        self.var_label = var_label
+        self.consumers = consumers(graph.ops)
+        # ops computing from one matched layer's variables only (raw code: a read, its cast) or
+        # from what the layer computes on the side (raw code: its batch statistics)
         self.weight_side: dict[int, str] = {}
+        # the ops of each matched layer (its scope's; raw code: those taking a weight and data)
         self.layer_of: dict[int, str] = {}
-        for i, op in enumerate(self.ops):
-            label = next((var_label[v] for v in op.reads if v in var_label), "")
+        self.side = self._side_computations()
+        self._origin: dict[int, str] = {}
+
+    def _classify(self, side: dict[int, str]) -> None:
+        """Fill :attr:`weight_side` and :attr:`layer_of`; the ops of ``side`` (op index -> the
+        raw layer computing them, :meth:`_side_computations`) are that layer's: its statistics
+        (a reduction, and what is computed from statistics and weights only) on its weight
+        side, the others (``x - mean``) its own ops."""
+        graph, ops = self.graph, self.ops
+        self.weight_side, self.layer_of = {}, {}
+        for i, op in enumerate(ops):
+            if i in side:
+                data = [j for j in op.inputs if not self._const(j) and self.weight_side.get(j) != side[i]]
+                into = self.weight_side if op.type in _REDUCTIONS or not data else self.layer_of
+                into[i] = side[i]
+                continue
+            label = next((self.var_label[v] for v in op.reads + op.writes if v in self.var_label), "")
             if label:
                 self.weight_side[i] = label
                 continue
-            if op.layer in layer_label:
-                self.layer_of[i] = layer_label[op.layer]
+            if op.layer in self.layer_label:
+                self.layer_of[i] = self.layer_label[op.layer]
                 continue
             outer = graph.internal.get(op.layer)
             if outer is not None:  # inside Keras' own layer (an attention's softmax): that layer's op
-                self.layer_of[i] = owner_label.get(outer) or graph.layer_names.get(outer, "?")
+                self.layer_of[i] = self.owner_label.get(outer) or graph.layer_names.get(outer, "?")
                 continue
             if op.layer in graph.weighted:  # a layer with weights the other member lacks: its audit
                 self.layer_of[i] = graph.layer_names.get(op.layer, "?")  # says what is missing
@@ -190,7 +225,87 @@ class _Reader:
                 self.weight_side[i] = taken.pop()
             elif taken:  # takes an activation and a weight: the layer's own op (raw code)
                 self.layer_of[i] = sorted(taken)[0]
-        self._origin: dict[int, str] = {}
+
+    def _side_computations(self) -> dict[int, str]:
+        """The ops a raw normalisation computes from its input before it takes its weights,
+        -> its label (what Keras' scope would hold in the layer).
+
+        Raw code has no scope: ``mean, variance = tf.nn.moments(x)`` and ``(x - mean) *
+        rsqrt(variance + eps)`` take no weight, and would read as ops of their own. They
+        belong to a layer when their results flow into that layer's ops only, the layer's
+        weights are per-feature vectors (gamma, beta, moving statistics: a normalisation; a
+        layer with a kernel takes its input as it is, so what runs before it is an op of its
+        own, an ``l2_normalize`` before a ``Dense``), and they read their input at two places
+        at least (its statistics and the data path), once the ops that take the input alone
+        before that (a pooling, a cast, ``x / 2``) are left out of the layer. Leaves
+        :attr:`weight_side` and :attr:`layer_of` classified with them."""
+        self._classify({})
+        first = {**self.weight_side, **self.layer_of}
+        candidates = self._feeding_one_layer()
+        kept: dict[int, str] = {}
+        for label in sorted(set(candidates.values())):
+            if not self._normalising(label):
+                continue
+            region = self._trimmed({i for i, owner in candidates.items() if owner == label}, label, first)
+            entries = self._entries(region, label, first)
+            if entries and all(sum(c in region for c in self.consumers[j]) >= 2 for j in entries):
+                kept.update(dict.fromkeys(region, label))
+        self._classify(kept)
+        return kept
+
+    def _feeding_one_layer(self) -> dict[int, str]:
+        """Ops in no layer's scope whose results flow (through such ops) into the ops of one
+        matched layer only, -> that layer's label."""
+        found: dict[int, str] = {}
+        scoped = self.graph.layer_names
+        for i in range(len(self.ops) - 1, -1, -1):
+            owned = i in self.weight_side or i in self.layer_of or i in self.acts
+            if owned or self._const(i) or self.ops[i].layer in scoped:
+                continue
+            labels = {
+                self.layer_of.get(c) or self.weight_side.get(c) or found.get(c) for c in self.consumers[i]
+            }
+            if len(labels) == 1 and None not in labels:
+                found[i] = labels.pop()
+        return found
+
+    def _normalising(self, label: str) -> bool:
+        """A layer of raw code (no Keras scope) whose weights are all vectors or scalars."""
+        if label in self.layer_label.values():
+            return False
+        ranks = [
+            op.rank
+            for op in self.ops
+            if op.type == "ReadVariableOp" and any(self.var_label.get(v) == label for v in op.reads)
+        ]
+        return bool(ranks) and max(ranks) <= 1
+
+    def _entries(self, region: set[int], label: str, first: dict[int, str]) -> set[int]:
+        """The data the ops of ``region`` take from outside it and outside layer ``label``
+        (``first``: what each op belonged to before the region was)."""
+        return {
+            j
+            for i in region
+            for j in self.ops[i].inputs
+            if j not in region
+            and first.get(j) != label
+            and j != OTHER
+            and self._float(j)
+            and not self._const(j)
+        }
+
+    def _trimmed(self, region: set[int], label: str, first: dict[int, str]) -> set[int]:
+        """``region`` without the ops that take one of its inputs alone, before the layer reads
+        it (a pooling, a cast, ``x / 2``), one after the other."""
+        region = set(region)
+        while True:
+            for j in sorted(self._entries(region, label, first)):
+                users = [c for c in self.consumers[j] if c in region]
+                if len(users) == 1 and all(k == j or self._const(k) for k in self.ops[users[0]].inputs):
+                    region.discard(users[0])
+                    break
+            else:
+                return region
 
     def _const(self, i: int) -> bool:
         """A constant, or computed from constants only (``max - min`` of a random range)."""
@@ -199,7 +314,7 @@ class _Reader:
         if i not in self._consts:
             op = self.ops[i]
             self._consts[i] = op.type == "Const" or (
-                bool(op.inputs) and not op.reads and all(self._const(j) for j in op.inputs)
+                bool(op.inputs) and not op.reads and not op.random and all(self._const(j) for j in op.inputs)
             )
         return self._consts[i]
 
@@ -267,9 +382,12 @@ class _Reader:
         return f"{op.type}({', '.join(text for _, text in args)})"
 
     def units(self) -> list[Unit]:
+        """The unit sequence (see :func:`units`): every op outside the matched layers that
+        changes numbers is a unit of its own, whatever scope holds it (chains are made where
+        two sequences differ, :func:`diff_units`)."""
         out: list[Unit] = []
         unit_of: dict[int, Unit] = {}  # op index -> the unit holding it
-        scope = None
+        attached: set[int] = set()  # weight-side ops said with their layer's unit
         for i, op in enumerate(self.ops):
             found = self.acts.get(i)
             if found is not None:
@@ -278,42 +396,82 @@ class _Reader:
                     owner = self.owner_label.get(owners.pop(), "") if len(owners) == 1 else ""
                     held = self._add(out, Unit("act", found.name, owner=owner))
                     unit_of.update(dict.fromkeys(found.ops, held))
-                    scope = None
                 continue
             if i in self.layer_of:
                 if op.type in PLUMBING:
                     continue
                 random = op.random or "Random" in op.type
-                held = self._add(out, Unit("layer", self.layer_of[i], [op.type], random=random))
+                label = self.layer_of[i]
+                held = self._add(out, Unit("layer", label, [op.type], random=random, cls=self._class(op)))
+                weights = self._weight_inputs(i, label, attached)
+                held.ops += [self.ops[k].type for k in weights]
+                held.constants += self._constants([i, *weights], label)
                 unit_of[i] = held
                 held.sources |= self._sources(i, held, unit_of)
-                scope = None
                 continue
             if i in self.weight_side or i not in self.live or not self.semantic(i):
                 continue
             if op.cast_to in _CASTS:
                 unit_of[i] = self._add(out, Unit("op", f"Cast to {op.cast_to}"))
-                scope = None
                 continue
             text = self.text(i)
-            detail = ", ".join(f"{k} {v}" for k, v in op.attrs)
-            random = op.random or "Random" in op.type
-            last = out[-1] if out else None
-            if last is not None and last.kind == "op" and scope == op.layer and last.ops:
-                last.ops.append(text)
-                last.name = _chain(last.ops)
-                last.detail = "; ".join(d for d in (last.detail, detail) if d)
-                last.random = last.random or random
-                unit_of[i] = last
-                continue
             layer = ""
             if op.layer in self.graph.layer_names:
                 layer = f"{self.graph.layer_names[op.layer]} ({self.graph.layer_classes.get(op.layer, '?')})"
+            detail = ", ".join(f"{k} {v}" for k, v in op.attrs)
+            random = op.random or "Random" in op.type
             unit = Unit("op", text, [text], detail, self.owner_label.get(op.layer, ""), layer, random)
             out.append(unit)
             unit_of[i] = unit
-            scope = op.layer
         return out
+
+    def _class(self, op: Op) -> str:
+        """The class of the layer whose scope holds a layer op (``BatchNormalization``), with
+        ``keras.`` before Keras' own; ``""`` for raw code (no layer, no configuration)."""
+        if op.layer not in self.graph.layer_classes:
+            return ""
+        name = self.graph.layer_classes[op.layer]
+        return f"keras.{name}" if op.layer in self.graph.builtin else name
+
+    def _weight_inputs(self, i: int, label: str, attached: set[int]) -> list[int]:
+        """The weight-side ops of layer ``label`` that op ``i`` takes, with theirs, not yet
+        said with a unit (:attr:`Unit.ops`: raw code computes ``moving_variance + epsilon``
+        where Keras' scope holds it), in graph order, plumbing left out."""
+        found: list[int] = []
+        todo = [j for j in self.ops[i].inputs if j >= 0]
+        while todo:
+            j = todo.pop()
+            if j in attached or self.weight_side.get(j) != label:
+                continue
+            attached.add(j)
+            op = self.ops[j]
+            if op.type not in PLUMBING and not op.type.startswith("Assign") and not self._const(j):
+                found.append(j)
+            todo += [k for k in op.inputs if k >= 0]
+        return sorted(found)
+
+    def _constants(self, indexes: list[int], label: str) -> list[tuple[str, float]]:
+        """``(what takes it, value)`` of each float constant the ops ``indexes`` of layer
+        ``label`` take: ``("AddV2 with a weight of bn_0", 0.001)``."""
+        found: list[tuple[str, float]] = []
+        for k in sorted(indexes):
+            op = self.ops[k]
+            for j in op.inputs:
+                value = self.ops[j].value if j >= 0 and self.ops[j].type == "Const" else None
+                if value is None or len(value) != 1 or not self._float(j):
+                    continue
+                others = [self._operand(x, label) for x in op.inputs if x != j and not self._const(x)]
+                found.append((f"{op.type} with {' and '.join(others)}" if others else op.type, value[0]))
+        return found
+
+    def _operand(self, j: int, label: str) -> str:
+        """A tensor a layer op takes, in words: ``a weight of bn_0``, ``a value bn_0 computes``
+        (its batch statistics), ``the input of bn_0``."""
+        if self.weight_side.get(j) == label and j not in self.side:
+            return f"a weight of {label}"
+        if j in self.side or self.layer_of.get(j) == label:
+            return f"a value {label} computes"
+        return f"the input of {label}"
 
     def _sources(self, i: int, held: Unit, unit_of: dict[int, Unit]) -> set[tuple[str, ...]]:
         """What produces the data op ``i`` of unit ``held`` takes from outside that unit (see
@@ -341,6 +499,7 @@ class _Reader:
         if out and out[-1].kind == unit.kind == "layer" and out[-1].name == unit.name:
             out[-1].ops += unit.ops
             out[-1].random = out[-1].random or unit.random
+            out[-1].cls = out[-1].cls or unit.cls
         elif not (out and out[-1].kind == unit.kind == "act" and out[-1].name == unit.name):
             out.append(unit)
         return out[-1]
@@ -405,6 +564,8 @@ def diff_units(
             of a dropout that runs with ``training=False``), is what that cause says already.
     """
     affects = TRAINING if phase == "training" else "all"
+    constants = constant_causes(ref, mem, phase=phase, affects=affects)
+    ref, mem = chained(ref, mem)
     matcher = difflib.SequenceMatcher(None, [u.key for u in ref], [u.key for u in mem], autojunk=False)
     deleted: list[int] = []
     inserted: list[int] = []
@@ -503,7 +664,137 @@ def diff_units(
     for j, where in mine:
         if mem[j].owner not in explained:
             causes.append(_one_sided(mem[j], member=True, where=where, phase=phase, affects=affects))
+    return constants + causes
+
+
+def chained(ref: list[Unit], mem: list[Unit]) -> tuple[list[Unit], list[Unit]]:
+    """Both sequences with the consecutive op units of one scope that the other sequence
+    does not have at that place (one stretch of the diff) said as one chain: ``RealDiv(x, 2)
+    -> AddV2(x, 1)``, a dropout's five ops. Units are read op by op so that where Keras'
+    scopes cut a chain (``pool_1``, then ``gap``) and raw code does not, the same ops still
+    read alike; a chain is how a difference is said."""
+    matcher = difflib.SequenceMatcher(None, [u.key for u in ref], [u.key for u in mem], autojunk=False)
+    out_ref: list[Unit] = []
+    out_mem: list[Unit] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        same = tag == "equal"
+        out_ref += ref[i1:i2] if same else _chain_ops(ref[i1:i2])
+        out_mem += mem[j1:j2] if same else _chain_ops(mem[j1:j2])
+    return out_ref, out_mem
+
+
+def _chain_ops(stretch: list[Unit]) -> list[Unit]:
+    """Consecutive op units of one scope (the same Keras layer, or none) as one unit."""
+    out: list[Unit] = []
+    for unit in stretch:
+        last = out[-1] if out else None
+        chainable = unit.kind == "op" and not _is_cast(unit)
+        if (
+            last is not None
+            and chainable
+            and last.kind == "op"
+            and not _is_cast(last)
+            and last.layer == unit.layer
+        ):
+            ops = last.ops + unit.ops
+            detail = "; ".join(d for d in (last.detail, unit.detail) if d)
+            out[-1] = replace(
+                last, name=_chain(ops), ops=ops, detail=detail, random=last.random or unit.random
+            )
+            continue
+        out.append(unit)
+    return out
+
+
+def constant_causes(
+    ref: list[Unit], mem: list[Unit], *, phase: str = "forward", affects: str = "all"
+) -> list[Cause]:
+    """The float constants of a layer both members have that differ: ``configuration of
+    bn_0: constant 0.1 vs 0.001`` (an epsilon, a slope, a clip value), for a layer written as
+    raw code on one side at least, or as a user's class against another class: where no
+    ``get_config()`` comparison says it (two layers of one class, or two of Keras' own, are
+    compared by their configuration, :mod:`suite.causes.config_diff`). Constants are paired
+    by the op taking them; a constant one member only has is no cause here (its ops differ)."""
+    causes: list[Cause] = []
+    for label, (theirs, mine) in _layer_constants(ref, mem).items():
+        for context, reference, member in _paired_constants(theirs, mine):
+            text_mem, text_ref = _number(member), _number(reference)
+            if text_mem == text_ref:
+                text_mem, text_ref = repr(member), repr(reference)
+            causes.append(
+                Cause(
+                    kind="configuration",
+                    where=label,
+                    attribute="constant",
+                    member=text_mem,
+                    reference=text_ref,
+                    evidence=f"{phase} graphs compared op by op: the constant of {context}; "
+                    "no get_config() to compare",
+                    affects=affects,
+                )
+            )
     return causes
+
+
+#: a layer's class (``""``: raw code) and the float constants its ops take
+_LayerConstants = tuple[str, list[tuple[str, float]]]
+
+
+def _layer_constants(
+    ref: list[Unit], mem: list[Unit]
+) -> dict[str, tuple[list[tuple[str, float]], list[tuple[str, float]]]]:
+    """Label -> the reference's and the member's layer constants, for the layers both have
+    whose configurations pairbench cannot compare (see :func:`constant_causes`)."""
+    theirs, mine = _by_layer(ref), _by_layer(mem)
+    return {
+        label: (theirs[label][1], mine[label][1])
+        for label in theirs
+        if label in mine and not _configured(theirs[label][0], mine[label][0])
+    }
+
+
+def _by_layer(seq: list[Unit]) -> dict[str, _LayerConstants]:
+    """Label -> the class and the constants of its layer units, in order."""
+    out: dict[str, _LayerConstants] = {}
+    for unit in seq:
+        if unit.kind == "layer":
+            cls, constants = out.get(unit.name, ("", []))
+            out[unit.name] = (cls or unit.cls, constants + unit.constants)
+    return out
+
+
+def _configured(theirs: str, mine: str) -> bool:
+    """Two layer classes whose configurations :mod:`suite.causes.config_diff` compares (one
+    class on both sides, its ``get_config()`` or public attributes), or that say what differs
+    by their classes (two of Keras' own)."""
+    both_keras = theirs.startswith("keras.") and mine.startswith("keras.")
+    return bool(theirs and mine) and (theirs == mine or both_keras)
+
+
+def _paired_constants(
+    theirs: list[tuple[str, float]], mine: list[tuple[str, float]]
+) -> list[tuple[str, float, float]]:
+    """``(what takes it, reference value, member value)`` of the constants that differ, paired
+    by the op type taking them, in order; equal ones and unpaired ones left out."""
+
+    def typed(constants: list[tuple[str, float]]) -> list[tuple[str, float, str]]:
+        return [(context.split(" ")[0], value, context) for context, value in constants]
+
+    common = Counter(t[:2] for t in typed(theirs)) & Counter(t[:2] for t in typed(mine))
+    rest: list[list[tuple[str, float, str]]] = [[], []]
+    for side, constants in enumerate((theirs, mine)):
+        shared = Counter(common)
+        for op, value, context in typed(constants):
+            if shared[(op, value)] > 0:
+                shared[(op, value)] -= 1
+            else:
+                rest[side].append((op, value, context))
+    out: list[tuple[str, float, float]] = []
+    for op, value, context in rest[0]:
+        match = next((k for k, other in enumerate(rest[1]) if other[0] == op), None)
+        if match is not None:
+            out.append((context, value, rest[1].pop(match)[1]))
+    return out
 
 
 def _layer_moves(
@@ -751,10 +1042,13 @@ def rounding_causes(ref: list[Unit], mem: list[Unit]) -> list[Cause]:
     explains a difference."""
     by_name_ref: dict[str, Counter] = {}
     by_name_mem: dict[str, Counter] = {}
+    raw: set[str] = set()  # layers raw code writes in one member at least
     for seq, into in ((ref, by_name_ref), (mem, by_name_mem)):
         for unit in seq:
             if unit.kind == "layer":
                 into.setdefault(unit.name, Counter()).update(unit.ops)
+                if not unit.cls:
+                    raw.add(unit.name)
     causes = []
     for name, theirs in by_name_ref.items():
         mine = by_name_mem.get(name)
@@ -783,7 +1077,10 @@ def rounding_causes(ref: list[Unit], mem: list[Unit]) -> list[Cause]:
                 attribute="ops in",
                 member=", ".join(only_mine) or "-",
                 reference=", ".join(only_theirs) or "-",
-                evidence="the same layer runs other ops: an argument of its call (a mask, a flag) or "
+                evidence="the same layer runs other ops: raw code computes it with other ops (the same "
+                "math in another order rounds differently)"
+                if name in raw
+                else "the same layer runs other ops: an argument of its call (a mask, a flag) or "
                 "another code path of its class",
                 confidence=LIKELY,
             )

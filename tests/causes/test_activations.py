@@ -100,6 +100,8 @@ def test_every_keras_activation_reads_alike_in_every_spelling_and_is_named_again
 def test_tf_nn_spellings_and_a_users_function_are_named_and_clip_is_not_an_activation():
     import tensorflow as tf
 
+    from suite.causes.graph_diff import chained
+
     def my_act(x):
         return x * tf.math.tanh(tf.math.exp(x))
 
@@ -116,8 +118,10 @@ def test_tf_nn_spellings_and_a_users_function_are_named_and_clip_is_not_an_activ
         assert acts == [expected], spelling
     assert [u.name for u in _units(_sequential(my_act)) if u.kind == "act"] == ["my_act"]
     clip = _units(_in_call(lambda h: tf.clip_by_value(h, 0.0, 6.0)))
-    assert [u.kind for u in clip] == ["layer", "op", "layer"]
-    assert clip[1].name == "Minimum(x, 6) -> Maximum(x, 0)"
+    assert [(u.kind, u.name) for u in clip[1:3]] == [("op", "Minimum(x, 6)"), ("op", "Maximum(x, 0)")]
+    said, _ = chained(clip, [])  # read op by op, said as one chain where the members differ
+    assert [u.kind for u in said] == ["layer", "op", "layer"]
+    assert said[1].name == "Minimum(x, 6) -> Maximum(x, 0)"
 
 
 def test_an_activation_no_template_knows_is_said_with_its_ops_never_as_none(relu_units):

@@ -4,7 +4,8 @@ Each pair runs through :func:`suite.check_models` in eager mode, ``predict`` and
 ``train_step``; the pairs that share a reference run in one call (module-scoped: the
 TensorFlow work is shared). Builds that only look different must be ``identical`` with no
 cause; the others must name their cause first, with both values, on the first row that is
-not ``identical`` (a ``structural-mismatch`` row too: its reason starts with the cause).
+not ``identical`` (a ``structural-mismatch`` row too: its reason starts with the cause), and
+some (raw ``tf.Module`` members) that cause alone on every row that differs.
 """
 
 from __future__ import annotations
@@ -78,3 +79,6 @@ def test_a_fault_gets_its_verdict_and_its_cause_first(frames, name):
     assert first["reason"].startswith(line), first["reason"]
     for word in fault.also:
         assert word in first["reason"], first["reason"]
+    for row in (predict, train) if fault.alone else ():
+        if row["verdict"] != IDENTICAL:
+            assert grouped([Cause.from_dict(c) for c in row["causes"]]) == [line], row["reason"]

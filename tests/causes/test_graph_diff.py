@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from suite.causes.cause import headline
-from suite.causes.graph_diff import Unit, diff_units, rounding_causes
+from suite.causes.graph import INPUT, Op, OpGraph
+from suite.causes.graph_diff import Unit, _paired_constants, diff_units, rounding_causes, units
 
 
 def _seq(*names):
@@ -110,3 +113,159 @@ def test_branches_traced_in_another_order_have_not_moved():
     for unit in ref[:2] + mem[:2]:
         unit.sources = {("input",)}
     assert diff_units(ref, mem) == []
+
+
+# --- ops read one by one, said as one chain where the members differ ------------------------------
+def test_free_ops_are_diffed_one_by_one_and_said_as_one_chain():
+    pool = Unit("op", "MaxPool", ["MaxPool"], layer="pool_1 (MaxPooling2D)")
+    gap = Unit("op", "Mean(x, (1, 2))", ["Mean(x, (1, 2))"], layer="gap (GlobalAveragePooling2D)")
+    keras_scopes = [*_units("layer:bn_1"), pool, gap, *_units("layer:head")]
+    raw_code = [*_units("layer:bn_1"), Unit("op", "MaxPool", ["MaxPool"]), Unit("op", "Mean(x, (1, 2))")]
+    raw_code += _units("layer:head")
+    assert diff_units(keras_scopes, raw_code) == []  # two scopes or none: the same ops
+    extra = [Unit("op", "RealDiv(x, 2)", ["RealDiv(x, 2)"]), Unit("op", "AddV2(x, 1)", ["AddV2(x, 1)"])]
+    (cause,) = diff_units(
+        _units("layer:dense", "layer:dense_1"), [*_units("layer:dense"), *extra, *_units("layer:dense_1")]
+    )
+    assert headline(cause) == "extra op RealDiv(x, 2) -> AddV2(x, 1) after dense: runs vs absent"
+    # ops of two Keras layers missing at one place stay two causes, each said with its layer
+    (a, b) = diff_units(keras_scopes, [*_units("layer:bn_1"), *_units("layer:head")])
+    assert (a.attribute, b.attribute) == (
+        "MaxPool in pool_1 (MaxPooling2D)",
+        "Mean(x, (1, 2)) in gap (GlobalAveragePooling2D)",
+    )
+
+
+# --- raw code: a layer's constants where no configuration says them -------------------------------
+def _layer(name, cls, *constants):
+    """A layer unit of class ``cls`` (``""``: raw code) whose AddV2 takes each constant."""
+    return Unit(
+        "layer",
+        name,
+        ["AddV2", "Rsqrt"],
+        cls=cls,
+        constants=[(f"AddV2 with a weight of {name}", c) for c in constants],
+    )
+
+
+def test_a_constant_of_a_raw_layer_is_a_configuration_with_both_values():
+    (cause,) = diff_units([_layer("bn_0", "keras.BatchNormalization", 0.001)], [_layer("bn_0", "", 0.1)])
+    assert (cause.kind, cause.where, cause.attribute) == ("configuration", "bn_0", "constant")
+    assert headline(cause) == "configuration of bn_0: constant 0.1 vs 0.001"
+    assert "AddV2 with a weight of bn_0" in cause.evidence
+    training = diff_units([_layer("bn_0", "", 0.001)], [_layer("bn_0", "", 0.1)], phase="training")
+    assert training[0].affects == "training"
+    # the same epsilon; Keras' own layers or one class on both sides (their configuration says it)
+    assert diff_units([_layer("bn_0", "keras.BatchNormalization", 0.001)], [_layer("bn_0", "", 0.001)]) == []
+    keras_pair = (
+        [_layer("bn_0", "keras.BatchNormalization", 0.001)],
+        [_layer("bn_0", "keras.BatchNormalization", 0.1)],
+    )
+    assert diff_units(*keras_pair) == []
+    assert diff_units([_layer("bn_0", "MyNorm", 0.001)], [_layer("bn_0", "MyNorm", 0.1)]) == []
+    # a user's class against Keras' own: no get_config() comparison, the constants tell
+    assert (
+        len(diff_units([_layer("bn_0", "keras.BatchNormalization", 0.001)], [_layer("bn_0", "MyNorm", 0.1)]))
+        == 1
+    )
+
+
+def test_constants_pair_by_the_op_taking_them():
+    theirs = [("AddV2 with a weight of bn", 0.001), ("Mul with a weight of bn", 0.99)]
+    mine = [("Mul with a weight of bn", 0.99), ("AddV2 with a value bn computes", 0.1), ("Maximum", 0.0)]
+    assert [(r, m) for _, r, m in _paired_constants(theirs, mine)] == [(0.001, 0.1)]
+    assert _paired_constants([("Mul", 0.9)], [("AddV2", 0.1)]) == []
+
+
+# --- raw code: a normalisation's statistics are its own -------------------------------------------
+# a raw batch normalisation in training, op by op: variable ids 1 (conv kernel), 2 (gamma), 3 (beta)
+_CONV = [
+    Op("ReadVariableOp", reads=(1,), dtype="float32", rank=4),
+    Op("Conv2D", inputs=(INPUT, 0), dtype="float32", rank=4),
+]
+
+
+def _raw_bn(x, start, epsilon=0.001):
+    """The ops of ``tf.nn.moments`` and ``tf.nn.batch_normalization`` on op ``x``, numbered
+    from ``start``."""
+    f = {"dtype": "float32"}
+    i = start
+    return [
+        Op("Const", value=(0.0, 1.0, 2.0), shape=(3,), dtype="int32"),  # i: axes
+        Op("Mean", inputs=(x, i), rank=1, **f),  # i+1
+        Op("StopGradient", inputs=(i + 1,), rank=1, **f),
+        Op("SquaredDifference", inputs=(x, i + 2), rank=4, **f),
+        Op("Mean", inputs=(i + 3, i), rank=1, **f),  # i+4: variance
+        Op("Const", value=(epsilon,), **f),
+        Op("AddV2", inputs=(i + 4, i + 5), rank=1, **f),
+        Op("Rsqrt", inputs=(i + 6,), rank=1, **f),
+        Op("ReadVariableOp", reads=(2,), rank=1, **f),  # i+8: gamma
+        Op("Mul", inputs=(i + 7, i + 8), rank=1, **f),  # scale
+        Op("Mul", inputs=(x, i + 9), rank=4, **f),  # i+10: x * scale
+        Op("Mul", inputs=(i + 1, i + 9), rank=1, **f),
+        Op("ReadVariableOp", reads=(3,), rank=1, **f),  # i+12: beta
+        Op("Sub", inputs=(i + 12, i + 11), rank=1, **f),
+        Op("AddV2", inputs=(i + 10, i + 13), rank=4, **f),  # i+14: the output
+    ]
+
+
+def _raw_ln(x, start, epsilon=0.001):
+    """The ops of ``(x - mean) * rsqrt(variance + epsilon) * gamma + beta`` (moments over the
+    last axis) on op ``x``, numbered from ``start``: every op reads ``x`` or the statistics."""
+    f = {"dtype": "float32", "rank": 4}
+    i = start
+    return [
+        Op("Const", value=(-1.0,), dtype="int32"),  # i: axis
+        Op("Mean", inputs=(x, i), **f),  # i+1: mean (keepdims)
+        Op("StopGradient", inputs=(i + 1,), **f),
+        Op("SquaredDifference", inputs=(x, i + 2), **f),
+        Op("Mean", inputs=(i + 3, i), **f),  # i+4: variance
+        Op("Const", value=(epsilon,), dtype="float32"),
+        Op("AddV2", inputs=(i + 4, i + 5), **f),
+        Op("Rsqrt", inputs=(i + 6,), **f),
+        Op("Sub", inputs=(x, i + 1), **f),  # i+8
+        Op("Mul", inputs=(i + 8, i + 7), **f),
+        Op("ReadVariableOp", reads=(2,), dtype="float32", rank=1),  # i+10: gamma
+        Op("Mul", inputs=(i + 9, i + 10), **f),
+        Op("ReadVariableOp", reads=(3,), dtype="float32", rank=1),  # i+12: beta
+        Op("AddV2", inputs=(i + 11, i + 12), **f),  # i+13: the output
+    ]
+
+
+def _read(ops, monkeypatch):
+    """``(kind, name)`` of each unit of a raw member's ops (no activation templates: no TF), and the units."""
+    monkeypatch.setattr("suite.causes.activations.find", lambda graph: [])
+    seq = units(OpGraph(ops=ops, input_rank=4), {1: "conv", 2: "bn", 3: "bn", 4: "dense"}, {})
+    return [(u.kind, u.name) for u in seq], seq
+
+
+@pytest.mark.parametrize(("norm", "size"), [(_raw_bn, 15), (_raw_ln, 14)])
+def test_a_raw_normalisation_owns_the_statistics_it_computes_from_its_input(monkeypatch, norm, size):
+    ops = [*_CONV, *norm(1, 2), Op("Relu", inputs=(1 + size,), dtype="float32", rank=4)]
+    read, seq = _read(ops, monkeypatch)
+    assert read == [("layer", "conv"), ("layer", "bn"), ("op", "Relu")]
+    assert {"Mean", "SquaredDifference", "AddV2", "Rsqrt", "Mul"} <= set(seq[1].ops)
+    assert seq[1].constants == [("AddV2 with a value bn computes", 0.001)]
+
+
+@pytest.mark.parametrize(("norm", "size"), [(_raw_bn, 15), (_raw_ln, 14)])
+def test_a_pooling_before_a_raw_normalisation_stays_an_op_of_its_own(monkeypatch, norm, size):
+    pool = Op("MaxPool", inputs=(1,), dtype="float32", rank=4)
+    ops = [*_CONV, pool, *norm(2, 3), Op("Relu", inputs=(2 + size,), dtype="float32", rank=4)]
+    read, _ = _read(ops, monkeypatch)
+    assert read == [("layer", "conv"), ("op", "MaxPool"), ("layer", "bn"), ("op", "Relu")]
+
+
+def test_ops_before_a_layer_with_a_kernel_are_not_its_own(monkeypatch):
+    f = {"dtype": "float32", "rank": 2}
+    ops = [  # tf.nn.l2_normalize(x) @ w: the normalisation is an op of its own
+        Op("Square", inputs=(INPUT,), **f),
+        Op("Const", value=(1.0,), dtype="int32"),
+        Op("Sum", inputs=(0, 1), **f),
+        Op("Rsqrt", inputs=(2,), **f),
+        Op("Mul", inputs=(INPUT, 3), **f),
+        Op("ReadVariableOp", reads=(4,), **f),
+        Op("MatMul", inputs=(4, 5), **f),
+    ]
+    read, _ = _read(ops, monkeypatch)
+    assert read == [("op", "Square"), ("op", "Sum(x, 1)"), ("op", "Rsqrt"), ("op", "Mul"), ("layer", "dense")]

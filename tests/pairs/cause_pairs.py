@@ -6,6 +6,10 @@ an op on the input, a pooling, a padding, a stride, an argument of a recurrent l
 returns sequences: outputs of another shape), a dropout called with ``training=True`` or
 applied at another place, a residual, the order of a concatenation... and builds
 that only look different (``activation=tf.nn.relu``, a ``Softmax`` layer, ``Dropout(0.0)``).
+Raw ``tf.Variable`` members (a ``tf.Module``: :func:`raw`) stand next to them: a batch
+normalisation with its own statistics, with Keras' epsilon or another, a layer normalisation
+with another epsilon, a bias never added, ops between two matmuls, a ``tf.nn.dropout`` on the
+input.
 ``PAIRS`` maps a name to the two builders, the data they take and what pairbench must say
 (``tests/causes/test_cause_pairs.py``); pairs that share a reference share its run.
 
@@ -47,6 +51,7 @@ class Fault:
         words: strings the top cause's line must contain (both values).
         note: a string the ``identical`` predict row's notes must contain.
         also: strings the reason must contain after the top cause (the next causes).
+        alone: every row that is not ``identical`` has the top cause as its only cause.
     """
 
     members: tuple[Callable[[], Any], Callable[[], Any]]
@@ -57,6 +62,7 @@ class Fault:
     words: tuple[str, ...] = field(default_factory=tuple)
     note: str = ""
     also: tuple[str, ...] = field(default_factory=tuple)
+    alone: bool = False
 
 
 def subclass(build: Callable[[Any], None], call: Callable[[Any, Any], Any]) -> Callable[[], Any]:
@@ -73,6 +79,26 @@ def subclass(build: Callable[[Any], None], call: Callable[[Any, Any], Any]) -> C
 
             def call(self, x, training=None):
                 return call(self, x)
+
+        return Net()
+
+    return make
+
+
+def raw(build: Callable[[Any], None], call: Callable[[Any, Any, Any], Any]) -> Callable[[], Any]:
+    """A builder of ``class Net(tf.Module)`` whose ``__init__`` runs ``build(self)`` and whose
+    ``__call__(x, training)`` returns ``call(self, x, training)``: raw ``tf.Variable`` code."""
+
+    def make() -> Any:
+        import tensorflow as tf
+
+        class Net(tf.Module):
+            def __init__(self):
+                super().__init__()
+                build(self)
+
+            def __call__(self, x, training=False):
+                return call(self, x, training)
 
         return Net()
 
@@ -337,6 +363,68 @@ def _layernorm_first() -> Any:
         net.d1, net.norm, net.d2 = layers.Dense(16), layers.LayerNormalization(), layers.Dense(4)
 
     return subclass(build, lambda net, x: net.d2(_tf().nn.relu(net.norm(net.d1(x)))))()
+
+
+def _variables(**shapes: tuple[int, ...]) -> Callable[[Any], None]:
+    """``build`` of a raw member: a ``tf.Variable`` attribute of each shape (``w1=(12, 16)``);
+    its initial value does not matter (pairbench copies the reference's weights)."""
+
+    def build(net: Any) -> None:
+        tf = _tf()
+        for name, shape in shapes.items():
+            setattr(net, name, tf.Variable(tf.ones(shape), name=name))
+
+    return build
+
+
+_RAW_MLP = _variables(w1=(12, 16), b1=(16,), w2=(16, 4), b2=(4,))
+_RAW_NORM = _variables(w1=(12, 16), b1=(16,), gamma=(16,), beta=(16,), w2=(16, 4), b2=(4,))
+
+
+def _raw_hidden(net: Any, x: Any, *, bias: bool = True) -> Any:
+    """The first Dense(16, relu) of the MLPs in raw ops."""
+    tf = _tf()
+    h = tf.matmul(x, net.w1)
+    return tf.nn.relu(h + net.b1 if bias else h)
+
+
+def _raw_layernorm(net: Any, h: Any, epsilon: float) -> Any:
+    """A layer normalisation as raw code writes it: moments over the features, then scale and shift."""
+    tf = _tf()
+    mean, variance = tf.nn.moments(h, axes=[-1], keepdims=True)
+    return (h - mean) * tf.math.rsqrt(variance + epsilon) * net.gamma + net.beta
+
+
+def _raw_dropout(x: Any, training: Any) -> Any:
+    return _tf().nn.dropout(x, 0.5, seed=1) if training else x
+
+
+def _raw_bn_build(net: Any) -> None:
+    tf = _tf()
+    net.kernel = tf.Variable(tf.ones((3, 3, 3, 4)), name="kernel")
+    net.gamma, net.beta = tf.Variable(tf.ones(4), name="gamma"), tf.Variable(tf.zeros(4), name="beta")
+    net.moving_mean = tf.Variable(tf.zeros(4), name="moving_mean", trainable=False)
+    net.moving_variance = tf.Variable(tf.ones(4), name="moving_variance", trainable=False)
+    net.w, net.b = tf.Variable(tf.ones((144, 4)), name="w"), tf.Variable(tf.zeros(4), name="b")
+
+
+def _raw_conv_bn(epsilon: float) -> Callable[[], Any]:
+    """Conv2D(4, 3, no bias) -> BatchNormalization -> ReLU -> Flatten -> Dense(4) in raw ops,
+    the batch normalisation with its own moving statistics and ``epsilon``."""
+
+    def call(net: Any, x: Any, training: Any) -> Any:
+        tf = _tf()
+        h = tf.nn.conv2d(x, net.kernel, 1, "VALID")
+        if training:
+            mean, variance = tf.nn.moments(h, axes=[0, 1, 2])
+            net.moving_mean.assign(net.moving_mean * 0.99 + mean * (1.0 - 0.99))
+            net.moving_variance.assign(net.moving_variance * 0.99 + variance * (1.0 - 0.99))
+        else:
+            mean, variance = net.moving_mean, net.moving_variance
+        h = tf.nn.batch_normalization(h, mean, variance, net.beta, net.gamma, epsilon)
+        return tf.matmul(tf.reshape(tf.nn.relu(h), (-1, 144)), net.w) + net.b
+
+    return raw(_raw_bn_build, call)
 
 
 def _mean() -> np.ndarray:
@@ -755,6 +843,70 @@ PAIRS: dict[str, Fault] = {
         DIVERGED,
         "configuration",
         ("configuration of embedding: mask_zero True vs False",),
+    ),
+    # raw tf.Variable code (a tf.Module): no layer scope, no configuration; its ops say what it computes
+    "raw_conv_bn": Fault(  # a batch normalisation with its own statistics, Keras' epsilon: the same numbers
+        (conv_bn, _raw_conv_bn(1e-3)),
+        IMAGES,
+        IDENTICAL,
+        IDENTICAL,
+    ),
+    "raw_bn_epsilon": Fault(
+        (conv_bn, _raw_conv_bn(1e-2)),
+        IMAGES,
+        DIVERGED,
+        DIVERGED,
+        "configuration",
+        ("configuration of batch_normalization: constant 0.01 vs 0.001",),
+        alone=True,
+    ),
+    "raw_no_bias_add": Fault(  # the bias variable is there, never added: nothing takes its weights
+        (mlp, raw(_RAW_MLP, lambda net, x, training: _raw_hidden(net, x, bias=False) @ net.w2 + net.b2)),
+        VECTORS,
+        STRUCTURAL_MISMATCH,
+        STRUCTURAL_MISMATCH,
+        "missing-bias",
+        ("no bias after w1 (bias dense/bias (16,) in the reference)",),
+        also=("extra variable b1 (16,)",),
+    ),
+    "raw_extra_ops": Fault(
+        (mlp, raw(_RAW_MLP, lambda net, x, training: (_raw_hidden(net, x) / 2.0 + 1.0) @ net.w2 + net.b2)),
+        VECTORS,
+        DIVERGED,
+        DIVERGED,
+        "extra-op",
+        ("extra op RealDiv(x, 2) -> AddV2(x, 1) after dense: runs vs absent",),
+        alone=True,
+    ),
+    "raw_layernorm_epsilon": Fault(
+        (
+            mlp_layernorm,
+            raw(
+                _RAW_NORM,
+                lambda net, x, training: _raw_layernorm(net, _raw_hidden(net, x), 1e-5) @ net.w2 + net.b2,
+            ),
+        ),
+        VECTORS,
+        DIVERGED,
+        DIVERGED,
+        "configuration",
+        ("configuration of layer_normalization: constant 1e-05 vs 0.001",),
+        alone=True,
+    ),
+    "raw_dropout_first": Fault(  # tf.nn.dropout on the input: other ops than Keras' dropout, at another place
+        (
+            mlp_dropout,
+            raw(
+                _RAW_MLP,
+                lambda net, x, training: _raw_hidden(net, _raw_dropout(x, training)) @ net.w2 + net.b2,
+            ),
+        ),
+        VECTORS,
+        IDENTICAL,
+        DIVERGED,
+        "extra-op",
+        ("extra op dropout (Dropout) after dense: absent vs runs",),
+        also=("extra op Mul(x, 2) -> RandomUniform -> SelectV2(x, 0) before dense: runs vs absent",),
     ),
     "float64_layer": Fault(
         (mlp, subclass(_mlp(dtype="float64"), lambda net, x: net.d2(net.d1(x)))),
