@@ -88,6 +88,8 @@ class OpGraph:
         live: indexes of the ops the traced call's outputs depend on (a loss term computed
             for ``add_loss`` is not among them).
         input_rank: the rank of the traced call's (first) input.
+        input_dtype: the dtype of the traced call's (first) input (``float16`` under a mixed
+            policy: pairbench calls members with inputs in the compute dtype).
         internal: ``id`` of Keras' own layers with weights and no ``activation`` argument
             (``LSTM``, ``MultiHeadAttention``, ``BatchNormalization``...), and of every layer
             inside one, -> the outermost such layer: what runs inside them (the softmax of an
@@ -107,6 +109,7 @@ class OpGraph:
     builtin: set[int] = field(default_factory=set)
     live: frozenset[int] = frozenset()
     input_rank: int = -1
+    input_dtype: str = ""
 
     def reads(self) -> dict[int, int]:
         """Variable ``id`` -> how many ops read it."""
@@ -375,4 +378,5 @@ def read_graph(model: Any, x: Any, variables: list[Any], *, training: bool) -> O
     )
     out.live = live(out.ops, roots)
     out.input_rank = tf.nest.flatten(sample)[0].shape.rank or -1
+    out.input_dtype = tf.nest.flatten(sample)[0].dtype.name
     return out

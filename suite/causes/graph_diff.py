@@ -350,8 +350,65 @@ class _Reader:
             return False
         if op.type == "Cast":
             src = op.inputs[0] if op.inputs else INPUT
-            return self._float(src) and op.cast_to != "float32"
+            return (
+                self._float(src)
+                and op.cast_to != "float32"
+                and not self._cast_back(i)
+                and not self._layer_autocast(i)
+            )
         return op.dtype in _FLOATS or op.random
+
+    def _dtype(self, i: int) -> str:
+        if i == INPUT:
+            return self.graph.input_dtype
+        return self.ops[i].dtype if i >= 0 else ""
+
+    def _origin_dtype(self, i: int) -> str:
+        """The dtype a tensor held before the widening casts that led to it."""
+        dtype = self._dtype(i)
+        while i >= 0 and self.ops[i].type == "Cast" and self.ops[i].inputs:
+            src = self.ops[i].inputs[0]
+            if not _widening(self._dtype(src), dtype):
+                break
+            i, dtype = src, self._dtype(src)
+        return dtype
+
+    def _layer_autocast(self, i: int) -> bool:
+        """Cast ``i`` takes a matched layer's result back to the dtype that layer's data came in
+        (raw code computing a normalisation in float32 under a float16 policy), or a lookup's
+        result to the compute dtype (an embedding's ids are no floats): what a Keras layer does
+        inside its own scope, so the layer's own cast, not a dtype policy."""
+        op = self.ops[i]
+        src = op.inputs[0] if op.inputs else INPUT
+        label = self.layer_of.get(src)
+        if label is None:
+            return False
+        for k, owner in self.layer_of.items():
+            if owner != label:
+                continue
+            for j in self.ops[k].inputs:
+                outside = self._data(j) and self.layer_of.get(j) != label
+                dtype = self._origin_dtype(j) if outside else ""
+                if dtype in _FLOATS and dtype != op.cast_to:  # not ids: an embedding's lookup
+                    return False
+        return True
+
+    def _cast_back(self, i: int) -> bool:
+        """Cast ``i`` returns a value to a dtype it held before, through widening casts only
+        (``float16 -> float32 -> float16``, a Keras input layer's cast and a layer's autocast):
+        exact, so no cast at all in the math."""
+        target = self.ops[i].cast_to
+        j = self.ops[i].inputs[0] if self.ops[i].inputs else INPUT
+        while True:
+            dtype = self._dtype(j)
+            if dtype == target:
+                return True
+            if j < 0 or self.ops[j].type != "Cast" or not self.ops[j].inputs:
+                return False
+            src = self.ops[j].inputs[0]
+            if not _widening(self._dtype(src), dtype):
+                return False
+            j = src
 
     def text(self, i: int) -> str:
         """An op in words: ``RealDiv(x, 2)``, ``AddV2(input, dense_1)``, ``MaxPool``.
@@ -503,6 +560,15 @@ class _Reader:
         elif not (out and out[-1].kind == unit.kind == "act" and out[-1].name == unit.name):
             out.append(unit)
         return out[-1]
+
+
+#: float widths, for casts that lose nothing
+_WIDTH = {"float16": 16, "bfloat16": 16, "float32": 32, "float64": 64}
+
+
+def _widening(src: str, dst: str) -> bool:
+    """A cast from ``src`` to ``dst`` is exact (``float16 -> float32``, ``float32 -> float64``)."""
+    return src in _WIDTH and dst in _WIDTH and _WIDTH[dst] > _WIDTH[src]
 
 
 def _chain(texts: list[str]) -> str:

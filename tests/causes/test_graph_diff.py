@@ -269,3 +269,45 @@ def test_ops_before_a_layer_with_a_kernel_are_not_its_own(monkeypatch):
     ]
     read, _ = _read(ops, monkeypatch)
     assert read == [("op", "Square"), ("op", "Sum(x, 1)"), ("op", "Rsqrt"), ("op", "Mul"), ("layer", "dense")]
+
+
+# --- casts under a mixed policy: only a cast that changes precision is a dtype policy ------------
+def _cast(src, to):
+    return Op("Cast", inputs=(src,), cast_to=to, dtype=to, rank=2)
+
+
+def _read_casts(ops, monkeypatch, input_dtype="float16"):
+    monkeypatch.setattr("suite.causes.activations.find", lambda graph: [])
+    graph = OpGraph(ops=ops, input_rank=2, input_dtype=input_dtype)
+    return [(u.kind, u.name) for u in units(graph, {1: "dense", 2: "bn"}, {})]
+
+
+def test_a_cast_back_to_the_dtype_a_value_held_is_no_dtype_policy(monkeypatch):
+    # Keras' float32 Input layer, then the Dense's autocast back to float16: exact, no cast at all
+    dense = [Op("ReadVariableOp", reads=(1,), dtype="float16", rank=2)]
+    ops = [
+        _cast(INPUT, "float32"),
+        _cast(0, "float16"),
+        *dense,
+        Op("MatMul", inputs=(1, 2), dtype="float16", rank=2),
+    ]
+    assert _read_casts(ops, monkeypatch) == [("layer", "dense")]
+    # the same casts on a float32 input narrow it: a real cast to float16
+    assert _read_casts(ops, monkeypatch, input_dtype="float32") == [
+        ("op", "Cast to float16"),
+        ("layer", "dense"),
+    ]
+
+
+def test_a_raw_layer_computing_in_float32_casts_back_to_its_input_dtype_as_its_own(monkeypatch):
+    f32 = {"dtype": "float32", "rank": 2}
+    ops = [
+        _cast(INPUT, "float32"),  # 0: the layer widens its float16 input
+        Op("ReadVariableOp", reads=(2,), **f32),  # 1: gamma
+        Op("Mul", inputs=(0, 1), **f32),  # 2: the layer's op
+        _cast(2, "float16"),  # 3: back to the dtype its data came in
+        Op("Relu", inputs=(3,), dtype="float16", rank=2),
+    ]
+    assert _read_casts(ops, monkeypatch) == [("layer", "bn"), ("op", "Relu")]
+    # a float32 input: the cast to float16 after the layer is a dtype policy of its own
+    assert ("op", "Cast to float16") in _read_casts(ops, monkeypatch, input_dtype="float32")
