@@ -124,10 +124,11 @@ def member_findings(
     if entry.findings is not None:
         return entry.findings
     from suite.causes.config_diff import config_causes
-    from suite.causes.graph_diff import diff_units, rounding_causes, units
+    from suite.causes.graph_diff import diff_units, rounding_causes
     from suite.causes.layers import anchors, layer_anchors, matched_layers
     from suite.causes.structure import structural_causes
     from suite.causes.training import logits_causes, loss_term_causes, mode_causes
+    from suite.causes.units import units
 
     pairs = _rebound(reference, model, weight_map)
     mem_vars, ref_vars = anchors(pairs)
@@ -257,9 +258,10 @@ def mismatch_causes(
         The ranked causes.
     """
     from suite.causes.config_diff import SHAPE_KEYS, VARIABLE_KEYS, config_causes
-    from suite.causes.graph_diff import diff_units, units
+    from suite.causes.graph_diff import diff_units
     from suite.causes.layers import anchors, layer_anchors, matched_layers, wrapper_differences
     from suite.causes.structure import OUTPUT_ATTRIBUTES, structural_causes
+    from suite.causes.units import units
     from suite.zoo.mismatch import mostly_named_alike
     from suite.zoo.variables import inventory
 

@@ -31,7 +31,7 @@ def _units(model):
     import tensorflow as tf
 
     from suite.causes.graph import read_graph
-    from suite.causes.graph_diff import units
+    from suite.causes.units import units
 
     x = tf.constant(X)
     model(x)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from suite.causes.cause import headline
+from suite.causes.constants import _paired_constants
 from suite.causes.graph import INPUT, Op, OpGraph
-from suite.causes.graph_diff import Unit, _paired_constants, diff_units, rounding_causes, units
+from suite.causes.graph_diff import diff_units, rounding_causes
+from suite.causes.units import Unit, units
 
 
 def _seq(*names):
