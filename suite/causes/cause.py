@@ -55,9 +55,12 @@ CONFIDENCE: tuple[str, ...] = (CERTAIN, LIKELY, POSSIBLE)
 ALL = "all"
 #: the cause changes training only (``train_step``, ``fit``): a dropout rate, a momentum
 TRAINING = "training"
+#: the cause changes inference only (``predict``): a layer drawing random numbers at inference
+#: in one member (training draws them in both)
+INFERENCE = "inference"
 #: the cause cannot change the compared numbers (initialisers: pairbench copies the weights)
 NONE = "none"
-AFFECTS: tuple[str, ...] = (ALL, TRAINING, NONE)
+AFFECTS: tuple[str, ...] = (ALL, TRAINING, INFERENCE, NONE)
 
 #: kinds that explain a difference between two members (the others: modes, devices, reruns)
 MEMBER_KINDS = frozenset(
@@ -141,6 +144,8 @@ class Cause:
         """Whether the cause can change the numbers of a workload (``predict``, ``train_step``, ``fit``)."""
         if self.affects == NONE:
             return False
+        if self.affects == INFERENCE:
+            return workload == "predict"
         return self.affects == ALL or workload != "predict"
 
 

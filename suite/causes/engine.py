@@ -429,11 +429,10 @@ def dormant_note(dormant: list[Cause], workload: str) -> str:
         return ""
     parts = []
     for cause in dormant:
-        why = (
-            "pairbench gave both members the reference's weights"
-            if cause.affects == "none"
-            else f"acts in training only, not in {workload}"
-        )
+        why = {
+            "none": "pairbench gave both members the reference's weights",
+            "inference": f"acts at inference only, not in {workload}",
+        }.get(cause.affects, f"acts in training only, not in {workload}")
         parts.append(f"{headline(cause)} ({why})")
     return "also differs, not a cause of these numbers: " + "; ".join(parts)
 

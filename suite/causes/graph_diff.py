@@ -20,7 +20,7 @@ import difflib
 from collections import Counter
 from dataclasses import replace
 
-from suite.causes.cause import LIKELY, POSSIBLE, TRAINING, Cause
+from suite.causes.cause import INFERENCE, LIKELY, POSSIBLE, TRAINING, Cause
 from suite.causes.constants import constant_causes
 from suite.causes.units import CANONICAL, CASTS, POOLING, Unit, chain_text
 
@@ -311,6 +311,7 @@ def _drawing_layers(ref: list[Unit], mem: list[Unit], deleted: list[int], insert
                     member=draws if member else "inference mode (a no-op)",
                     reference="inference mode (a no-op)" if member else draws,
                     evidence=f"inference graphs: {unit.name} draws random numbers in one member only",
+                    affects=INFERENCE,
                 )
             )
     return causes
@@ -425,6 +426,7 @@ def _one_sided(unit: Unit, *, member: bool, where: str, phase: str, affects: str
             reference="inference mode (a no-op)" if member else draws,
             evidence=f"inference graphs: {unit.layer or unit.owner} draws random numbers in one member only "
             f"(ops {unit.name})",
+            affects=INFERENCE,
         )
     what = unit.name
     if unit.layer:  # a few ops are said with their layer, a longer stretch by its layer alone

@@ -347,8 +347,8 @@ def cause_lines(causes: list[dict[str, Any]]) -> list[str]:
         lines.append(f"  {i}. [{cause.kind}, {cause.confidence}] {headline(cause)}")
         if cause.evidence:
             lines.append(f"       evidence: {cause.evidence}")
-        if cause.affects == "training":
-            lines.append("       acts in training only")
+        if cause.affects in ("training", "inference"):
+            lines.append(f"       acts in {cause.affects} only")
     return lines
 
 
