@@ -301,8 +301,8 @@ def untracked() -> Any:
     return Net()
 
 
-# --- 13. the activation forgotten in the subclass ------------------------------------------------
-def forgot_relu() -> Any:
+def _hidden_then_classifier(between: Any) -> Any:
+    """A subclass ``Dense(HIDDEN)`` -> ``between`` -> ``Dense(CLASSES, softmax)``."""
     import keras
 
     class Net(keras.Model):
@@ -312,26 +312,21 @@ def forgot_relu() -> Any:
             self.classifier = keras.layers.Dense(CLASSES, activation="softmax")
 
         def call(self, x):
-            return self.classifier(self.hidden(x))
+            return self.classifier(between(self.hidden(x)))
 
     return Net()
+
+
+# --- 13. the activation forgotten in the subclass ------------------------------------------------
+def forgot_relu() -> Any:
+    return _hidden_then_classifier(lambda h: h)
 
 
 # --- 14. relu6 for relu, on inputs that never reach 6 (identical, but not the same math) ---------
 def relu6_for_relu() -> Any:
-    import keras
     import tensorflow as tf
 
-    class Net(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.hidden = keras.layers.Dense(HIDDEN)
-            self.classifier = keras.layers.Dense(CLASSES, activation="softmax")
-
-        def call(self, x):
-            return self.classifier(tf.nn.relu6(self.hidden(x)))
-
-    return Net()
+    return _hidden_then_classifier(tf.nn.relu6)
 
 
 PAIRS: dict[str, Everyday] = {
