@@ -319,7 +319,8 @@ def mismatch_causes(
     if wrapped:  # a wrapper shifts the forward order the audit pairs biases by: no bias is missing
         structural = [c for c in structural if c.kind != "missing-bias"]
     first = [c for c in structural if c.kind == "shared-layer"] + wrapped
-    first += [c for c in structural if c.kind == "missing-bias"]
+    # an untracked variable explains the op that uses it (read as a captured constant)
+    first += [c for c in structural if c.kind in ("untracked-variable", "missing-bias")]
     explaining = [c for c in config if c.attribute in SHAPE_KEYS | VARIABLE_KEYS]
     explaining += [c for c in ops if c.kind != "activation"]
     outputs = [c for c in structural if c.kind == "structure" and c.attribute in OUTPUT_ATTRIBUTES]

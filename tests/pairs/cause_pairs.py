@@ -258,6 +258,12 @@ def _mlp(*, act: Any = "relu", extra: Callable[[Any], None] | None = None, **den
     return build
 
 
+def _untracked_scale(net: Any) -> None:
+    import tensorflow as tf
+
+    net.scale = tf.Variable(1.0)
+
+
 def _tf() -> Any:
     import tensorflow as tf
 
@@ -466,6 +472,16 @@ PAIRS: dict[str, Fault] = {
         STRUCTURAL_MISMATCH,
         "configuration",
         ("configuration of conv2d: padding valid vs same",),
+    ),
+    # a learnable scale kept in a plain tf.Variable: Keras does not track it, so nothing maps
+    # to it; its multiplication reads as an op with a captured value, said after the variable
+    "untracked_scale": Fault(
+        (mlp, subclass(_mlp(extra=_untracked_scale), lambda net, x: net.d2(net.d1(x)) * net.scale)),
+        VECTORS,
+        STRUCTURAL_MISMATCH,
+        STRUCTURAL_MISMATCH,
+        "untracked-variable",
+        ("scale", "Keras does not track"),
     ),
     # ops a subclass adds between layers
     "times_255": Fault(
