@@ -11,6 +11,7 @@ some (raw ``tf.Module`` members) that cause alone on every row that differs.
 from __future__ import annotations
 
 import pytest
+from cause_checks import member_frames, one_row
 from cause_pairs import PAIRS
 
 from suite.causes.cause import Cause, describe, grouped
@@ -24,41 +25,26 @@ for _name, _fault in PAIRS.items():
 
 @pytest.fixture(scope="module")
 def frames():
-    import suite
-
-    out = {}
-    for (reference, _), names in GROUPS.items():
-        x, y = PAIRS[names[0]].data
-        members = {reference.__name__: reference, **{n: PAIRS[n].members[1] for n in names}}
-        frame = suite.check_models(
-            members,
-            x=x,
-            y=y,
-            modes=("eager",),
-            workloads=("predict", "train_step"),
-            repeats=1,
-            steps=1,
-            localise=False,
-            reference_fp64=False,
-            min_sample_s=0.001,
-            max_warmup_s=0.0,
-            name=f"faults_{reference.__name__}",
-        )
-        for name in names:
-            out[name] = frame[frame["member"] == name]
-    return out
-
-
-def _row(frame, workload):
-    rows = frame[frame["workload"] == workload]
-    assert len(rows) == 1, rows
-    return rows.iloc[0]
+    return member_frames(
+        (
+            (
+                f"faults_{reference.__name__}",
+                reference,
+                {n: PAIRS[n].members[1] for n in names},
+                PAIRS[names[0]].data,
+            )
+            for (reference, _), names in GROUPS.items()
+        ),
+        modes=("eager",),
+        workloads=("predict", "train_step"),
+        localise=False,
+    )
 
 
 @pytest.mark.parametrize("name", list(PAIRS))
 def test_a_fault_gets_its_verdict_and_its_cause_first(frames, name):
     fault = PAIRS[name]
-    predict, train = _row(frames[name], "predict"), _row(frames[name], "train_step")
+    predict, train = one_row(frames[name], "predict"), one_row(frames[name], "train_step")
     assert (predict["verdict"], train["verdict"]) == (fault.predict, fault.train), (
         predict["reason"],
         train["reason"],

@@ -9,6 +9,7 @@ the others must name their cause with both values, on the first row that differs
 from __future__ import annotations
 
 import pytest
+from cause_checks import member_frames, one_row
 from everyday_pairs import PAIRS, X, Y
 
 from suite.causes.cause import MEMBER_KINDS, Cause, describe, grouped
@@ -23,32 +24,18 @@ for _name, _spec in PAIRS.items():
 
 @pytest.fixture(scope="module")
 def frames():
-    import suite
-
-    out = {}
-    for reference, names in GROUPS.items():
-        members = {reference: PAIRS[names[0]].members[0], **{n: PAIRS[n].members[1] for n in names}}
-        frame = suite.check_models(
-            members,
-            x=X,
-            y=Y,
-            modes=("eager",),
-            repeats=1,
-            steps=1,
-            reference_fp64=False,
-            min_sample_s=0.001,
-            max_warmup_s=0.0,
-            name=f"everyday_{reference}",
-        )
-        for name in names:
-            out[name] = frame[frame["member"] == name]
-    return out
-
-
-def _row(frame, workload):
-    rows = frame[frame["workload"] == workload]
-    assert len(rows) == 1, rows
-    return rows.iloc[0]
+    return member_frames(
+        (
+            (
+                f"everyday_{reference}",
+                PAIRS[names[0]].members[0],
+                {n: PAIRS[n].members[1] for n in names},
+                (X, Y),
+            )
+            for reference, names in GROUPS.items()
+        ),
+        modes=("eager",),
+    )
 
 
 def _tags(value) -> list[str]:
@@ -60,7 +47,7 @@ def _tags(value) -> list[str]:
 def test_everyday_pair_gets_the_verdict_and_names_the_cause(frames, name):
     spec = PAIRS[name]
     frame = frames[name]
-    predict, train = _row(frame, "predict"), _row(frame, "train_step")
+    predict, train = one_row(frame, "predict"), one_row(frame, "train_step")
     assert (predict["verdict"], train["verdict"]) == (spec.predict, spec.train), (
         predict["reason"],
         train["reason"],

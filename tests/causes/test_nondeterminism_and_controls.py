@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from cause_checks import quick_check
 from shuffled_pairs import X, shuffled_model
 
 from suite.causes.cause import Cause, describe
@@ -10,18 +11,8 @@ from suite.verdicts import NONDETERMINISTIC
 
 
 def test_a_nondeterministic_layer_is_named_with_its_reruns():
-    import suite
-
-    frame = suite.check_models(
-        shuffled_model,
-        x=X,
-        workloads=("predict",),
-        modes=("eager",),
-        repeats=3,
-        reference_fp64=False,
-        min_sample_s=0.001,
-        max_warmup_s=0.0,
-        name="shuffled",
+    frame = quick_check(
+        shuffled_model, x=X, workloads=("predict",), modes=("eager",), repeats=3, steps=None, name="shuffled"
     )
     (row,) = frame.itertuples()
     assert row.verdict == NONDETERMINISTIC, row.reason

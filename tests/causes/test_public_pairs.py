@@ -7,6 +7,7 @@ the transformer block also under XLA, where Keras' dropout draws other masks (ra
 from __future__ import annotations
 
 import pytest
+from cause_checks import one_row, quick_check
 from public_pairs import PAIRS, SEQUENCE_LABELS, SEQUENCES, transformer_block
 
 from suite.causes.cause import MEMBER_KINDS, Cause, describe, grouped
@@ -14,13 +15,8 @@ from suite.verdicts import CLOSE, DIVERGED, IDENTICAL
 
 
 def _check(members, data, **kw):
-    import suite
-
     x, y = data
-    options = dict(
-        repeats=1, steps=1, localise=False, reference_fp64=False, min_sample_s=0.001, max_warmup_s=0.0
-    )
-    return suite.check_models(members, x=x, y=y, **{**options, **kw})
+    return quick_check(members, x=x, y=y, **{"localise": False, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +33,7 @@ def frames():
 
 
 def _row(frame, workload):
-    rows = frame[(frame["member"] == "variant") & (frame["workload"] == workload)]
-    assert len(rows) == 1, rows
-    return rows.iloc[0]
+    return one_row(frame, workload, "variant")
 
 
 @pytest.mark.parametrize("name", list(PAIRS))

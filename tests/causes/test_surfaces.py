@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cause_checks import quick_check
 from everyday_pairs import X, Y, bn_defaults, bn_torch_defaults
 
 from suite.verdicts import DIVERGED
@@ -15,19 +16,14 @@ EPSILON = "configuration of batch_normalization: epsilon 0.001 vs 1e-05"
 
 @pytest.fixture(scope="module")
 def checked():
-    import suite
-
-    return suite.check_models(
+    return quick_check(
         bn_torch_defaults,
         bn_defaults,
         X,
         Y,
         workloads=("predict",),
         modes=("eager",),
-        repeats=1,
-        reference_fp64=False,
-        min_sample_s=0.001,
-        max_warmup_s=0.0,
+        steps=None,
         name="surfaces",
     )
 

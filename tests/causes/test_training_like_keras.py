@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cause_checks import quick_check
 
 
 def _model():
@@ -73,22 +74,8 @@ def test_train_step_and_fit_agree_on_a_regularized_model_with_add_loss(data):
 
 
 def test_the_record_says_which_loss_terms_the_step_used(data):
-    import suite
-
     x, y = data
-    frame = suite.check_models(
-        _model,
-        x=x,
-        y=y,
-        workloads=("train_step",),
-        modes=("eager",),
-        repeats=1,
-        steps=1,
-        reference_fp64=False,
-        min_sample_s=0.001,
-        max_warmup_s=0.0,
-        name="loss_terms",
-    )
+    frame = quick_check(_model, x=x, y=y, workloads=("train_step",), modes=("eager",), name="loss_terms")
     (terms,) = frame["extra.loss_terms"]
     assert terms[0].startswith("mean_squared_error")
     assert terms[1] == "L2(l2=0.05) on dense/kernel"
